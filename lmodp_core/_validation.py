@@ -1,0 +1,93 @@
+"""Argument checks shared by every public entry point.
+
+Each check raises ``ValueError`` naming the argument, the value received and the allowed range, so that bad
+input never produces a partial result or a silent NaN.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+
+def _as_float(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"{name} must be a real number, got NaN")
+    return value
+
+
+def check_finite(name: str, value) -> float:
+    value = _as_float(name, value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+def check_positive(name: str, value) -> float:
+    """A finite number > 0."""
+    value = check_finite(name, value)
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0 (finite), got {value!r}")
+    return value
+
+
+def check_nonnegative(name: str, value) -> float:
+    """A finite number >= 0."""
+    value = check_finite(name, value)
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0 (finite), got {value!r}")
+    return value
+
+
+def check_epsilon(value, name: str = "epsilon") -> float:
+    """Privacy parameter epsilon: finite and > 0."""
+    return check_positive(name, value)
+
+
+def check_delta(value, name: str = "delta") -> float:
+    """Privacy parameter delta: in the open interval (0, 1)."""
+    value = check_finite(name, value)
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must lie in the open interval (0, 1), got {value!r}")
+    return value
+
+
+def check_sample_rate(value, name: str = "sample_rate") -> float:
+    """Poisson sampling rate q in (0, 1]; q = 1 means no subsampling."""
+    value = check_finite(name, value)
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"{name} must lie in (0, 1] (1 means no subsampling), got {value!r}")
+    return value
+
+
+def check_steps(value, name: str = "steps") -> int:
+    """A whole number of compositions, >= 1."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer, float, np.floating)):
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value) or value != int(value):
+            raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    value = int(value)
+    if value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    return value
+
+
+def check_orders(orders) -> np.ndarray:
+    """Renyi orders: a non-empty 1-D array of finite numbers > 1."""
+    arr = np.atleast_1d(np.asarray(orders, dtype=float))
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"orders must be a non-empty 1-D sequence of numbers > 1, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)) or np.any(arr <= 1.0):
+        raise ValueError(f"orders must be finite and > 1, got {arr[(~np.isfinite(arr)) | (arr <= 1)][:5]}")
+    return arr
+
+
+def check_choice(name: str, value, allowed) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
+    return value

@@ -1,0 +1,80 @@
+"""What one example can change in the query (DESIGN §3.2).
+
+``radius`` is the largest norm of the change: the dominating shift of the 1-D pairs used by PLD accounting.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ._validation import check_positive
+
+
+@dataclass(frozen=True)
+class Geometry:
+    kind: ClassVar[str]
+
+    @property
+    def radius(self) -> float:
+        raise NotImplementedError
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, **{k: getattr(self, k) for k in self.__dataclass_fields__}}
+
+    @staticmethod
+    def from_dict(data: dict) -> "Geometry":
+        kinds = {cls.kind: cls for cls in (Scalar, L1Ball, L2Ball)}
+        if not isinstance(data, dict) or data.get("kind") not in kinds:
+            raise ValueError(f"geometry dict needs 'kind' in {sorted(kinds)}, got {data!r}")
+        return kinds[data["kind"]](**{k: v for k, v in data.items() if k != "kind"})
+
+
+@dataclass(frozen=True)
+class Scalar(Geometry):
+    """A single number with sensitivity Delta: shifts s in [-Delta, Delta]."""
+
+    sensitivity: float = 1.0
+    kind: ClassVar[str] = "scalar"
+
+    def __post_init__(self):
+        object.__setattr__(self, "sensitivity", check_positive("sensitivity", self.sensitivity))
+
+    @property
+    def radius(self) -> float:
+        return self.sensitivity
+
+
+@dataclass(frozen=True)
+class L1Ball(Geometry):
+    """A vector query, each example clipped to L1 norm <= clip (any dimension)."""
+
+    clip: float = 1.0
+    kind: ClassVar[str] = "l1"
+
+    def __post_init__(self):
+        object.__setattr__(self, "clip", check_positive("clip", self.clip))
+
+    @property
+    def radius(self) -> float:
+        return self.clip
+
+
+@dataclass(frozen=True)
+class L2Ball(Geometry):
+    """A vector query, each example clipped to L2 norm <= clip (DP-SGD); bounds hold for every dimension."""
+
+    clip: float = 1.0
+    kind: ClassVar[str] = "l2"
+
+    def __post_init__(self):
+        object.__setattr__(self, "clip", check_positive("clip", self.clip))
+
+    @property
+    def radius(self) -> float:
+        return self.clip
+
+
+def check_geometry(geometry) -> Geometry:
+    if not isinstance(geometry, Geometry) or type(geometry) is Geometry:
+        raise ValueError(f"geometry must be Scalar(...), L1Ball(...) or L2Ball(...), got {geometry!r}")
+    return geometry

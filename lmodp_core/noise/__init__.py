@@ -1,0 +1,8 @@
+"""Noise families: symmetric densities applied i.i.d. per coordinate (DESIGN §3.1)."""
+from .base import Noise
+from .custom import CustomNoise
+from .gaussian import Gaussian
+from .laplace import Laplace
+from .lmo import LMO
+
+__all__ = ["Noise", "Gaussian", "Laplace", "LMO", "CustomNoise"]

@@ -1,0 +1,138 @@
+"""The noise interface: a symmetric 1-D density applied i.i.d. to every coordinate (DESIGN §3.1)."""
+from __future__ import annotations
+
+import abc
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .._quadrature import half_line_nodes, log_integral
+
+SCHEMA_VERSION = 1
+_REGISTRY: dict[str, type["Noise"]] = {}
+
+
+class Noise(abc.ABC):
+    """A symmetric noise density. Instances are immutable; ``scaled(c)`` returns the law of c*Z.
+
+    Subclasses provide ``logpdf``, ``sample``, ``scaled``, ``_params`` and, where they have them, closed forms
+    for the moments; the generic fallbacks integrate numerically on [0, inf) using symmetry.
+    """
+
+    family: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "family" in cls.__dict__:
+            _REGISTRY[cls.family] = cls
+
+    # ---- density -----------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def logpdf(self, x) -> np.ndarray:
+        """log density, vectorised over ``x``."""
+
+    def pdf(self, x) -> np.ndarray:
+        return np.exp(self.logpdf(x))
+
+    def sf(self, x) -> np.ndarray:
+        """Survival function P(Z > x), by quadrature unless a subclass has a closed form."""
+        x = np.asarray(x, dtype=float)
+        flat = np.abs(x).ravel()
+        nodes, log_w = half_line_nodes(self.typical_scale)
+        upper = np.array([math.exp(log_integral(self.logpdf(v + nodes), log_w)) for v in flat]).reshape(x.shape)
+        return np.where(x >= 0, upper, 1.0 - upper)
+
+    def score(self, x) -> np.ndarray:
+        """d/dx log f(x) by central differences (subclasses with closed forms override)."""
+        x = np.asarray(x, dtype=float)
+        h = 1e-5 * self.typical_scale
+        return (self.logpdf(x + h) - self.logpdf(x - h)) / (2.0 * h)
+
+    @abc.abstractmethod
+    def sample(self, rng: np.random.Generator, size=None) -> np.ndarray:
+        """Draw i.i.d. samples with a numpy ``Generator``."""
+
+    @abc.abstractmethod
+    def scaled(self, factor: float) -> "Noise":
+        """The law of ``factor * Z``."""
+
+    # ---- numerics hints --------------------------------------------------------------------------------
+    @property
+    def kinks(self) -> tuple[float, ...]:
+        """Points where the density is not smooth (quadrature splits there)."""
+        return (0.0,)
+
+    @property
+    @abc.abstractmethod
+    def typical_scale(self) -> float:
+        """A length scale of the density (sets the quadrature's tail mapping)."""
+
+    # ---- moments ---------------------------------------------------------------------------------------
+    def _half_line_moment(self, weight) -> float:
+        nodes, log_w = half_line_nodes(self.typical_scale)
+        with np.errstate(divide="ignore"):
+            return 2.0 * math.exp(log_integral(self.logpdf(nodes) + np.log(weight(nodes)), log_w))
+
+    @property
+    def variance(self) -> float:
+        """Var Z (``inf`` when it diverges)."""
+        return self._half_line_moment(lambda x: x * x)
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.variance)
+
+    @property
+    def mean_abs(self) -> float:
+        """E|Z|."""
+        return self._half_line_moment(lambda x: x)
+
+    @property
+    def fisher_information(self) -> float:
+        """Location Fisher information I_f = int f'(x)^2 / f(x) dx."""
+        return self._half_line_moment(lambda x: self.score(x) ** 2)
+
+    # ---- serialisation ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def _params(self) -> dict[str, Any]:
+        """Constructor keyword arguments."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"family": self.family, "schema_version": SCHEMA_VERSION, **self._params()}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any], **extra) -> "Noise":
+        """Rebuild a noise from ``to_dict()`` output (``extra`` supplies non-serialisable parts)."""
+        if not isinstance(data, dict) or "family" not in data:
+            raise ValueError(f"noise dict must contain a 'family' key, got {data!r}")
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"unsupported noise schema_version {version!r} (this library reads {SCHEMA_VERSION})")
+        family = data["family"]
+        if family not in _REGISTRY:
+            raise ValueError(f"unknown noise family {family!r}; known: {sorted(_REGISTRY)}")
+        params = {k: v for k, v in data.items() if k not in ("family", "schema_version")}
+        return _REGISTRY[family]._from_params(params, **extra)
+
+    @classmethod
+    def _from_params(cls, params: dict[str, Any], **extra) -> "Noise":
+        return cls(**params, **extra)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and self._params() == other._params()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(sorted(self._params().items(), key=lambda kv: kv[0]))))
+
+    def __setattr__(self, name, value):
+        if getattr(self, "_frozen", False):
+            raise AttributeError(f"{type(self).__name__} is immutable; use scaled() or build a new one")
+        object.__setattr__(self, name, value)
+
+    def _freeze(self) -> None:
+        object.__setattr__(self, "_frozen", True)
