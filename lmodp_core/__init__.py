@@ -1,8 +1,20 @@
-"""lmodp_core: training-agnostic math for differentially private noise (noise families, accounting, search)."""
+"""lmodp_core: training-agnostic math for differentially private noise.
+
+Noise families, Renyi-DP and PLD accounting for arbitrary densities with Poisson subsampling and composition,
+calibration and the noise search. Every epsilon/delta documented as a guarantee is a sound upper bound for the
+stated geometry (clipping norm, any dimension), sampling scheme and add/remove neighbours.
+"""
+from .accountant import Accountant, EpsilonReport, Mechanism, epsilon
+from .calibrate import calibrate
 from .geometry import L1Ball, L2Ball, Scalar
 from .noise import LMO, CustomNoise, Gaussian, Laplace, Noise
+from .rdp import DEFAULT_ORDERS, OrderGridWarning, delta_from_rdp, epsilon_from_rdp, step_rdp
 from .sampling import Poisson
 
 __version__ = "0.1.0"
 
-__all__ = ["Noise", "Gaussian", "Laplace", "LMO", "CustomNoise", "Scalar", "L1Ball", "L2Ball", "Poisson"]
+__all__ = [
+    "Noise", "Gaussian", "Laplace", "LMO", "CustomNoise", "Scalar", "L1Ball", "L2Ball", "Poisson", "Mechanism",
+    "Accountant", "EpsilonReport", "step_rdp", "epsilon", "calibrate", "epsilon_from_rdp", "delta_from_rdp",
+    "DEFAULT_ORDERS", "OrderGridWarning",
+]
