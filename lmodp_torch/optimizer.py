@@ -1,0 +1,110 @@
+"""Opacus optimizers that add any lmodp noise instead of Gaussian noise (DESIGN §5).
+
+Per-example gradients, clipping, accumulation, averaging and the distributed all-reduce are Opacus's own; this
+module replaces exactly two things:
+
+* ``add_noise``: each parameter's clipped sum receives ``clip * Z`` with Z drawn i.i.d. per coordinate from the
+  chosen noise (``sample_noise``), once per optimizer step. Under ``torch.distributed`` only rank 0 adds it,
+  before Opacus's single all-reduce of the clipped sums, so every rank ends with the same ``sum + clip * Z``:
+  the noise of one draw, not one per rank.
+* ``clip_and_accumulate`` when ``norm="l1"``: per-example gradients are clipped in L1 norm (all trainable
+  parameters flattened together), for the ``L1Ball`` geometry. ``norm="l2"`` is Opacus's clipping unchanged.
+
+``LMODPOptimizer(optimizer, noise=..., max_grad_norm=..., expected_batch_size=...)`` is a drop-in for Opacus's
+``DPOptimizer(optimizer, noise_multiplier=..., ...)``: ``noise=Gaussian(noise_multiplier)`` reproduces it.
+The noise is expressed in units of the clipping norm, exactly like ``noise_multiplier``.
+"""
+from __future__ import annotations
+
+import torch
+from opacus.optimizers import (
+    DistributedDPOptimizer,
+    DistributedDPOptimizerFastGradientClipping,
+    DPOptimizer,
+    DPOptimizerFastGradientClipping,
+)
+from opacus.optimizers.optimizer import _check_processed_flag, _mark_as_processed
+
+from lmodp_core import Noise
+
+from .noise import sample_noise
+
+NORMS = ("l2", "l1")
+_CLIP_EPS = 1e-6  # the same guard as Opacus: clipped norms are <= clip * n / (n + 1e-6) < clip
+
+
+class _LMONoise:
+    """Mixin for Opacus optimizers: lmodp noise in ``add_noise`` and optional L1 clipping."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, *, noise: Noise, max_grad_norm: float,
+                 expected_batch_size: float | None, norm: str = "l2", loss_reduction: str = "mean",
+                 generator: torch.Generator | None = None, secure_rng: bool = False, **kwargs):
+        if not isinstance(noise, Noise):
+            raise ValueError(f"noise must be an lmodp_core Noise (e.g. Gaussian(1.0), LMO(...)), got {noise!r}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        if not (isinstance(max_grad_norm, (int, float)) and max_grad_norm > 0):
+            raise ValueError(f"max_grad_norm must be a number > 0 (the per-example clipping norm), got {max_grad_norm!r}")
+        if secure_rng and generator is not None:
+            raise ValueError("generator must be None when secure_rng=True")
+        if norm == "l1" and isinstance(self, DPOptimizerFastGradientClipping):
+            raise ValueError("norm='l1' is not available with ghost clipping (it computes L2 norms); "
+                             "use grad_sample_mode='hooks'")
+        super().__init__(optimizer, noise_multiplier=float("nan"), max_grad_norm=float(max_grad_norm),
+                         expected_batch_size=expected_batch_size, loss_reduction=loss_reduction,
+                         generator=generator, secure_mode=False, **kwargs)
+        self.noise = noise
+        self.norm = norm
+        self.secure_rng = bool(secure_rng)
+
+    def _draws_noise(self) -> bool:
+        return getattr(self, "rank", 0) == 0
+
+    def add_noise(self):
+        """``p.grad = p.summed_grad + max_grad_norm * Z`` (Z only on rank 0 when distributed)."""
+        for p in self.params:
+            _check_processed_flag(p.summed_grad)
+            grad = p.summed_grad
+            if self._draws_noise():
+                grad = grad + self.max_grad_norm * sample_noise(
+                    self.noise, grad.shape, generator=self.generator, device=grad.device, dtype=grad.dtype,
+                    secure_rng=self.secure_rng)
+            p.grad = grad.view_as(p)
+            _mark_as_processed(p.summed_grad)
+
+    def clip_and_accumulate(self):
+        if self.norm == "l2":
+            return super().clip_and_accumulate()
+        grad_samples = self.grad_samples
+        per_sample_norms = sum(g.reshape(len(g), -1).abs().sum(dim=-1).to(grad_samples[0].device)
+                               for g in grad_samples)
+        clip_factor = (self.max_grad_norm / (per_sample_norms + _CLIP_EPS)).clamp(max=1.0)
+        for p in self.params:
+            _check_processed_flag(p.grad_sample)
+            grad_sample = self._get_flat_grad_sample(p).to(p.dtype)
+            grad = torch.einsum("i,i...", clip_factor.to(grad_sample.device, p.dtype), grad_sample)
+            p.summed_grad = grad if p.summed_grad is None else p.summed_grad + grad
+            _mark_as_processed(p.grad_sample)
+
+
+class LMODPOptimizer(_LMONoise, DPOptimizer):
+    """Opacus ``DPOptimizer`` with lmodp noise (per-example gradients from hooks or functorch)."""
+
+
+class DistributedLMODPOptimizer(_LMONoise, DistributedDPOptimizer):
+    """Opacus ``DistributedDPOptimizer`` with lmodp noise drawn once, on rank 0."""
+
+
+class LMODPOptimizerGhostClipping(_LMONoise, DPOptimizerFastGradientClipping):
+    """Opacus ghost-clipping optimizer (L2 only) with lmodp noise."""
+
+
+class DistributedLMODPOptimizerGhostClipping(_LMONoise, DistributedDPOptimizerFastGradientClipping):
+    """Distributed ghost-clipping optimizer (L2 only) with lmodp noise drawn once, on rank 0."""
+
+
+def optimizer_class(*, distributed: bool, ghost_clipping: bool) -> type[DPOptimizer]:
+    """The private optimizer class for a setting."""
+    if ghost_clipping:
+        return DistributedLMODPOptimizerGhostClipping if distributed else LMODPOptimizerGhostClipping
+    return DistributedLMODPOptimizer if distributed else LMODPOptimizer
