@@ -33,7 +33,7 @@ def dataset(seed=1):
 
 
 def loss_of(model, ids, labels, reduction="mean"):
-    positions = torch.arange(ids.shape[1]).expand_as(ids)
+    positions = torch.arange(ids.shape[1]).repeat(len(ids), 1)  # contiguous: Opacus ghost norms need it
     logits = model(input_ids=ids, position_ids=positions, token_type_ids=torch.zeros_like(ids)).logits
     return torch.nn.functional.cross_entropy(logits, labels, reduction=reduction)
 
@@ -82,3 +82,117 @@ def test_one_step_is_clipped_sum_plus_noise(noise, geometry):
     assert private.accountant.steps == 1
     assert private.accountant.ledger[0][0].noise == noise
     assert private.accountant.ledger[0][0].sampling.sample_rate == pytest.approx(6 / N)
+
+
+def test_gaussian_noise_is_a_drop_in_for_opacus():
+    """noise=Gaussian(sigma) reproduces Opacus's PrivacyEngine step with noise_multiplier=sigma bit for bit."""
+    from opacus import PrivacyEngine
+
+    results = []
+    for use_lmodp in (True, False):
+        model = tiny_bert()
+        optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.5)
+        loader = DataLoader(dataset(), batch_size=8)
+        if use_lmodp:
+            model, optimizer, loader, _, _ = make_private(
+                model, optimizer, loader, noise=Gaussian(1.3), clip=0.8,
+                noise_generator=torch.Generator().manual_seed(5))
+        else:
+            with pytest.warns(UserWarning):
+                engine = PrivacyEngine(accountant="rdp")
+            model, optimizer, loader = engine.make_private(
+                module=model, optimizer=optimizer, data_loader=loader, noise_multiplier=1.3, max_grad_norm=0.8,
+                noise_generator=torch.Generator().manual_seed(5))
+        ids, labels = dataset()[:10]
+        optimizer.zero_grad()
+        loss_of(model, ids, labels).backward()
+        optimizer.step()
+        results.append([p.detach().clone() for p in model.parameters() if p.requires_grad])
+    for ours, theirs in zip(*results):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-7)
+
+
+def test_ghost_clipping_matches_hooks():
+    updates = []
+    for mode in ("hooks", "ghost"):
+        model = tiny_bert()
+        optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
+        private = make_private(model, optimizer, DataLoader(dataset(), batch_size=8), noise=LMO(1, 0, 0, 2, 1, 1, 0, 1),
+                               clip=0.2, grad_sample_mode=mode, criterion=torch.nn.CrossEntropyLoss(),
+                               noise_generator=torch.Generator().manual_seed(2))
+        ids, labels = dataset()[:8]
+        positions = torch.arange(LENGTH).repeat(len(ids), 1)
+        logits = private.model(input_ids=ids, position_ids=positions, token_type_ids=torch.zeros_like(ids)).logits
+        private.optimizer.zero_grad()
+        private.criterion(logits, labels).backward()
+        private.optimizer.step()
+        updates.append([p.detach().clone() for p in model.parameters() if p.requires_grad])
+    for hooks, ghost in zip(*updates):
+        torch.testing.assert_close(hooks, ghost, rtol=1e-4, atol=1e-6)
+
+
+def test_loader_is_poisson_with_the_requested_rate():
+    model = torch.nn.Linear(3, 1)
+    data = TensorDataset(torch.arange(2000.0).reshape(-1, 1).repeat(1, 3), torch.zeros(2000))
+    private = make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), DataLoader(data, batch_size=100),
+                           noise=Gaussian(1.0), clip=1.0, sample_rate=0.05,
+                           sampling_generator=torch.Generator().manual_seed(0))
+    assert private.data_loader.sample_rate == 0.05
+    sizes = torch.tensor([len(x) for x, _ in private.data_loader], dtype=torch.float64)
+    assert len(sizes) == 20
+    # Binomial(2000, 0.05): mean 100, sd ~9.7; sizes vary (not fixed batches)
+    assert abs(sizes.mean().item() - 100) < 3 * 9.75 / math.sqrt(20) + 1e-9
+    assert sizes.std().item() > 3
+    membership = torch.zeros(2000)
+    for x, _ in private.data_loader:
+        assert len(set(x[:, 0].tolist())) == len(x)  # each example at most once per batch
+        membership[x[:, 0].long()] += 1
+    assert membership.max() <= 20
+
+
+def test_target_calibrates_noise_soundly():
+    model = torch.nn.Linear(3, 2)
+    data = TensorDataset(torch.randn(200, 3), torch.zeros(200, dtype=torch.long))
+    private = make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), DataLoader(data, batch_size=20),
+                           noise=Laplace(1.0), clip=1.0, target_epsilon=3.0, target_delta=1e-5, epochs=2,
+                           method="rdp")
+    chosen = private.optimizer.noise
+    assert isinstance(chosen, Laplace)
+    assert private.accountant.step(20).epsilon(1e-5) <= 3.0
+    assert private.accountant.steps == 20
+
+
+def test_lora_only_trainable_params_are_noised():
+    peft = pytest.importorskip("peft")
+    model = peft.get_peft_model(tiny_bert(), peft.LoraConfig(task_type="SEQ_CLS", r=2, target_modules=["query", "value"]))
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    trainable = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and frozen
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    private = make_private(model, optimizer, DataLoader(dataset(), batch_size=8), noise=LMO(0, 1, 0, 1, 1, 2, 0, 1),
+                           clip=1.0, noise_generator=torch.Generator().manual_seed(0))
+    ids, labels = dataset()[:8]
+    private.optimizer.zero_grad()
+    loss_of(private.model, ids, labels).backward()
+    private.optimizer.step()
+    params = dict(model.named_parameters())
+    assert all(torch.equal(params[n], v) for n, v in frozen.items())
+    assert all(not torch.equal(params[n], v) for n, v in trainable.items())  # noise moves every trainable param
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(noise=Gaussian(1.0), clip=-1.0), "clip"),
+    (dict(noise=Gaussian(1.0), clip=1.0, sample_rate=1.5), "sample_rate"),
+    (dict(noise="gaussian", clip=1.0), "noise"),
+    (dict(clip=1.0), "noise"),
+    (dict(noise=Gaussian(1.0), clip=1.0, grad_sample_mode="ew"), "grad_sample_mode"),
+    (dict(noise=Gaussian(1.0), geometry=L1Ball(1.0), grad_sample_mode="ghost", criterion=torch.nn.CrossEntropyLoss()),
+     "L1Ball"),
+    (dict(noise=Gaussian(1.0), clip=2.0, geometry=L2Ball(1.0)), "disagrees"),
+    (dict(noise=Gaussian(1.0), clip=1.0, target_epsilon=1.0), "target"),
+])
+def test_bad_input_raises_value_error(kwargs, message):
+    model = torch.nn.Linear(3, 2)
+    loader = DataLoader(TensorDataset(torch.randn(10, 3), torch.zeros(10, dtype=torch.long)), batch_size=2)
+    with pytest.raises(ValueError, match=message):
+        make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), loader, **kwargs)
