@@ -47,7 +47,7 @@ class CustomNoise(Noise):
         self._freeze()
 
     def _check_density(self) -> None:
-        nodes, log_w = real_line_nodes(self._kinks or (0.0,), self._unit_typical)
+        nodes, log_w, _ = real_line_nodes(self._kinks or (0.0,), self._unit_typical)
         with np.errstate(all="ignore"):
             values = np.asarray(self._unit_logpdf(nodes), dtype=float)
         if values.shape != nodes.shape or np.any(np.isnan(values)) or np.any(values == np.inf):

@@ -2,21 +2,25 @@
 
 r_a(s) = D_a(f(. - s) || f) = 1/(a-1) log int f(x-s)^a f(x)^{1-a} dx.
 Gaussian and Laplace use closed forms; every other density is integrated numerically in log space with the
-double-exponential rules of ``lmodp_core._quadrature`` (split at the kinks x = k and x = k + s).
+double-exponential rules of ``lmodp_core._quadrature``, split at the kinks x = k and x = k + s. When the
+integrand of an order peaks away from every split point (a smooth density with unbounded privacy loss at a high
+order), that order is recomputed with an extra split at the peak. The fine and coarse rules must agree to
+``QUADRATURE_RTOL``; an order where they do not is reported as +inf (unresolved, hence never used), not as a
+number that might be too small.
 """
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
 from .._quadrature import log_renyi_excess, real_line_nodes, renyi_from_log_excess
 from ..noise import Gaussian, Laplace, Noise
 
-
-def _nodes_for_shift(noise: Noise, shift: float):
-    kinks = np.asarray(noise.kinks or (0.0,), dtype=float)
-    return real_line_nodes(np.concatenate([kinks, kinks + shift]), noise.typical_scale)
+QUADRATURE_RTOL = 1e-9  # agreement required between the step-h and step-2h rules (relative, on int p^a q^{1-a} - 1)
+_PEAK_OFFSET = 1e-6  # a peak further than this (x typical scale) from every split point gets its own split
+_PEAK_PASSES = 4  # each pass splits at the peak found by the previous one
 
 
 def _laplace_renyi(scale: float, shifts: np.ndarray, orders: np.ndarray) -> np.ndarray:
@@ -24,8 +28,41 @@ def _laplace_renyi(scale: float, shifts: np.ndarray, orders: np.ndarray) -> np.n
     s = shifts[:, None] / scale
     a = orders[None, :]
     log_norm = np.log(2.0 * a - 1.0)
-    value = np.logaddexp(np.log(a) - log_norm + (a - 1.0) * s, np.log(a - 1.0) - log_norm - a * s)
-    return np.maximum(value, 0.0) / (a - 1.0)
+    large = np.logaddexp(np.log(a) - log_norm + (a - 1.0) * s, np.log(a - 1.0) - log_norm - a * s)
+    with np.errstate(over="ignore"):
+        # the same with weights summing to 1, log1p(A expm1((a-1)s) + B expm1(-a s)): exact for tiny shifts
+        small = np.log1p(a / (2 * a - 1) * np.expm1((a - 1.0) * s) + (a - 1) / (2 * a - 1) * np.expm1(-a * s))
+    return np.maximum(np.where((a - 1.0) * s < 30.0, small, large), 0.0) / (a - 1.0)
+
+
+def _resolved(fine: np.ndarray, rough: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return (fine == rough) | (np.abs(np.expm1(rough - fine)) <= QUADRATURE_RTOL)
+
+
+def _numeric_renyi(log_pair: Callable, breakpoints: np.ndarray, scale: float, orders: np.ndarray) -> np.ndarray:
+    """D_a(p || q) for every order, where ``log_pair(x)`` returns (log p(x), log q(x))."""
+    x, log_w, coarse = real_line_nodes(breakpoints, scale)
+    log_p, log_q = log_pair(x)
+    fine, rough, peak = log_renyi_excess(log_p, log_q, log_w, coarse, orders)
+    peak_x = x[peak]
+    off_split = np.min(np.abs(peak_x[:, None] - breakpoints[None, :]), axis=1) > _PEAK_OFFSET * scale
+    for j in np.flatnonzero(off_split):
+        splits = breakpoints
+        for _ in range(_PEAK_PASSES):
+            splits = np.append(splits, peak_x[j])
+            x_j, log_w_j, coarse_j = real_line_nodes(splits, scale)
+            log_p_j, log_q_j = log_pair(x_j)
+            f_j, r_j, peak_j = log_renyi_excess(log_p_j, log_q_j, log_w_j, coarse_j, orders[j:j + 1])
+            fine[j], rough[j], peak_x[j] = f_j[0], r_j[0], x_j[peak_j[0]]
+            if _resolved(fine[j:j + 1], rough[j:j + 1])[0]:
+                break
+    return np.where(_resolved(fine, rough), renyi_from_log_excess(fine, orders), np.inf)
+
+
+def _split_points(noise: Noise, shift: float) -> np.ndarray:
+    kinks = np.asarray(noise.kinks or (0.0,), dtype=float)
+    return np.unique(np.concatenate([kinks, kinks + shift]))
 
 
 def renyi_shift(noise: Noise, shifts, orders) -> np.ndarray:
@@ -38,12 +75,9 @@ def renyi_shift(noise: Noise, shifts, orders) -> np.ndarray:
         return _laplace_renyi(noise.scale, shifts, orders)
     out = np.zeros((shifts.size, orders.size))
     for i, shift in enumerate(shifts):
-        if shift == 0.0:
-            continue
-        x, log_w = _nodes_for_shift(noise, shift)
-        log_q = noise.logpdf(x)
-        log_p = noise.logpdf(x - shift)
-        out[i] = renyi_from_log_excess(log_renyi_excess(log_p, log_q, log_w, orders), orders)
+        if shift > 0.0:
+            out[i] = _numeric_renyi(lambda x, s=shift: (noise.logpdf(x - s), noise.logpdf(x)),
+                                    _split_points(noise, shift), noise.typical_scale, orders)
     return out
 
 
@@ -53,12 +87,20 @@ def renyi_poisson_mixture(noise: Noise, shift: float, sample_rate: float, orders
     remove: D_a((1-q) f + q f(.-s) || f),   add: D_a(f || (1-q) f + q f(.-s)).
     """
     orders = np.atleast_1d(np.asarray(orders, dtype=float))
-    x, log_w = _nodes_for_shift(noise, shift)
-    log_base = noise.logpdf(x)
-    log_shifted = noise.logpdf(x - shift)
-    # log((1-q) f + q f_s), computed without leaving log space
-    log_mix = np.logaddexp(math.log1p(-sample_rate) + log_base, math.log(sample_rate) + log_shifted) \
-        if sample_rate < 1.0 else log_shifted
-    remove = renyi_from_log_excess(log_renyi_excess(log_mix, log_base, log_w, orders), orders)
-    add = renyi_from_log_excess(log_renyi_excess(log_base, log_mix, log_w, orders), orders)
+
+    def base_and_mixture(x):
+        log_base = noise.logpdf(x)
+        log_shifted = noise.logpdf(x - shift)
+        if sample_rate == 1.0:
+            return log_base, log_shifted
+        # log((1-q) f + q f_s), without leaving log space
+        return log_base, np.logaddexp(math.log1p(-sample_rate) + log_base, math.log(sample_rate) + log_shifted)
+
+    def remove_pair(x):
+        log_base, log_mix = base_and_mixture(x)
+        return log_mix, log_base
+
+    splits = _split_points(noise, shift)
+    remove = _numeric_renyi(remove_pair, splits, noise.typical_scale, orders)
+    add = _numeric_renyi(base_and_mixture, splits, noise.typical_scale, orders)
     return remove, add

@@ -1,0 +1,153 @@
+"""Noise families: closed forms against sampling and quadrature, domains, serialisation, bad input."""
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from lmodp_core import LMO, CustomNoise, Gaussian, Laplace, Noise
+
+from .conftest import PAPER_03
+
+HEAVY = dict(a1=1.0, a3=0.0, a4=0.0, gamma_shape=2.5, gamma_scale=1.0, exp_rate=1.0, unif_low=0.0, unif_high=1.0)
+FAMILIES = [Gaussian(1.7), Laplace(0.6), LMO(**PAPER_03), LMO(**PAPER_03, scale=3.0), LMO(**HEAVY),
+            LMO(0.0, 0.9, 0.7, 1.0, 7.5, 1.0, 6.0, 7.0)]
+
+
+@pytest.mark.parametrize("noise", FAMILIES, ids=repr)
+def test_density_is_normalised_symmetric_and_matches_sf(noise):
+    total, _ = integrate.quad(noise.pdf, -np.inf, np.inf, points=None, limit=400, epsabs=1e-12)
+    assert total == pytest.approx(1.0, abs=1e-7)
+    xs = np.array([0.1, 0.7, 2.0, 9.0]) * noise.typical_scale
+    np.testing.assert_allclose(noise.logpdf(xs), noise.logpdf(-xs), rtol=0, atol=1e-14)
+    for x in xs:
+        tail, _ = integrate.quad(noise.pdf, x, np.inf, limit=400, epsabs=1e-13)
+        assert noise.sf(x) == pytest.approx(tail, rel=1e-6)
+        assert noise.sf(-x) == pytest.approx(1.0 - tail, rel=1e-6)
+    # the generic quadrature survival function agrees with every closed form
+    np.testing.assert_allclose(Noise.sf(noise, xs), noise.sf(xs), rtol=1e-9)
+
+
+@pytest.mark.parametrize("noise", FAMILIES, ids=repr)
+def test_sample_moments_match_formulas(noise, rng):
+    z = noise.sample(rng, 400_000)
+    assert np.mean(np.abs(z)) == pytest.approx(noise.mean_abs, rel=0.02)
+    if noise.to_dict().get("unif_low", 1.0) > 0:  # exponential tails: the sample variance converges
+        assert np.var(z) == pytest.approx(noise.variance, rel=0.08)
+    for x in np.array([0.3, 1.0, 3.0]) * noise.typical_scale:
+        assert np.mean(z > x) == pytest.approx(float(noise.sf(x)), abs=4e-3)
+    ks = stats.kstest(z[:20_000], lambda v: 1.0 - noise.sf(v))
+    assert ks.pvalue > 1e-4
+
+
+def test_lmo_inverse_scale_uses_the_exponential_rate(rng):
+    """E[U] with Exponential *rate* exp_rate (the reference code confused rate and scale: DESIGN §2 F2)."""
+    noise = LMO(**PAPER_03)
+    u = noise.sample_inverse_scale(rng, 400_000)
+    assert np.mean(u) == pytest.approx(noise.mean_u, rel=5e-3)
+    assert noise.mean_u == pytest.approx(0.1 * 1 * 0.5 + 0.1 / 5 + 0.1 * 1.5)
+    # M_U(-1) = E[e^{-U}] = 2 P(Z > 1) at scale 1
+    assert np.mean(np.exp(-u)) == pytest.approx(2 * float(noise.sf(1.0)), rel=2e-3)
+
+
+def test_closed_form_moments_against_generic_quadrature():
+    for noise in FAMILIES:
+        if math.isfinite(noise.variance):
+            assert noise.variance == pytest.approx(Noise.variance.fget(noise), rel=1e-8)
+        assert noise.mean_abs == pytest.approx(Noise.mean_abs.fget(noise), rel=1e-8)
+        # the closed-form score against a finite-difference score
+        xs = np.array([0.2, 1.1, 4.0]) * noise.typical_scale
+        np.testing.assert_allclose(noise.score(xs), Noise.score(noise, xs), rtol=1e-6)
+    assert Gaussian(2.0).fisher_information == pytest.approx(Noise.fisher_information.fget(Gaussian(2.0)), rel=1e-10)
+
+
+def test_laplace_mixtures_pay_for_their_fisher_information():
+    """I_f * Var >= 2 and I_f * E|Z|^2 >= 1 for Laplace scale mixtures (DESIGN §2); Gaussian: 1 and 2/pi."""
+    for noise in FAMILIES[1:]:
+        info = noise.fisher_information
+        assert info * noise.variance >= 2.0 - 1e-9
+        assert info * noise.mean_abs**2 >= 1.0 - 1e-9
+    gauss = Gaussian(3.0)
+    assert gauss.fisher_information * gauss.variance == pytest.approx(1.0)
+    assert gauss.fisher_information * gauss.mean_abs**2 == pytest.approx(2 / math.pi)
+
+
+def test_infinite_variance_is_reported_as_inf():
+    noise = LMO(1.0, 0.0, 0.0, 1.5, 1.0, 1.0, 0.0, 1.0)  # M_U(-x) ~ x^-1.5: E[1/U^2] diverges
+    assert noise.variance == math.inf
+    assert math.isfinite(noise.mean_abs)
+    assert LMO(1.0, 0.0, 0.0, 0.8, 1.0, 1.0, 0.0, 1.0).mean_abs == math.inf
+
+
+def test_lmo_mgf_is_infinite_outside_its_domain():
+    noise = LMO(**PAPER_03)
+    upper = noise.mgf_domain_upper  # min(1/(a1 theta), rate/a3) = min(20, 50)
+    assert upper == pytest.approx(20.0)
+    values = noise.log_mgf_u(np.array([-5.0, 0.0, 19.9, 20.0, 127.0]))
+    assert np.isfinite(values[:3]).all() and values[1] == 0.0
+    assert np.all(values[3:] == np.inf)
+    assert LMO(0.0, 0.0, 1.0, 1, 1, 1, 1.0, 2.0).mgf_domain_upper == math.inf
+
+
+@pytest.mark.parametrize("noise", FAMILIES, ids=repr)
+def test_scaled_and_serialisation(noise):
+    scaled = noise.scaled(2.5)
+    assert type(scaled) is type(noise)
+    if math.isfinite(noise.variance):
+        assert scaled.variance == pytest.approx(6.25 * noise.variance, rel=1e-9)
+    assert scaled.fisher_information == pytest.approx(noise.fisher_information / 6.25, rel=1e-7)
+    data = json.loads(json.dumps(noise.to_dict()))
+    assert data["family"] == noise.family and data["schema_version"] == 1
+    assert Noise.from_dict(data) == noise
+    with pytest.raises(AttributeError):
+        noise.scale = 3.0  # immutable
+
+
+def test_custom_noise_matches_builtin_and_checks_its_density():
+    gauss = Gaussian(1.0)
+    custom = CustomNoise(lambda x: -0.5 * x * x - 0.5 * math.log(2 * math.pi), lambda r, n: r.normal(size=n),
+                         kinks=(), name="std-normal").scaled(2.0)
+    assert custom.variance == pytest.approx(4.0, rel=1e-9)
+    assert custom.fisher_information == pytest.approx(0.25, rel=1e-6)
+    assert float(custom.sf(1.3)) == pytest.approx(float(gauss.scaled(2.0).sf(1.3)), rel=1e-9)
+    restored = Noise.from_dict(custom.to_dict(), logpdf=custom._unit_logpdf)
+    assert restored.variance == pytest.approx(4.0, rel=1e-9)
+    with pytest.raises(ValueError, match="normalised"):
+        CustomNoise(lambda x: -0.5 * x * x)
+    with pytest.raises(ValueError, match="symmetric"):
+        CustomNoise(lambda x: math.log(2.0) + stats.norm.logpdf(x) + stats.norm.logcdf(x), kinks=())  # skew-normal
+    with pytest.raises(ValueError, match="from_dict"):
+        Noise.from_dict(custom.to_dict())
+    with pytest.raises(ValueError, match="sampler"):
+        CustomNoise(lambda x: -np.abs(x) - math.log(2)).sample(np.random.default_rng(0), 3)
+
+
+@pytest.mark.parametrize("build, match", [
+    (lambda: Gaussian(0.0), "sigma"),
+    (lambda: Gaussian(float("nan")), "sigma"),
+    (lambda: Gaussian(float("inf")), "sigma"),
+    (lambda: Laplace(-1.0), "scale"),
+    (lambda: LMO(0, 0, 0, 1, 1, 1, 0, 1), "at least one"),
+    (lambda: LMO(-0.1, 0.1, 0.1, 1, 1, 1, 0, 1), "a1"),
+    (lambda: LMO(0.1, 0.1, 0.1, 0.0, 1, 1, 0, 1), "gamma_shape"),
+    (lambda: LMO(0.1, 0.1, 0.1, 1, -1, 1, 0, 1), "gamma_scale"),
+    (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 0, 0, 1), "exp_rate"),
+    (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 1, -1, 1), "unif_low"),
+    (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 1, 2, 1), "unif_high"),
+    (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 1, 0, 1, scale=0), "scale"),
+    (lambda: LMO(0.1, 0.1, float("nan"), 1, 1, 1, 0, 1), "a4"),
+    (lambda: Gaussian(1.0).scaled(0.0), "factor"),
+    (lambda: Noise.from_dict({"family": "cauchy"}), "unknown noise family"),
+    (lambda: LMO.from_paper({"a1": 0.1}), "missing"),
+])
+def test_bad_parameters_raise_value_error(build, match):
+    with pytest.raises(ValueError, match=match):
+        build()
+
+
+def test_paper_naming_round_trip():
+    params = {"a1": 0.1, "a3": 0.1, "a4": 0.1, "G_k": 1, "G_theta": 0.5, "E_lambda": 5, "U_a": 1, "U_b": 2}
+    noise = LMO.from_paper(params)
+    assert noise == LMO(**PAPER_03)
+    assert noise.to_paper() == {k: float(v) for k, v in params.items()}

@@ -1,0 +1,212 @@
+"""Renyi DP: DESIGN §6 vectors, closed forms vs quadrature, mpmath references, geometry and subsampling."""
+import math
+import warnings
+
+import mpmath as mp
+import numpy as np
+import pytest
+
+from lmodp_core import (LMO, CustomNoise, Gaussian, L1Ball, L2Ball, Laplace, OrderGridWarning, Poisson, Scalar,
+                        delta_from_rdp, epsilon_from_rdp, step_rdp)
+from lmodp_core.rdp import renyi_poisson_mixture, renyi_shift, sampled_gaussian_rdp, unsampled_rdp, zhu_wang_rdp
+
+from .conftest import PAPER_03
+
+
+# ---- DESIGN §6 test vectors ----------------------------------------------------------------------------------
+def test_sampled_gaussian_vectors():
+    assert 10 * step_rdp(Gaussian(2.0), L2Ball(1.0), Poisson(0.1), [5.0])[0] == pytest.approx(0.07737, rel=1e-4)
+    got = 50 * step_rdp(Gaussian(2.5), L2Ball(1.0), Poisson(0.01), [2.5, 5.0, 50.0, 100.0])
+    np.testing.assert_allclose(got, [0.001085, 0.00218075, 0.023846, 167.416307], rtol=1e-6, atol=5e-7)
+    frac = 50 * step_rdp(Gaussian(2.5), L2Ball(1.0), Poisson(0.01), [1.5])[0]
+    assert frac == pytest.approx(0.000650, rel=1e-3)
+
+
+def test_rdp_to_epsilon_vectors():
+    orders = np.arange(2.0, 33.0)
+    rdp = 1e4 * step_rdp(Gaussian(4.0), L2Ball(1.0), Poisson(0.01), orders)
+    eps, order = epsilon_from_rdp(orders, rdp, 1e-5, conversion="classic")
+    assert eps == pytest.approx(1.258575, rel=1e-4) and order == 20
+    eps_improved, _ = epsilon_from_rdp(orders, rdp, 1e-5)
+    assert eps_improved == pytest.approx(1.0355, rel=1e-4)
+
+
+def test_fractional_and_integer_sampled_gaussian_agree_near_integers():
+    rates = sampled_gaussian_rdp(0.02, 1.3, [3.0, 3.0 + 1e-9, 7.0, 7.0 - 1e-9])
+    assert rates[0] == pytest.approx(rates[1], rel=1e-6)
+    assert rates[2] == pytest.approx(rates[3], rel=1e-6)
+
+
+# ---- closed forms and quadrature --------------------------------------------------------------------------
+def _as_custom(noise):
+    return CustomNoise(noise.logpdf, kinks=noise.kinks, typical_scale=noise.typical_scale, name=noise.family)
+
+
+@pytest.mark.parametrize("noise", [Gaussian(1.3), Laplace(0.7)], ids=repr)
+def test_quadrature_reproduces_closed_forms(noise):
+    orders = np.array([1.1, 1.5, 2.0, 8.0, 64.0, 256.0, 1024.0])
+    shifts = np.array([1e-4, 0.01, 0.3, 1.0, 4.0])
+    exact = renyi_shift(noise, shifts, orders)
+    numeric = renyi_shift(_as_custom(noise), shifts, orders)
+    resolved = np.isfinite(numeric)
+    np.testing.assert_allclose(numeric[resolved], exact[resolved], rtol=1e-10)
+    # orders the quadrature cannot resolve are +inf (never too small), and only where the RDP is huge anyway
+    assert np.all(exact[~resolved] > 20)
+
+
+def _mp_lmo_density(noise):
+    """f(z) = M_U'(-|z|)/2 evaluated independently with mpmath (numerical derivative of the MGF product)."""
+    a1, a3, a4 = (mp.mpf(noise.a1), mp.mpf(noise.a3), mp.mpf(noise.a4))
+    k, theta, rate = mp.mpf(noise.gamma_shape), mp.mpf(noise.gamma_scale), mp.mpf(noise.exp_rate)
+    low, high = mp.mpf(noise.unif_low), mp.mpf(noise.unif_high)
+
+    def mgf(v):
+        out = mp.mpf(1)
+        if a1:
+            out *= (1 - theta * a1 * v) ** (-k)
+        if a3:
+            out *= rate / (rate - a3 * v)
+        if a4:
+            w = a4 * v
+            out *= (mp.exp(w * high) - mp.exp(w * low)) / (w * (high - low)) if w != 0 else 1
+        return out
+
+    return lambda z: mp.diff(mgf, -abs(z)) / 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("params, shift, order", [
+    (PAPER_03, 1.0, 2.0),
+    (PAPER_03, 0.05, 8.0),
+    (PAPER_03, 1.0, 32.5),
+    (dict(a1=1.0, a3=0.0, a4=0.0, gamma_shape=0.5, gamma_scale=1.0, exp_rate=1.0, unif_low=0.0, unif_high=1.0),
+     0.5, 3.0),  # pure Gamma mixing: polynomial tails f ~ |z|^-1.5
+    (dict(a1=0.0, a3=0.9, a4=0.7, gamma_shape=1.0, gamma_scale=7.5, exp_rate=1.0, unif_low=6.0, unif_high=7.0),
+     1.0, 6.0),
+])
+def test_lmo_renyi_against_mpmath(params, shift, order):
+    noise = LMO(**params)
+    mp.mp.dps = 30
+    density = _mp_lmo_density(noise)
+    s, a = mp.mpf(shift), mp.mpf(order)
+    integral = mp.quad(lambda x: density(x - s) ** a * density(x) ** (1 - a), [-mp.inf, 0, s, mp.inf])
+    reference = float(mp.log(integral) / (a - 1))
+    assert renyi_shift(noise, [shift], [order])[0, 0] == pytest.approx(reference, rel=1e-8)
+
+
+# ---- geometry (DESIGN §4.3) -----------------------------------------------------------------------------------
+def test_gaussian_l2_rdp_is_exact():
+    orders = np.array([1.5, 2.0, 10.0, 100.0])
+    for clip, sigma in [(1.0, 1.0), (0.3, 2.0), (4.0, 0.7)]:
+        got = step_rdp(Gaussian(sigma), L2Ball(clip), None, orders)
+        np.testing.assert_allclose(got, orders * clip**2 / (2 * sigma**2), rtol=1e-14)
+
+
+def test_lmo_l2_per_step_is_at_least_the_fisher_limit(lmo_paper):
+    """DESIGN §2 F3: in L2 geometry the per-step RDP tends to a*C^2*I_f/2 for spread-out shifts."""
+    orders = np.array([2.0, 6.0, 8.0])
+    rdp = step_rdp(lmo_paper, L2Ball(1.0), Poisson(1.0), orders)
+    assert np.all(rdp >= 0.5 * orders * lmo_paper.fisher_information - 1e-9)
+    full = step_rdp(lmo_paper, L2Ball(1.0), Poisson(1.0))
+    assert np.all(full >= 0) and np.all(np.isfinite(full))
+    scalar = step_rdp(lmo_paper, Scalar(1.0), Poisson(1.0), orders)
+    assert np.all(rdp >= scalar)
+
+
+@pytest.mark.parametrize("noise", [Laplace(0.8), LMO(**PAPER_03), LMO(**PAPER_03).scaled(0.2)], ids=repr)
+def test_vector_geometries_dominate_the_scalar_query(noise):
+    orders = np.array([1.5, 2.0, 5.0, 20.0, 128.0])
+    scalar = step_rdp(noise, Scalar(1.0), None, orders)
+    l1 = step_rdp(noise, L1Ball(1.0), None, orders)
+    l2 = step_rdp(noise, L2Ball(1.0), None, orders)
+    assert np.all(l1 >= scalar * (1 - 1e-12)) and np.all(l2 >= scalar * (1 - 1e-12))
+    # a d-dimensional shift spread evenly never exceeds the L2 bound (additivity over coordinates)
+    for dim in (1, 4, 100):
+        spread = dim * renyi_shift(noise, [1.0 / math.sqrt(dim)], orders)[0]
+        assert np.all(spread <= l2 * (1 + 1e-9))
+
+
+def test_laplace_scalar_is_the_closed_form_at_the_sensitivity():
+    orders = np.array([2.0, 10.0])
+    np.testing.assert_allclose(step_rdp(Laplace(1.0), Scalar(1.0), None, orders),
+                               renyi_shift(Laplace(1.0), [1.0], orders)[0], rtol=2e-6)
+
+
+# ---- subsampling (DESIGN §4.4) --------------------------------------------------------------------------------
+def test_scalar_mixture_directions_reduce_to_the_shift_at_full_rate():
+    noise = LMO(**PAPER_03)
+    orders = np.array([2.0, 5.0])
+    remove, add = renyi_poisson_mixture(noise, 0.7, 1.0, orders)
+    np.testing.assert_allclose(remove, renyi_shift(noise, [0.7], orders)[0], rtol=1e-10)
+    np.testing.assert_allclose(add, remove, rtol=1e-8)  # symmetric density: D(f_s||f) = D(f||f_s)
+
+
+def test_scalar_subsampled_gaussian_numeric_matches_exact():
+    """Both directions by quadrature reproduce the exact sampled-Gaussian RDP (integer orders)."""
+    gauss = Gaussian(1.2)
+    custom = _as_custom(gauss)
+    orders = np.array([2.0, 3.0, 8.0, 32.0])
+    numeric = step_rdp(custom, Scalar(1.0), Poisson(0.05), orders)
+    exact = sampled_gaussian_rdp(0.05, 1.2, orders)
+    np.testing.assert_allclose(numeric, exact, rtol=1e-5)
+    assert np.all(numeric >= exact)
+
+
+def test_zhu_wang_bound_is_above_the_exact_sampled_gaussian():
+    orders = np.array([2.0, 3.0, 10.0, 50.0])
+    bound = zhu_wang_rdp(0.01, lambda ells: ells / (2 * 1.5**2), orders)
+    exact = sampled_gaussian_rdp(0.01, 1.5, orders)
+    assert np.all(bound >= exact * (1 - 1e-12))
+
+
+def test_subsampling_helps_and_is_capped_by_the_unsampled_bound(lmo_paper):
+    orders = np.array([2.0, 8.0, 64.0])
+    for geometry in (Scalar(1.0), L1Ball(1.0), L2Ball(1.0)):
+        full = step_rdp(lmo_paper, geometry, Poisson(1.0), orders)
+        sub = step_rdp(lmo_paper, geometry, Poisson(0.01), orders)
+        assert np.all(sub <= full) and np.all(sub >= 0)
+        assert sub[0] < 0.01 * full[0]
+
+
+def test_unsampled_rdp_is_convex_in_the_order_so_interpolation_is_an_upper_bound(lmo_paper):
+    orders = np.arange(2.0, 40.0)
+    log_moment = (orders - 1) * unsampled_rdp(lmo_paper, L2Ball(1.0), orders)
+    assert np.all(np.diff(log_moment, 2) >= -1e-9 * log_moment[2:])
+
+
+# ---- conversions ---------------------------------------------------------------------------------------------
+def test_conversions_are_consistent_and_warn_at_the_grid_edge():
+    orders = np.arange(2.0, 64.0)
+    rdp = 1000 * step_rdp(Gaussian(0.8), L2Ball(1.0), Poisson(5e-3), orders)
+    eps, order = epsilon_from_rdp(orders, rdp, 1e-6)
+    delta, _ = delta_from_rdp(orders, rdp, eps)
+    assert delta == pytest.approx(1e-6, rel=1e-3) and delta <= 1e-6 * (1 + 1e-9)
+    with pytest.warns(OrderGridWarning):
+        epsilon_from_rdp(orders[:3], rdp[:3], 1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        epsilon_from_rdp(orders, rdp, 1e-6)
+    assert epsilon_from_rdp([2.0], [math.inf], 1e-5)[0] == math.inf
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: step_rdp(Gaussian(1.0), L2Ball(1.0), Poisson(0.0)), "sample_rate"),
+    (lambda: step_rdp(Gaussian(1.0), L2Ball(1.0), 1.5), "sample_rate"),
+    (lambda: step_rdp(Gaussian(1.0), L2Ball(1.0), None, [0.5]), "orders"),
+    (lambda: step_rdp(Gaussian(1.0), L2Ball(1.0), None, [float("nan")]), "orders"),
+    (lambda: step_rdp("gaussian", L2Ball(1.0)), "noise"),
+    (lambda: step_rdp(Gaussian(1.0), "l2"), "geometry"),
+    (lambda: L2Ball(0.0), "clip"),
+    (lambda: L1Ball(-1.0), "clip"),
+    (lambda: Scalar(float("inf")), "sensitivity"),
+    (lambda: epsilon_from_rdp([2.0], [1.0], 0.0), "delta"),
+    (lambda: epsilon_from_rdp([2.0], [1.0], 1.0), "delta"),
+    (lambda: epsilon_from_rdp([2.0], [1.0, 2.0], 0.1), "one value per order"),
+    (lambda: epsilon_from_rdp([2.0], [-1.0], 0.1), ">= 0"),
+    (lambda: epsilon_from_rdp([2.0], [1.0], 0.1, conversion="loose"), "conversion"),
+    (lambda: delta_from_rdp([2.0], [1.0], 0.0), "epsilon"),
+    (lambda: delta_from_rdp([2.0], [1.0], float("nan")), "epsilon"),
+])
+def test_bad_input_raises_value_error(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
