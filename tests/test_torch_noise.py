@@ -1,0 +1,73 @@
+"""sample_noise: moments and KS statistic against lmodp_core's formulas (one parameterisation, DESIGN §2 F2)."""
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from lmodp_core import LMO, CustomNoise, Gaussian, Laplace  # noqa: E402
+from lmodp_torch import sample_noise  # noqa: E402
+
+torch.set_num_threads(1)
+SIZE = 40_000
+KS_CRITICAL = 1.95 / math.sqrt(SIZE)  # Kolmogorov p = 0.001
+
+FAMILIES = [
+    Gaussian(1.7),
+    Laplace(0.6),
+    LMO(0.4, 0.3, 0.3, 2.0, 1.0, 0.5, 1.0, 2.0, scale=1.3),  # all three parts; U >= 0.3 so Var is finite
+    LMO(0.0, 1.0, 0.0, 1.0, 1.0, 5.0, 0.0, 1.0),  # Exponential only, RATE 5: a scale/rate mixup fails the KS test
+    LMO(1.0, 0.0, 0.0, 0.5, 9.0, 1.0, 0.0, 1.0),  # Gamma shape < 1 (heavy tails)
+    LMO(0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0),  # Uniform only
+]
+
+
+def ks_statistic(samples: np.ndarray, noise) -> float:
+    x = np.sort(samples)
+    cdf = 1.0 - noise.sf(x)
+    ecdf_hi = np.arange(1, len(x) + 1) / len(x)
+    return float(max(np.max(ecdf_hi - cdf), np.max(cdf - (ecdf_hi - 1.0 / len(x)))))
+
+
+@pytest.mark.parametrize("secure_rng", [False, True], ids=["generator", "secure"])
+@pytest.mark.parametrize("noise", FAMILIES, ids=lambda n: repr(n)[:40])
+def test_samples_follow_the_core_distribution(noise, secure_rng):
+    generator = None if secure_rng else torch.Generator().manual_seed(2024)
+    z = sample_noise(noise, (SIZE,), generator=generator, dtype=torch.float64, secure_rng=secure_rng).numpy()
+    assert z.shape == (SIZE,) and np.all(np.isfinite(z))
+    assert ks_statistic(z, noise) < KS_CRITICAL
+    for moment, statistic in ((noise.mean_abs, np.abs(z)), (noise.variance, z * z)):
+        if math.isfinite(moment):  # E[1/U] or E[1/U^2] can diverge (e.g. U Exponential)
+            assert abs(np.mean(statistic) - moment) < 5 * np.std(statistic) / math.sqrt(SIZE)
+
+
+def test_generator_makes_draws_reproducible_and_shape_dtype_are_honoured():
+    noise = LMO(0.5, 0.5, 0.0, 2.0, 1.0, 1.0, 0.0, 1.0)
+    a = sample_noise(noise, (3, 4), generator=torch.Generator().manual_seed(1))
+    b = sample_noise(noise, torch.Size([3, 4]), generator=torch.Generator().manual_seed(1))
+    assert a.shape == (3, 4) and a.dtype == torch.float32 and torch.equal(a, b)
+    assert sample_noise(noise, 5, dtype=torch.bfloat16).dtype == torch.bfloat16
+    assert not torch.equal(sample_noise(noise, 50, secure_rng=True), sample_noise(noise, 50, secure_rng=True))
+
+
+def test_custom_noise_uses_its_numpy_sampler_seeded_from_the_generator():
+    logistic = CustomNoise(lambda x: -np.abs(x) - 2 * np.log1p(np.exp(-np.abs(x))),
+                           lambda rng, size: rng.logistic(0.0, 1.0, size), name="logistic", typical_scale=2.0)
+    z = sample_noise(logistic, (SIZE,), generator=torch.Generator().manual_seed(0), dtype=torch.float64).numpy()
+    assert np.var(z) == pytest.approx(math.pi**2 / 3, rel=0.05)
+    again = sample_noise(logistic, (SIZE,), generator=torch.Generator().manual_seed(0), dtype=torch.float64).numpy()
+    assert np.array_equal(z, again)
+    with pytest.raises(ValueError, match="secure_rng"):
+        sample_noise(logistic, 3, secure_rng=True)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(noise="laplace", shape=3), "noise"),
+    (dict(noise=Gaussian(1.0), shape=(-1, 2)), "shape"),
+    (dict(noise=Gaussian(1.0), shape=3, dtype=torch.int64), "dtype"),
+    (dict(noise=Gaussian(1.0), shape=3, secure_rng=True, generator=torch.Generator()), "generator"),
+])
+def test_bad_input_raises_value_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        sample_noise(**kwargs)
