@@ -1,0 +1,236 @@
+"""Hugging Face ``Trainer`` integration: ``PrivateTrainer`` (a subclass) plus its privacy callback.
+
+Why a subclass: a callback cannot replace what privacy depends on — the training data loader (it must draw
+Poisson batches, DESIGN §3.3; ``Trainer`` shuffles and batches), the optimizer (per-example clipping and
+noise), or the handling of an empty Poisson batch (it must still take a noise-only step). The subclass
+overrides exactly those public hooks (``get_train_dataloader``, ``create_optimizer``, ``training_step``,
+``train``, ``log``). Everything that only *observes* training — ε logged at every logging step, stopping
+before the budget would be exceeded, writing the ledger into every checkpoint — lives in a ``TrainerCallback``.
+
+Checkpoints: each ``checkpoint-N/`` folder receives ``lmodp_privacy.json`` with the accountant's state and
+the states of the noise and sampling generators. ``train(resume_from_checkpoint=...)`` restores all three,
+so a resumed run reports the same ε as an uninterrupted one and never replays noise already used (replayed
+noise would cancel between steps). A checkpoint without the file is refused.
+
+Not covered by ε: the logged training loss (computed on the private batch) and anything evaluated on the
+training data. The loss must average per-example losses over the batch (as sequence classification does);
+token-averaged language-model losses couple the examples of a batch and are not supported.
+"""
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import math
+import os
+import secrets
+import warnings
+
+import torch
+from opacus.grad_sample.utils import prepare_module
+from opacus.utils.uniform_sampler import UniformWithReplacementSampler
+from transformers import Trainer, TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+
+from lmodp_core import Accountant, CustomNoise, L1Ball, Noise, Poisson
+from lmodp_core.geometry import Geometry
+
+from .optimizer import LMODPOptimizer
+from .privacy import choose_noise, resolve_geometry
+
+PRIVACY_STATE_FILE = "lmodp_privacy.json"
+TRAINER_GRAD_SAMPLE_MODES = ("hooks", "functorch")
+
+
+class _PoissonCollate:
+    """Collate a Poisson batch; an empty batch becomes ``{}`` (``PrivateTrainer`` takes a noise-only step)."""
+
+    def __init__(self, collate):
+        self.collate = collate
+
+    def __call__(self, examples):
+        return self.collate(examples) if examples else {}
+
+
+def _generator_state(generator: torch.Generator | None) -> str | None:
+    return None if generator is None else base64.b64encode(generator.get_state().numpy().tobytes()).decode()
+
+
+def _set_generator_state(generator: torch.Generator | None, encoded: str | None) -> None:
+    if generator is not None and encoded is not None:
+        generator.set_state(torch.frombuffer(bytearray(base64.b64decode(encoded)), dtype=torch.uint8))
+
+
+class PrivacyCallback(TrainerCallback):
+    """Logs nothing itself; stops training before ε would exceed the budget and writes the ledger to checkpoints."""
+
+    def __init__(self, trainer: "PrivateTrainer"):
+        self.trainer = trainer
+        self.steps_allowed: int | None = None
+        self._start_step = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.steps_allowed = self.trainer.steps_within_budget(max(state.max_steps - state.global_step, 0))
+        if self.steps_allowed == 0 and state.max_steps > state.global_step:
+            raise ValueError(f"the privacy budget epsilon={self.trainer.budget_epsilon} is spent: one more step "
+                             f"would exceed it (ledger: {self.trainer.accountant.steps} steps)")
+        self._start_step = state.global_step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.steps_allowed is not None and state.global_step - self._start_step >= self.steps_allowed:
+            if state.global_step < state.max_steps:
+                warnings.warn(f"stopping at step {state.global_step}: one more step would exceed "
+                              f"epsilon={self.trainer.budget_epsilon}", stacklevel=2)
+            control.should_training_stop = True
+        return control
+
+    def on_save(self, args, state, control, **kwargs):
+        if args.should_save:
+            folder = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
+            with open(os.path.join(folder, PRIVACY_STATE_FILE), "w") as handle:
+                json.dump(self.trainer.privacy_state(), handle)
+        return control
+
+
+class PrivateTrainer(Trainer):
+    """``transformers.Trainer`` that trains with DP-SGD and any lmodp noise.
+
+    noise: lmodp noise in units of ``clip`` (``Gaussian(sigma)`` is Opacus's noise multiplier ``sigma``). When
+        None, ``epsilon`` is required and the noise is chosen for the planned number of steps
+        (``optimize_noise``, or a calibrated Gaussian when the search is unavailable).
+    clip / geometry: per-example clipping norm (L2, or L1 with ``geometry=L1Ball(clip)``).
+    delta: the δ at which ε is logged (``epsilon`` in the logs) and the budget is checked.
+    epsilon: the budget; training stops before a step would make the ledger's ε exceed it.
+    sample_rate: Poisson rate; default ``per_device_train_batch_size / len(train_dataset)``.
+    secure_rng: noise from the OS CSPRNG, sampling generator seeded from it (see ``lmodp_torch.noise``).
+    """
+
+    def __init__(self, *args, noise: Noise | None = None, clip: float | None = None,
+                 geometry: Geometry | None = None, delta: float, epsilon: float | None = None,
+                 sample_rate: float | None = None, method: str = "auto", grad_sample_mode: str = "hooks",
+                 secure_rng: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if grad_sample_mode not in TRAINER_GRAD_SAMPLE_MODES:
+            raise ValueError(f"grad_sample_mode must be one of {TRAINER_GRAD_SAMPLE_MODES} for PrivateTrainer "
+                             f"(ghost clipping needs its own loss wrapper: use make_private), got {grad_sample_mode!r}")
+        if self.args.gradient_accumulation_steps != 1:
+            raise ValueError("gradient_accumulation_steps must be 1: each Poisson batch is one private step")
+        if self.args.world_size != 1:
+            raise ValueError("PrivateTrainer runs in one process; for DDP use make_private (noise added once)")
+        if self.train_dataset is None:
+            raise ValueError("PrivateTrainer needs train_dataset (the Poisson loader samples from it)")
+        if self.args.max_grad_norm:
+            warnings.warn("setting max_grad_norm=0: per-example clipping uses clip=; Trainer's clipping would act "
+                          "on (and log the norm of) the non-private gradient", stacklevel=2)
+            self.args.max_grad_norm = 0.0
+        self.args.ignore_data_skip = True  # skipping would only burn Poisson draws; resuming restores the sampler
+        self.clip, self.geometry = resolve_geometry(clip, geometry)
+        self.delta = delta
+        self.budget_epsilon = epsilon
+        self.method = method
+        self.secure_rng = bool(secure_rng)
+        rate = self.args.per_device_train_batch_size / len(self.train_dataset) if sample_rate is None else sample_rate
+        self.sampling = Poisson(rate)
+        if noise is None:
+            if epsilon is None:
+                raise ValueError("give noise= (e.g. Gaussian(1.0)) or epsilon= (and the noise is chosen for it)")
+            steps = (self.args.max_steps if self.args.max_steps > 0
+                     else math.ceil(self.args.num_train_epochs * math.floor(1.0 / rate)))
+            noise = choose_noise(None, self.geometry, rate, steps, epsilon=epsilon, delta=delta, method=method)
+        self.noise = noise
+        self.accountant = Accountant(noise, self.geometry, self.sampling, method=method)
+        self.accountant.epsilon(delta)  # validates delta now rather than at the first logging step
+        self.noise_generator = None if self.secure_rng else torch.Generator().manual_seed(self.args.seed)
+        seed = secrets.randbits(63) if self.secure_rng else self.args.seed + 1
+        self.sampling_generator = torch.Generator().manual_seed(seed)
+        self.model_accepts_loss_kwargs = False  # the loss must be the mean over examples (Opacus rescales it)
+        self._hooks = prepare_module(self.model, grad_sample_mode, False, batch_first=True, loss_reduction="mean")
+        self._hooks.forbid_grad_accumulation()
+        self._epsilon_cache: tuple[int, float] | None = None
+        self.add_callback(PrivacyCallback(self))
+
+    # ---- privacy: the parts a callback cannot do -------------------------------------------------------
+    def get_train_dataloader(self):
+        sampler = UniformWithReplacementSampler(num_samples=len(self.train_dataset),
+                                                sample_rate=self.sampling.sample_rate,
+                                                generator=self.sampling_generator)
+        return torch.utils.data.DataLoader(self.train_dataset, batch_sampler=sampler,
+                                           collate_fn=_PoissonCollate(self.data_collator),
+                                           num_workers=self.args.dataloader_num_workers)
+
+    def create_optimizer(self, model=None):
+        base = super().create_optimizer(model)
+        if not isinstance(base, LMODPOptimizer):
+            self.optimizer = LMODPOptimizer(
+                base, noise=self.noise, max_grad_norm=self.clip,
+                expected_batch_size=self.sampling.sample_rate * len(self.train_dataset),
+                norm="l1" if isinstance(self.geometry, L1Ball) else "l2",
+                generator=self.noise_generator, secure_rng=self.secure_rng)
+            self.optimizer.attach_step_hook(lambda _: self.accountant.step())
+        return self.optimizer
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        self.optimizer.zero_grad()  # Trainer calls model.zero_grad(), which leaves Opacus's per-example gradients
+        if inputs:
+            return super().training_step(model, inputs, num_items_in_batch)
+        for p in model.parameters():  # an empty Poisson batch: zero per-example gradients, the step adds noise
+            if p.requires_grad:
+                p.grad_sample = torch.zeros((0, *p.shape), device=p.device, dtype=p.dtype)
+        return torch.zeros((), device=self.args.device)
+
+    # ---- ledger ------------------------------------------------------------------------------------------
+    def epsilon(self) -> float:
+        """Sound ε of the training so far at ``delta`` (cached per step count)."""
+        if self._epsilon_cache is None or self._epsilon_cache[0] != self.accountant.steps:
+            self._epsilon_cache = (self.accountant.steps, self.accountant.epsilon(self.delta))
+        return self._epsilon_cache[1]
+
+    def steps_within_budget(self, planned: int) -> int | None:
+        """How many of ``planned`` further steps keep ε <= the budget (None without a budget)."""
+        if self.budget_epsilon is None:
+            return None
+        if planned <= 0 or not self._exceeds_after(planned):
+            return planned
+        low, high = 0, planned  # ε(low) <= budget < ε(high)
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (low, mid) if self._exceeds_after(mid) else (mid, high)
+        return low
+
+    def _exceeds_after(self, extra: int) -> bool:
+        return copy.deepcopy(self.accountant).step(extra).epsilon(self.delta) > self.budget_epsilon
+
+    def privacy_state(self) -> dict:
+        return {"global_step": self.state.global_step, "accountant": self.accountant.state_dict(),
+                "noise_generator": _generator_state(self.noise_generator),
+                "sampling_generator": None if self.secure_rng else _generator_state(self.sampling_generator)}
+
+    def log(self, logs, *args, **kwargs):
+        logs = {**logs, "epsilon": self.epsilon()}
+        return super().log(logs, *args, **kwargs)
+
+    def train(self, resume_from_checkpoint=None, **kwargs):
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
+            if resume_from_checkpoint is None:
+                raise ValueError(f"resume_from_checkpoint=True but {self.args.output_dir} has no checkpoint")
+        if resume_from_checkpoint:
+            self._load_privacy_state(resume_from_checkpoint)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def _load_privacy_state(self, checkpoint: str) -> None:
+        if isinstance(self.noise, CustomNoise):
+            raise ValueError("resuming is not supported with CustomNoise (its density cannot be stored in JSON)")
+        path = os.path.join(checkpoint, PRIVACY_STATE_FILE)
+        if not os.path.isfile(path):
+            raise ValueError(f"{checkpoint} has no {PRIVACY_STATE_FILE}: without the privacy ledger the resumed "
+                             f"run's epsilon cannot be certified")
+        with open(path) as handle:
+            saved = json.load(handle)
+        restored = Accountant.from_state_dict(saved["accountant"])
+        if restored.steps != saved["global_step"]:
+            raise ValueError(f"{path}: the ledger has {restored.steps} steps but the checkpoint is at step "
+                             f"{saved['global_step']}")
+        self.accountant.load_state_dict(saved["accountant"])
+        _set_generator_state(self.noise_generator, saved["noise_generator"])
+        _set_generator_state(self.sampling_generator, saved["sampling_generator"])

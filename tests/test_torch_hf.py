@@ -1,0 +1,111 @@
+"""PrivateTrainer: ε in the logs, budget stop, ledger in checkpoints, resume equality, empty batches, LoRA."""
+import json
+import os
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("opacus")
+
+from lmodp_core import LMO, Accountant, Gaussian, L2Ball, Poisson  # noqa: E402
+from lmodp_torch import PrivateTrainer  # noqa: E402
+from lmodp_torch.hf import PRIVACY_STATE_FILE  # noqa: E402
+
+torch.set_num_threads(1)
+N, LENGTH, VOCAB, BATCH, DELTA = 16, 6, 40, 4, 1e-5
+NOISE = LMO(0.5, 0.5, 0.0, 2.0, 1.0, 1.0, 0.0, 1.0, scale=2.0)
+
+
+def tiny_bert():
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=20, max_position_embeddings=LENGTH, num_labels=2,
+                                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = transformers.BertForSequenceClassification(config)
+    model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    return model
+
+
+def examples():
+    g = torch.Generator().manual_seed(1)
+    return [{"input_ids": torch.randint(0, VOCAB, (LENGTH,), generator=g),
+             "position_ids": torch.arange(LENGTH), "token_type_ids": torch.zeros(LENGTH, dtype=torch.long),
+             "labels": torch.tensor(i % 2)} for i in range(N)]
+
+
+def trainer(tmp_path, model=None, max_steps=6, **privacy):
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), per_device_train_batch_size=BATCH, max_steps=max_steps, logging_steps=2,
+        save_steps=3, learning_rate=0.05, report_to=[], use_cpu=True, seed=0, max_grad_norm=0.0,
+        disable_tqdm=True)
+    privacy = {"noise": NOISE, "clip": 1.0, "delta": DELTA, "method": "rdp", **privacy}
+    return PrivateTrainer(model=model or tiny_bert(), args=args, train_dataset=examples(), **privacy)
+
+
+def trainable(model):
+    return [p.detach().clone() for p in model.parameters() if p.requires_grad]
+
+
+def test_epsilon_logged_ledger_checkpointed_and_resume_equals_uninterrupted(tmp_path):
+    full = trainer(tmp_path / "full")
+    full.train()
+    logged = [(log["step"], log["epsilon"]) for log in full.state.log_history if "loss" in log]
+    assert [s for s, _ in logged] == [2, 4, 6]
+    expected = [Accountant(NOISE, L2Ball(1.0), Poisson(BATCH / N), method="rdp").step(s).epsilon(DELTA)
+                for s, _ in logged]
+    assert [e for _, e in logged] == pytest.approx(expected, rel=1e-12)
+    with open(tmp_path / "full" / "checkpoint-3" / PRIVACY_STATE_FILE) as handle:
+        assert json.load(handle)["global_step"] == 3
+
+    resumed = trainer(tmp_path / "full")  # a fresh process would build the same trainer
+    resumed.train(resume_from_checkpoint=str(tmp_path / "full" / "checkpoint-3"))
+    assert resumed.accountant.steps == full.accountant.steps == 6
+    assert resumed.epsilon() == full.epsilon()
+    for a, b in zip(trainable(resumed.model), trainable(full.model)):
+        torch.testing.assert_close(a, b)  # same noise and batches as uninterrupted: nothing replayed
+
+
+def test_checkpoint_without_ledger_is_refused(tmp_path):
+    first = trainer(tmp_path, max_steps=3)
+    first.train()
+    os.remove(tmp_path / "checkpoint-3" / PRIVACY_STATE_FILE)
+    with pytest.raises(ValueError, match="ledger"):
+        trainer(tmp_path).train(resume_from_checkpoint=True)
+
+
+def test_stops_before_the_budget_would_be_exceeded(tmp_path):
+    ledger = Accountant(Gaussian(0.6), L2Ball(1.0), Poisson(BATCH / N), method="rdp")
+    budget = ledger.step(3).epsilon(DELTA) * (1 + 1e-9)
+    run = trainer(tmp_path, noise=Gaussian(0.6), epsilon=budget)
+    with pytest.warns(UserWarning, match="exceed"):
+        run.train()
+    assert run.state.global_step == run.accountant.steps == 3
+    assert run.epsilon() <= budget < ledger.step(1).epsilon(DELTA)
+
+
+def test_empty_poisson_batches_still_take_a_noisy_step(tmp_path):
+    run = trainer(tmp_path, max_steps=4, sample_rate=0.02)  # P(empty batch) = 0.98^16 = 0.72
+    before = trainable(run.model)
+    run.train()
+    assert run.accountant.steps == 4
+    assert all(not torch.equal(a, b) for a, b in zip(before, trainable(run.model)))
+
+
+def test_lora_model_trains_and_only_adapters_change(tmp_path):
+    peft = pytest.importorskip("peft")
+    model = peft.get_peft_model(tiny_bert(), peft.LoraConfig(task_type="SEQ_CLS", r=2, target_modules=["query"]))
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    run = trainer(tmp_path, model=model, max_steps=2)
+    run.train()
+    assert run.accountant.steps == 2
+    assert all(torch.equal(dict(model.named_parameters())[n], v) for n, v in frozen.items())
+
+
+def test_bad_trainer_input_raises_value_error(tmp_path):
+    with pytest.raises(ValueError, match="grad_sample_mode"):
+        trainer(tmp_path, grad_sample_mode="ghost")
+    with pytest.raises(ValueError, match="noise"):
+        trainer(tmp_path, noise=None)
+    with pytest.raises(ValueError, match="delta"):
+        trainer(tmp_path, delta=2.0)
