@@ -2,11 +2,11 @@
 
 r_a(s) = D_a(f(. - s) || f) = 1/(a-1) log int f(x-s)^a f(x)^{1-a} dx.
 Gaussian and Laplace use closed forms; every other density is integrated numerically in log space with the
-double-exponential rules of ``lmodp_core._quadrature``, split at the kinks x = k and x = k + s. When the
-integrand of an order peaks away from every split point (a smooth density with unbounded privacy loss at a high
-order), that order is recomputed with an extra split at the peak. The fine and coarse rules must agree to
+double-exponential rules of ``lmodp_core._quadrature``, split at the kinks x = k and x = k + s. When the two
+rules disagree for an order (typically a smooth density with unbounded privacy loss at a high order, whose
+integrand peaks far out in a tail), that order is recomputed with an extra split at the integrand's peak. The fine and coarse rules must agree to
 ``QUADRATURE_RTOL``; an order where they do not is reported as +inf (unresolved, hence never used), not as a
-number that might be too small.
+number that might be too small. A resolved order reports the larger of the two rules plus their difference.
 """
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ import numpy as np
 from .._quadrature import log_renyi_excess, real_line_nodes, renyi_from_log_excess
 from ..noise import Gaussian, Laplace, Noise
 
-QUADRATURE_RTOL = 1e-9  # agreement required between the step-h and step-2h rules (relative, on int p^a q^{1-a} - 1)
-_PEAK_OFFSET = 1e-6  # a peak further than this (x typical scale) from every split point gets its own split
+# agreement required between the step-h and step-2h rules on S = int p^a q^{1-a} - 1: |difference| <= RTOL*S + ATOL
+QUADRATURE_RTOL = 1e-9
+QUADRATURE_ATOL = 1e-15
 _PEAK_PASSES = 4  # each pass splits at the peak found by the previous one
 
 
@@ -35,9 +36,16 @@ def _laplace_renyi(scale: float, shifts: np.ndarray, orders: np.ndarray) -> np.n
     return np.maximum(np.where((a - 1.0) * s < 30.0, small, large), 0.0) / (a - 1.0)
 
 
+def _log_error(fine: np.ndarray, rough: np.ndarray) -> np.ndarray:
+    """log |S_fine - S_coarse| from the two log values."""
+    high, low = np.maximum(fine, rough), np.minimum(fine, rough)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(high == low, -np.inf, high + np.log(-np.expm1(low - high)))
+
+
 def _resolved(fine: np.ndarray, rough: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        return (fine == rough) | (np.abs(np.expm1(rough - fine)) <= QUADRATURE_RTOL)
+    allowed = np.logaddexp(np.log(QUADRATURE_RTOL) + fine, np.log(QUADRATURE_ATOL))
+    return _log_error(fine, rough) <= allowed
 
 
 def _numeric_renyi(log_pair: Callable, breakpoints: np.ndarray, scale: float, orders: np.ndarray) -> np.ndarray:
@@ -46,8 +54,7 @@ def _numeric_renyi(log_pair: Callable, breakpoints: np.ndarray, scale: float, or
     log_p, log_q = log_pair(x)
     fine, rough, peak = log_renyi_excess(log_p, log_q, log_w, coarse, orders)
     peak_x = x[peak]
-    off_split = np.min(np.abs(peak_x[:, None] - breakpoints[None, :]), axis=1) > _PEAK_OFFSET * scale
-    for j in np.flatnonzero(off_split):
+    for j in np.flatnonzero(~_resolved(fine, rough)):
         splits = breakpoints
         for _ in range(_PEAK_PASSES):
             splits = np.append(splits, peak_x[j])
@@ -57,7 +64,8 @@ def _numeric_renyi(log_pair: Callable, breakpoints: np.ndarray, scale: float, or
             fine[j], rough[j], peak_x[j] = f_j[0], r_j[0], x_j[peak_j[0]]
             if _resolved(fine[j:j + 1], rough[j:j + 1])[0]:
                 break
-    return np.where(_resolved(fine, rough), renyi_from_log_excess(fine, orders), np.inf)
+    upper = np.logaddexp(np.maximum(fine, rough), _log_error(fine, rough))
+    return np.where(_resolved(fine, rough), renyi_from_log_excess(upper, orders), np.inf)
 
 
 def _split_points(noise: Noise, shift: float) -> np.ndarray:
