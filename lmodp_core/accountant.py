@@ -144,8 +144,9 @@ class Accountant:
         delta = check_delta(delta)
         if not self._ledger:
             return EpsilonReport(0.0, delta, self.method, 0.0, math.nan, steps=0)
-        rdp_eps, order = epsilon_from_rdp(self.orders, self.rdp(), delta, warn=self.method == "rdp")
-        if not self._use_pld():
+        use_pld = self._use_pld()
+        rdp_eps, order = epsilon_from_rdp(self.orders, self.rdp(), delta, warn=not use_pld)
+        if not use_pld:
             return EpsilonReport(rdp_eps, delta, "rdp", rdp_eps, order, steps=self.steps)
         upper, lower = _pld_module().pld_epsilon(self.ledger, delta)
         method = "pld" if (self.method == "pld" or upper <= rdp_eps) else "rdp"
@@ -161,8 +162,9 @@ class Accountant:
         epsilon = check_epsilon(epsilon)
         if not self._ledger:
             return 0.0
-        rdp_delta, _ = delta_from_rdp(self.orders, self.rdp(), epsilon, warn=self.method == "rdp")
-        if not self._use_pld():
+        use_pld = self._use_pld()
+        rdp_delta, _ = delta_from_rdp(self.orders, self.rdp(), epsilon, warn=not use_pld)
+        if not use_pld:
             return rdp_delta
         upper, _ = _pld_module().pld_delta(self.ledger, epsilon)
         return upper if self.method == "pld" else min(upper, rdp_delta)
