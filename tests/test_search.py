@@ -1,0 +1,115 @@
+"""optimize_noise: sound calibration per shape, the Gaussian for L2 DP-SGD, non-Gaussian wins in low dimension."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from lmodp_core import LMO, Gaussian, L1Ball, L2Ball, Laplace, Poisson, Scalar
+from lmodp_core import search
+from lmodp_core.accountant import epsilon as sound_epsilon
+from lmodp_core.calibrate import calibrate
+from lmodp_core.search import OptimizeResult, optimize_noise
+
+SMALL_GRID = {"PAPER_WEIGHTS": (0.1, 0.9), "PAPER_GAMMAS": ((0.5, 1.0),), "PAPER_RATES": (5.0,),
+              "PAPER_UNIFORMS": ((1.0, 2.0),)}
+
+
+@pytest.fixture
+def small_search(monkeypatch):
+    """A 4-shape grid and a short refinement, so that a full search runs in seconds."""
+    for name, value in SMALL_GRID.items():
+        monkeypatch.setattr(search, name, value)
+    monkeypatch.setattr(search, "_SCREEN_TOP", 1)
+    monkeypatch.setattr(search, "_REFINE_EVALUATIONS", 6)
+
+
+def test_l2_dp_sgd_default_returns_the_gaussian(tmp_path):
+    """Must-show: the default L2 case (full paper grid) picks the Gaussian, with the numbers."""
+    result = optimize_noise(1.0, 1e-5, 1000, 0.01, cache=tmp_path, n_jobs=1)
+    assert isinstance(result.noise, Gaussian) and result.family == "gaussian"
+    assert result.epsilon <= 1.0
+    assert sound_epsilon(result.noise, L2Ball(1.0), Poisson(0.01), 1000, 1e-5) <= 1.0
+    reference = calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 1000, epsilon=1.0, delta=1e-5)
+    assert result.objective == pytest.approx(reference.sigma, rel=1e-2)
+    assert result.ratio_to_gaussian == 1.0
+    by_family = {c.family: c for c in result.candidates}
+    assert set(by_family) == {"lmo", "gaussian", "laplace"}
+    # every candidate is calibrated soundly, and the LMO needs at least sqrt(2) x the Gaussian's std
+    assert all(c.epsilon <= 1.0 for c in result.candidates)
+    assert by_family["lmo"].objective >= math.sqrt(2) * result.objective
+    assert result.stats["lmo_shapes_screened"] > 20000
+    assert any("Gaussian wins" in note for note in result.notes)
+
+
+def test_grid_screening_shows_fisher_times_variance_at_least_two(tmp_path):
+    shapes = search._lmo_grid(search._grid_spec())
+    table = search._grid_table(shapes, "test", tmp_path, 1)
+    variance, _, fisher, _ = table.T
+    assert len(shapes) == 21996 and np.all(fisher * variance >= 2.0 * (1 - 1e-6))
+
+
+def test_shape_metrics_match_the_noise_properties():
+    shapes = search._lmo_grid(search._grid_spec())[::5000]
+    table = search._shape_metrics(shapes)
+    for params, (variance, mean_abs, fisher, lipschitz) in zip(shapes, table):
+        lmo = LMO.from_paper(params)
+        assert variance == pytest.approx(lmo.variance, rel=1e-6)
+        assert mean_abs == pytest.approx(lmo.mean_abs, rel=1e-6)
+        assert fisher == pytest.approx(lmo.fisher_information, rel=1e-5)
+        assert lipschitz == pytest.approx(abs(float(lmo.score(1e-12))), rel=1e-6)
+
+
+def test_scalar_single_step_is_never_worse_than_any_family(small_search, tmp_path):
+    """Must-show: steps=1, q=1, scalar: the result beats or ties every family's calibrated best."""
+    result = optimize_noise(1.0, 1e-5, 1, 1.0, geometry=Scalar(1.0), cache=tmp_path, n_jobs=1)
+    for family in (Gaussian(1.0), Laplace(1.0)):
+        best = calibrate(family, Scalar(1.0), Poisson(1.0), 1, epsilon=1.0, delta=1e-5)
+        assert result.objective <= best.std * (1 + 2e-3)
+    assert result.objective <= min(c.objective for c in result.candidates)
+    assert result.epsilon <= 1.0
+
+
+def test_a_non_gaussian_family_wins_in_low_dimension(tmp_path):
+    result = optimize_noise(1.0, 1e-5, 1, 1.0, geometry=Scalar(1.0), families=("gaussian", "laplace"),
+                            cache=tmp_path)
+    assert result.family == "laplace" and result.ratio_to_gaussian < 0.5
+    assert result.epsilon <= 1.0
+
+
+def test_usefulness_objective_is_maximised(tmp_path):
+    result = optimize_noise(1.0, 1e-5, 1, 1.0, geometry=L1Ball(1.0), objective="usefulness", gamma=2.0,
+                            families=("gaussian", "laplace"), cache=tmp_path)
+    assert 0.0 < result.objective < 1.0
+    assert result.objective == max(c.objective for c in result.candidates)
+    assert result.objective == pytest.approx(1 - 2 * float(result.noise.sf(2.0)))
+
+
+def test_cache_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMODP_CACHE_DIR", str(tmp_path))
+    cold = optimize_noise(2.0, 1e-5, 10, 0.1, families=("gaussian", "laplace"))
+    assert len(list(tmp_path.glob("search-*.json"))) == 1
+    monkeypatch.setattr(search, "_search", None)  # a cached answer must not search again
+    warm = optimize_noise(2.0, 1e-5, 10, 0.1, families=("gaussian", "laplace"))
+    assert warm.to_dict() == cold.to_dict()
+    assert OptimizeResult.from_dict(json.loads(cold.to_json())).to_dict() == cold.to_dict()
+
+
+def test_cache_false_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMODP_CACHE_DIR", str(tmp_path))
+    optimize_noise(2.0, 1e-5, 10, 0.1, families=("gaussian",), cache=False)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("args, kwargs, name", [
+    ((0.0, 1e-5, 10, 0.1), {}, "eps"), ((1.0, 1.0, 10, 0.1), {}, "delta"), ((1.0, 1e-5, 0, 0.1), {}, "steps"),
+    ((1.0, 1e-5, 10, 1.5), {}, "sample_rate"), ((math.nan, 1e-5, 10, 0.1), {}, "eps"),
+    ((1.0, 1e-5, 10, 0.1), {"objective": "variance"}, "objective"),
+    ((1.0, 1e-5, 10, 0.1), {"families": ("student",)}, "families"),
+    ((1.0, 1e-5, 10, 0.1), {"method": "exact"}, "method"), ((1.0, 1e-5, 10, 0.1), {"gamma": -1.0}, "gamma"),
+    ((1.0, 1e-5, 10, 0.1), {"geometry": "l2"}, "geometry"), ((1.0, 1e-5, 10, 0.1), {"n_jobs": 0}, "n_jobs"),
+    ((1.0, 1e-5, 10, 0.1), {"seed": -3}, "seed"),
+])
+def test_bad_inputs_raise(args, kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        optimize_noise(*args, cache=False, **kwargs)
