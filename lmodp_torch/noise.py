@@ -64,8 +64,8 @@ class _SecureSource:
         return torch.from_numpy(words.astype(np.float64) * 2.0**-_UNIFORM_BITS).reshape(shape)
 
     def normal(self, shape) -> torch.Tensor:
-        radius = torch.sqrt(-2.0 * torch.log1p(-self.uniform(shape)))  # 1 - u lies in (0, 1]
-        return radius * torch.cos(2.0 * math.pi * self.uniform(shape))
+        radius = self.uniform(shape).neg_().log1p_().mul_(-2.0).sqrt_()  # log(1 - u), 1 - u in (0, 1]
+        return radius.mul_(torch.cos(2.0 * math.pi * self.uniform(shape)))
 
     def gamma(self, concentration: float, shape) -> torch.Tensor:
         if concentration < 1.0:  # G(k) = G(k + 1) * V^(1/k), V uniform on (0, 1]
@@ -88,31 +88,47 @@ class _SecureSource:
                          "and numpy has no cryptographically secure bit generator; use secure_rng=False")
 
 
-def _unit_laplace(source, shape) -> torch.Tensor:
-    """Laplace(0, 1) as a random sign times Exponential(1) = -log(1 - u), u in [0, 1) (always finite)."""
-    magnitude = -torch.log1p(-source.uniform(shape))
-    return torch.where(source.uniform(shape) < 0.5, magnitude, -magnitude)
+def _symmetric_uniform(source, shape) -> torch.Tensor:
+    """Uniform on (-1, 1), symmetric about 0 and never +-1: 2u - (1 - eps/2) for u on the grid k * eps/2."""
+    u = source.uniform(shape)
+    return u.mul_(2.0).sub_(1.0 - torch.finfo(u.dtype).eps / 2.0)
+
+
+def _laplace(source, shape, scale: float) -> torch.Tensor:
+    """Laplace(0, scale) by inversion: sign(v) * scale * -log(1 - |v|), v uniform on (-1, 1) (always finite)."""
+    v = _symmetric_uniform(source, shape)
+    return v.abs().neg_().log1p_().mul_(-scale).copysign_(v)
+
+
+def _exponential(source, shape, rate: float) -> torch.Tensor:
+    """Exponential with RATE ``rate``: -log(1 - u) / rate, u in [0, 1) (always finite)."""
+    return source.uniform(shape).neg_().log1p_().mul_(-1.0 / rate)
 
 
 def _lmo_inverse_scale(noise: LMO, source, shape) -> torch.Tensor:
-    """U = a1*G + a3*E + a4*V; Exponential with RATE exp_rate, i.e. E = -log(1 - u) / exp_rate."""
-    u = torch.zeros(shape, device=source.device, dtype=source.dtype)
+    """U = a1*G + a3*E + a4*V with G ~ Gamma(gamma_shape, gamma_scale), E ~ Exponential(rate exp_rate),
+    V ~ Uniform(unif_low, unif_high)."""
+    parts = []
     if noise.a1 > 0:
-        u = u + noise.a1 * noise.gamma_scale * source.gamma(noise.gamma_shape, shape)
+        parts.append(source.gamma(noise.gamma_shape, shape).mul_(noise.a1 * noise.gamma_scale))
     if noise.a3 > 0:
-        u = u + noise.a3 * (-torch.log1p(-source.uniform(shape)) / noise.exp_rate)
+        parts.append(_exponential(source, shape, noise.exp_rate).mul_(noise.a3))
     if noise.a4 > 0:
-        u = u + noise.a4 * (noise.unif_low + (noise.unif_high - noise.unif_low) * source.uniform(shape))
-    return u.clamp_min(torch.finfo(u.dtype).tiny)  # U > 0 a.s.; guards a float underflow of the Gamma part
+        width = noise.unif_high - noise.unif_low
+        parts.append(source.uniform(shape).mul_(noise.a4 * width).add_(noise.a4 * noise.unif_low))
+    u = parts[0]
+    for part in parts[1:]:
+        u.add_(part)
+    return u.clamp_min_(torch.finfo(u.dtype).tiny)  # U > 0 a.s.; guards a float underflow of the Gamma part
 
 
 def _draw(noise: Noise, source, shape) -> torch.Tensor:
     if isinstance(noise, Gaussian):
-        return noise.sigma * source.normal(shape)
+        return source.normal(shape).mul_(noise.sigma)
     if isinstance(noise, Laplace):
-        return noise.scale * _unit_laplace(source, shape)
+        return _laplace(source, shape, noise.scale)
     if isinstance(noise, LMO):
-        return noise.scale * _unit_laplace(source, shape) / _lmo_inverse_scale(noise, source, shape)
+        return _laplace(source, shape, noise.scale).div_(_lmo_inverse_scale(noise, source, shape))
     if isinstance(noise, CustomNoise):
         return torch.from_numpy(np.asarray(noise.sample(source.numpy_rng(), shape), dtype=np.float64))
     raise ValueError(f"noise must be an lmodp_core Gaussian, Laplace, LMO or CustomNoise, got {noise!r}")

@@ -54,6 +54,7 @@ class _LMONoise:
                          expected_batch_size=expected_batch_size, loss_reduction=loss_reduction,
                          generator=generator, secure_mode=False, **kwargs)
         self.noise = noise
+        self._step_noise = noise.scaled(max_grad_norm)  # clip * Z, the law actually added
         self.norm = norm
         self.secure_rng = bool(secure_rng)
 
@@ -66,9 +67,8 @@ class _LMONoise:
             _check_processed_flag(p.summed_grad)
             grad = p.summed_grad
             if self._draws_noise():
-                grad = grad + self.max_grad_norm * sample_noise(
-                    self.noise, grad.shape, generator=self.generator, device=grad.device, dtype=grad.dtype,
-                    secure_rng=self.secure_rng)
+                grad = sample_noise(self._step_noise, grad.shape, generator=self.generator, device=grad.device,
+                                    dtype=grad.dtype, secure_rng=self.secure_rng).add_(grad)
             p.grad = grad.view_as(p)
             _mark_as_processed(p.summed_grad)
 
