@@ -168,8 +168,9 @@ def _plot_densities(result, path: Path) -> None:
     gaussian = next(c for c in result.candidates if c.family == "gaussian").noise
     x = np.linspace(-4.0 * gaussian.sigma, 4.0 * gaussian.sigma, 801)
     figure, axis = plt.subplots(figsize=(7, 4.5))
+    other_styles = iter(("--", ":", "-."))
     for candidate in result.candidates:
-        style = "-" if candidate.noise == result.noise else "--"
+        style = "-" if candidate.noise == result.noise else next(other_styles)
         axis.plot(x, candidate.noise.pdf(x), style,
                   label=f"{candidate.family}: {result.objective_name}={candidate.objective:.4g}")
     axis.set_xlabel("noise per coordinate (units of the clip)")

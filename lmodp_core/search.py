@@ -433,7 +433,7 @@ def optimize_noise(eps, delta, steps, sample_rate, *, geometry: Geometry = L2Bal
 def _search(problem: _Problem, families, spec, inputs, seed, cache_dir, n_jobs, progress) -> OptimizeResult:
     started = time.perf_counter()
     shapes = _lmo_grid(spec) if spec else ()
-    bar = _progress_bar(progress)
+    bar = _progress_bar(progress, 1 + ("laplace" in families))
     notes: list[str] = []
     gaussian = _candidate("gaussian", Gaussian(problem.geometry.radius), problem, "auto")
     bar.update(1)
@@ -443,15 +443,17 @@ def _search(problem: _Problem, families, spec, inputs, seed, cache_dir, n_jobs, 
         bar.update(1)
     stats = {"lmo_shapes_screened": len(shapes), "lmo_shapes_calibrated": 0, "lmo_refinement_evaluations": 0}
     if shapes:
-        best_by_family["lmo"] = _search_lmo(problem, families, (shapes, _digest(spec)), gaussian, best_by_family, seed, cache_dir,
-                                            n_jobs, bar, notes, stats)
+        table = _grid_table(shapes, _digest({"grid": spec, "columns": _TABLE_COLUMNS}), cache_dir, n_jobs)
+        rivals = [c for f, c in best_by_family.items() if f in families]
+        best_by_family["lmo"] = _search_lmo(problem, shapes, table, gaussian, rivals, _Run(seed, n_jobs, bar, notes,
+                                                                                          stats))
     bar.close()
     considered = {f: c for f, c in best_by_family.items() if f in families}
     winner = min(considered.values(), key=lambda c: problem.loss(c.objective))
     if winner.family != "gaussian" and "gaussian" in families:
         notes.append(f"{winner.family} beats the Gaussian: objective {winner.objective:.6g} vs "
                      f"{gaussian.objective:.6g}")
-    elif winner.family == "gaussian":
+    elif winner.family == "gaussian" and len(considered) > 1:
         notes.append(f"the Gaussian wins: objective {gaussian.objective:.6g}; best other: " + ", ".join(
             f"{f} {c.objective:.6g} ({c.objective / gaussian.objective:.3f}x)"
             for f, c in considered.items() if f != "gaussian"))
@@ -462,13 +464,22 @@ def _search(problem: _Problem, families, spec, inputs, seed, cache_dir, n_jobs, 
                           tuple(notes), stats)
 
 
-def _search_lmo(problem, families, grid, gaussian, best_by_family, seed, cache_dir, n_jobs, bar, notes, stats):
-    shapes, grid_digest = grid
-    table = _grid_table(shapes, grid_digest, cache_dir, n_jobs)
+@dataclass
+class _Run:
+    """Book-keeping of one search: refinement seed, processes, progress bar, notes and counters."""
+
+    seed: int
+    n_jobs: int
+    bar: object
+    notes: list
+    stats: dict
+
+
+def _search_lmo(problem: _Problem, shapes, table, gaussian: Candidate, rivals: list, run: _Run) -> Candidate:
+    """Screen the grid, calibrate the promising shapes soundly, refine the best one (see the module docstring)."""
     asymptotic_scale, pure_scale, unit_values = _screen(shapes, table, problem, gaussian.noise.sigma)
     asymptotic_loss = _proxy_loss(shapes, asymptotic_scale, unit_values, problem)
     pure_loss = _proxy_loss(shapes, pure_scale, unit_values, problem)
-    rivals = [c for f, c in best_by_family.items() if f in families]
     best_rival = min((problem.loss(c.objective) for c in rivals), default=math.inf)
     bounded = isinstance(problem.geometry, L2Ball)
     order = np.argsort(asymptotic_loss, kind="stable")
@@ -477,24 +488,27 @@ def _search_lmo(problem, families, grid, gaussian, best_by_family, seed, cache_d
         alive = [i for i in order if asymptotic_loss[i] < best_rival - abs(best_rival) * (_PRUNE_MARGIN - 1.0)]
         picks = alive[:_SCREEN_TOP] or [int(order[0])]
         ratio = asymptotic_loss[order[0]] / problem.loss(gaussian.objective)
-        notes.append(f"lmo: {len(shapes)} grid shapes screened by the d->inf lower bound (sigma_G*sqrt(I_f)); "
+        run.notes.append(f"lmo: {len(shapes)} grid shapes screened by the d->inf lower bound (sigma_G*sqrt(I_f)); "
                      f"best bound {abs(asymptotic_loss[order[0]]):.6g} = {abs(ratio):.3f}x the Gaussian; "
                      f"{len(shapes) - len(alive)} shapes pruned")
     else:
         picks = list(dict.fromkeys([*order[:_SCREEN_TOP], *np.argsort(pure_loss, kind="stable")[:_SCREEN_TOP]]))
     tasks = [("lmo", LMO.from_paper(shapes[i], scale=_initial_scale(asymptotic_scale[i], pure_scale[i], bounded)),
               problem, problem.method) for i in picks]
-    bar.total += len(tasks) + (0 if bounded else _REFINE_STARTS)
-    bar.refresh()
-    calibrated = _map(_candidate_task, tasks, n_jobs, bar)
-    stats["lmo_shapes_calibrated"] = len(calibrated)
+    run.bar.total += len(tasks)
+    run.bar.refresh()
+    calibrated = _map(_candidate_task, tasks, run.n_jobs, run.bar)
+    run.stats["lmo_shapes_calibrated"] = len(calibrated)
     calibrated.sort(key=lambda c: problem.loss(c.objective))
     if bounded and _family_cannot_win(problem, gaussian, best_rival):
-        notes.append(_family_bound_note(problem))
+        run.notes.append(_family_bound_note(problem))
         return calibrated[0]
     starts = calibrated[:_REFINE_STARTS]
-    refined = _map(_refine, [(c, problem, problem.method, seed + i) for i, c in enumerate(starts)], n_jobs, bar)
-    stats["lmo_refinement_evaluations"] = _REFINE_EVALUATIONS * len(starts)
+    run.bar.total += len(starts)
+    run.bar.refresh()
+    refined = _map(_refine, [(c, problem, problem.method, run.seed + i) for i, c in enumerate(starts)], run.n_jobs,
+                   run.bar)
+    run.stats["lmo_refinement_evaluations"] = _REFINE_EVALUATIONS * len(starts)
     return min([*calibrated, *refined], key=lambda c: problem.loss(c.objective))
 
 
@@ -524,7 +538,7 @@ def _family_bound_note(problem) -> str:
             f"grid shape, calibrated")
 
 
-def _progress_bar(progress: bool):
+def _progress_bar(progress: bool, total: int):
     from tqdm.auto import tqdm
 
-    return tqdm(total=2, desc="optimize_noise", unit="calibration", disable=not progress, leave=False)
+    return tqdm(total=total, desc="optimize_noise", unit="calibration", disable=not progress, leave=False)
