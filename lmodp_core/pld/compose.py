@@ -1,8 +1,9 @@
 """Composition of many steps: planning the grid, exponentiation by squaring, truncation (DESIGN §4.5).
 
 Planning (per query and direction) uses the log-moment K(lambda) = log E_P[e^{lambda L}] of each step:
-- tilt: the saddle point lambda* of the Chernoff bound at the query (epsilon -> min_l (K_T(l) - log delta)/l,
-  delta -> min_l K_T(l) - l*eps), so the composed tilted masses peak where the answer is read;
+- tilt: the saddle point lambda* with K_T'(lambda*) = epsilon (for a delta query at epsilon, or at the
+  saddle-point estimate of epsilon for an epsilon query), so the composed tilted masses peak where the answer
+  is read and the FFT round-off stays relative to them;
 - windows: Chernoff tails, P(S_m > r) <= exp(K_m(l) - l r), give for every partial composition of m steps
   the range outside which at most tau_m = budget * m / (T * n_ops) of mass lies; that mass is not dropped but
   sent to +inf, so a narrow window only costs tightness, never soundness;
@@ -24,10 +25,10 @@ from .discretise import discretise
 from .pmf import LossPMF, coarsen, convolve, truncate
 
 ORDERS = np.concatenate([-np.geomspace(4096.0, 0.01, 40), np.geomspace(0.01, 512.0, 60)])
-_RELATIVE_TOLERANCE = 1e-4
+_RELATIVE_TOLERANCE = 2e-4
 _TAIL_FRACTION = 1e-6  # mass sent to +inf or moved, relative to the delta of the query
 _MIN_EPSILON_SCALE = 0.05
-_MAX_STEP = 0.05
+_MAX_STEP = 2e-3
 _MAX_POINTS = 2**20  # longest array; beyond it the step grows (looser, still sound)
 _MIN_TILT, _MAX_TILT = 1e-3, 512.0
 
@@ -90,15 +91,19 @@ def plan(runs, *, delta: float | None = None, epsilon: float | None = None) -> P
     total = sum(count * pair_log_moment(pair) for pair, count in runs)
     total_steps = sum(count for _, count in runs)
     positive = (ORDERS > 0) & np.isfinite(total)
-    lam = ORDERS[positive]
+    lam, log_moment = ORDERS[positive], total[positive]
+    mean = np.gradient(log_moment, lam)  # K'(l): where the tilted sum concentrates
+    variance = np.maximum(np.gradient(mean, lam), 1e-300)
+    # saddle-point approximation: delta(K'(l)) ~ e^{K(l) - l K'(l)} / (l (l+1) sqrt(2 pi K''(l)))
+    log_delta = (log_moment - lam * mean - np.log(lam * (lam + 1.0)) - 0.5 * np.log(2.0 * math.pi * variance))
     if delta is not None:
-        bound = (total[positive] - math.log(delta)) / lam  # Chernoff epsilon at each tilt
-        best = int(np.argmin(bound))
-        epsilon_scale, log_tail = float(bound[best]), math.log(delta)
+        best = int(np.argmin(np.abs(log_delta - math.log(delta))))
+        chernoff = float(np.min((log_moment - math.log(delta)) / lam))
+        epsilon_scale, log_tail = min(float(mean[best]), chernoff), math.log(delta)
     else:
-        exponent = total[positive] - lam * epsilon  # Chernoff log delta at each tilt
-        best = int(np.argmin(exponent))
-        epsilon_scale, log_tail = epsilon, min(float(exponent[best]), 0.0)
+        best = int(np.argmin(np.abs(mean - epsilon)))
+        chernoff = float(np.min(log_moment - lam * epsilon))
+        epsilon_scale, log_tail = epsilon, min(float(log_delta[best]), chernoff, 0.0)
     tilt = float(np.clip(lam[best], _MIN_TILT, _MAX_TILT))
     levels = math.log2(2.0 * total_steps)
     base_step = math.sqrt(8.0 * _RELATIVE_TOLERANCE * max(epsilon_scale, _MIN_EPSILON_SCALE)

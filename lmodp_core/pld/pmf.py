@@ -93,9 +93,11 @@ def convolve(a: LossPMF, b: LossPMF) -> LossPMF:
     spectrum_a = _fft.rfft(a.values, n_fft)
     spectrum_b = spectrum_a if b is a else _fft.rfft(b.values, n_fft)
     values = np.maximum(_fft.irfft(spectrum_a * spectrum_b, n_fft)[:size], 0.0)
-    sum_a, sum_b = float(a.values.sum()), float(b.values.sum())
-    fresh = (_FFT_ROUNDOFF_FACTOR * _UNIT_ROUNDOFF * math.log2(n_fft)
-             * float(np.linalg.norm(a.values)) * float(np.linalg.norm(b.values)))
+    sum_a = float(a.values.sum())
+    sum_b = sum_a if b is a else float(b.values.sum())
+    norm_a = math.sqrt(float(np.dot(a.values, a.values)))
+    norm_b = norm_a if b is a else math.sqrt(float(np.dot(b.values, b.values)))
+    fresh = _FFT_ROUNDOFF_FACTOR * _UNIT_ROUNDOFF * math.log2(n_fft) * norm_a * norm_b
     overlap = min(a.values.size, b.values.size)
     roundoff = a.roundoff * sum_b + b.roundoff * sum_a + a.roundoff * b.roundoff * overlap + fresh
     return _normalised(

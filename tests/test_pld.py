@@ -1,0 +1,262 @@
+"""PLD accounting (DESIGN §4.5) against the §6 vectors, closed forms, brute force and dp_accounting."""
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, special
+
+from lmodp_core import LMO, CustomNoise, Gaussian, L1Ball, L2Ball, Laplace, Poisson, Scalar
+from lmodp_core.accountant import Accountant, Mechanism
+from lmodp_core.pld import asymptotic_epsilon, pld_delta, pld_epsilon, supports
+from lmodp_core.pld.pmf import LossPMF, convolve
+from lmodp_core.rdp import epsilon_from_rdp, sampled_gaussian_rdp
+
+from .conftest import PAPER_03
+
+
+def dp_sgd(sigma, sample_rate, steps, clip=1.0):
+    return [(Mechanism(Gaussian(sigma), L2Ball(clip), Poisson(sample_rate)), steps)]
+
+
+def gaussian_delta(epsilon, sigma):
+    """Balle-Wang 2018: delta(eps) of N(1, sigma^2) vs N(0, sigma^2)."""
+    return special.ndtr(0.5 / sigma - epsilon * sigma) - math.exp(epsilon) * special.ndtr(-0.5 / sigma - epsilon * sigma)
+
+
+# ---- §6 vectors ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("epsilon, sigma, sample_rate, steps, expected", [
+    (1.0, 2.0, 0.01, 10**4, 0.0102249),
+    (0.8, 2.0, 0.01, 10**4, 0.0228503),
+    (1.0, 1.0, 0.01, 10**4, 0.239176),
+    (1.0, 2.0, 0.02, 10**4, 0.149917),
+    (1.0, 2.0, 0.01, 10**5, 0.392057),
+])
+def test_delta_vectors(epsilon, sigma, sample_rate, steps, expected):
+    upper, lower = pld_delta(dp_sgd(sigma, sample_rate, steps), epsilon)
+    assert upper == pytest.approx(expected, rel=1e-3)
+    assert lower <= expected * (1 + 1e-5) <= upper * (1 + 1e-3)  # the vector lies in the stated interval
+
+
+def test_dp_sgd_epsilon_vector():
+    upper, lower = pld_epsilon(dp_sgd(0.8, 5e-3, 1000), 1e-6)
+    assert 1.99 <= upper <= 2.03
+    assert lower <= upper
+
+
+def test_tight_pld_vector_beats_rdp():
+    upper, _ = pld_epsilon(dp_sgd(4.0, 0.01, 10**4), 1e-5)
+    assert upper == pytest.approx(0.947, rel=2e-3)
+    orders = np.arange(2.0, 64.0)
+    rdp_eps, _ = epsilon_from_rdp(orders, 10**4 * sampled_gaussian_rdp(0.01, 4.0, orders), 1e-5)
+    assert upper < rdp_eps
+
+
+@pytest.mark.parametrize("epsilon", [1e-9, 0.25, 0.5, 0.9])
+def test_laplace_one_step_closed_form(epsilon):
+    upper, lower = pld_delta([(Mechanism(Laplace(1.0), Scalar(1.0)), 1)], epsilon)
+    exact = 1.0 - math.exp((epsilon - 1.0) / 2.0)  # DESIGN §6, D = sensitivity / scale = 1
+    assert abs(upper - exact) < 1e-4
+    assert upper >= exact * (1 - 1e-9) and lower <= exact
+
+
+@pytest.mark.parametrize("sigma, steps, epsilon", [(1.0, 1, 0.5), (3.0, 10, 1.0), (8.0, 100, 2.0)])
+def test_unsampled_gaussian_composition_is_analytic(sigma, steps, epsilon):
+    upper, lower = pld_delta(dp_sgd(sigma, 1.0, steps), epsilon)
+    exact = gaussian_delta(epsilon, sigma / math.sqrt(steps))  # T steps = one step with sigma / sqrt(T)
+    assert upper == pytest.approx(exact, rel=1e-3)
+    assert lower <= exact <= upper * (1 + 1e-9)
+
+
+# ---- where peers fail ------------------------------------------------------------------------------------
+def test_large_epsilon_is_finite_and_tight():
+    upper, lower = pld_epsilon(dp_sgd(0.6, 0.1, 1000), 1e-5)
+    assert math.isfinite(upper) and upper == pytest.approx(78.65, rel=1e-3)
+    assert lower <= 78.65 <= upper * (1 + 1e-4)
+
+
+def test_tiny_delta_is_finite_and_conservative():
+    ledger = dp_sgd(1.0, 1e-3, 10**4)
+    results = [pld_epsilon(ledger, delta) for delta in (1e-10, 1e-14, 1e-18)]
+    uppers = [r[0] for r in results]
+    assert all(math.isfinite(u) and not math.isnan(l) for u, l in results)
+    assert uppers[0] < uppers[1] < uppers[2]
+    orders = np.concatenate([np.arange(2.0, 64.0), np.arange(64.0, 1025.0, 16.0)])
+    rdp_eps, _ = epsilon_from_rdp(orders, 10**4 * sampled_gaussian_rdp(1e-3, 1.0, orders), 1e-18)
+    assert uppers[2] < rdp_eps  # tighter than RDP, still above the lower end
+    assert results[2][1] <= uppers[2]
+
+
+def test_ten_million_steps():
+    upper, lower = pld_epsilon(dp_sgd(4.0, 1e-4, 10**7), 1e-8)
+    assert math.isfinite(upper) and 0 < lower <= upper
+    orders = np.arange(2.0, 256.0)
+    rdp_eps, _ = epsilon_from_rdp(orders, 10**7 * sampled_gaussian_rdp(1e-4, 4.0, orders), 1e-8)
+    assert upper < rdp_eps
+
+
+# ---- dominating pairs and supports -----------------------------------------------------------------------
+def test_supports():
+    lmo = LMO(**PAPER_03)
+    assert supports(Mechanism(Gaussian(1.0), L2Ball(1.0), Poisson(0.01)))
+    assert supports(Mechanism(Gaussian(1.0), L1Ball(2.0)))
+    assert supports(Mechanism(Laplace(1.0), Scalar(1.0), Poisson(0.1)))
+    assert supports(Mechanism(lmo, Scalar(1.0), Poisson(0.1)))
+    assert not supports(Mechanism(lmo, L2Ball(1.0), Poisson(0.1)))
+    assert not supports(Mechanism(Laplace(1.0), L1Ball(1.0)))
+
+
+def test_shift_non_monotone_density_is_not_supported():
+    # two narrow bumps at +-2: a shift of 1 separates them, a shift of 4 lays one bump onto the other
+    def bimodal(x):
+        x = np.asarray(x, dtype=float)
+        width = 0.3
+        log_bump = -0.5 * ((np.abs(x) - 2.0) / width) ** 2 - math.log(width * math.sqrt(2 * math.pi))
+        far = -0.5 * ((np.abs(x) + 2.0) / width) ** 2 - math.log(width * math.sqrt(2 * math.pi))
+        return np.logaddexp(log_bump, far) - math.log(2.0)
+
+    noise = CustomNoise(bimodal, kinks=(0.0,), typical_scale=2.0, name="bimodal")
+    mechanism = Mechanism(noise, Scalar(4.0))
+    assert not supports(mechanism)
+    with pytest.raises(ValueError, match="dominating pair"):
+        pld_epsilon([(mechanism, 1)], 1e-5)
+
+
+# ---- non-monotone privacy loss vs brute force -------------------------------------------------------------
+def _brute_force_delta(noise, shift, sample_rate, epsilon):
+    """int (p - e^eps q)_+ for both directions by adaptive quadrature between the sign changes."""
+    def densities(x):
+        f, shifted = noise.pdf(x), noise.pdf(x - shift)
+        mixture = (1 - sample_rate) * f + sample_rate * shifted
+        return {"remove": (mixture, f), "add": (f, mixture)}
+
+    grid = np.linspace(-60.0, 60.0 + shift, 400001)
+    best = 0.0
+    for direction in ("remove", "add"):
+        p, q = densities(grid)[direction]
+        sign = np.sign(p - math.exp(epsilon) * q)
+        crossings = grid[1:][np.diff(sign) != 0]
+        points = np.concatenate([[-np.inf], crossings, [np.inf]])
+
+        def integrand(x):
+            p_x, q_x = densities(np.array([x]))[direction]
+            return float(p_x[0] - math.exp(epsilon) * q_x[0])
+
+        total = 0.0
+        for a, b in zip(points[:-1], points[1:]):
+            mid = 0.5 * (a + b) if np.isfinite(a) and np.isfinite(b) else (b - 1.0 if np.isfinite(b) else a + 1.0)
+            if integrand(mid) > 0:
+                total += integrate.quad(integrand, a, b, epsabs=1e-13, epsrel=1e-11, limit=400)[0]
+        best = max(best, total)
+    return best
+
+
+@pytest.mark.parametrize("sample_rate, epsilon", [(1.0, 0.1), (1.0, 0.3), (0.5, 0.05)])
+def test_lmo_non_monotone_loss_against_brute_force(sample_rate, epsilon):
+    lmo = LMO(**PAPER_03)
+    x = np.linspace(-30.0, 30.0, 20001)
+    loss = lmo.logpdf(x - 1.0) - lmo.logpdf(x)
+    slope_signs = np.sign(np.diff(loss))
+    assert np.any(slope_signs > 0) and np.any(slope_signs < 0)  # the loss is not monotone in x
+    upper, lower = pld_delta([(Mechanism(lmo, Scalar(1.0), Poisson(sample_rate)), 1)], epsilon)
+    exact = _brute_force_delta(lmo, 1.0, sample_rate, epsilon)
+    assert upper == pytest.approx(exact, rel=1e-4, abs=1e-9)
+    assert upper >= exact * (1 - 1e-7)
+    assert lower <= exact
+
+
+def test_lmo_composition_sits_between_rdp_and_lower_end():
+    lmo = LMO(**PAPER_03).scaled(3.0)
+    accountant = Accountant(lmo, Scalar(1.0), Poisson(0.1), method="auto").step(100)
+    report = accountant.report(1e-5)
+    assert report.method == "pld" and report.pld_epsilon < report.rdp_epsilon
+    assert report.epsilon_lower <= report.pld_epsilon
+
+
+# ---- heterogeneous ledgers and the accountant -------------------------------------------------------------
+def test_split_runs_equal_one_run():
+    mechanism = Mechanism(Gaussian(1.0), L2Ball(1.0), Poisson(0.01))
+    whole, _ = pld_epsilon([(mechanism, 1000)], 1e-5)
+    split, _ = pld_epsilon([(mechanism, 600), (mechanism, 400)], 1e-5)
+    assert split == pytest.approx(whole, rel=5e-4)
+
+
+def test_heterogeneous_phases():
+    first = Mechanism(Gaussian(1.0), L2Ball(1.0), Poisson(0.01))
+    second = Mechanism(Gaussian(2.0), L2Ball(1.0), Poisson(0.02))
+    both, lower = pld_epsilon([(first, 500), (second, 700)], 1e-5)
+    reversed_order, _ = pld_epsilon([(second, 700), (first, 500)], 1e-5)
+    alone = [pld_epsilon([run], 1e-5)[0] for run in ((first, 500), (second, 700))]
+    assert both == pytest.approx(reversed_order, rel=5e-4)
+    assert max(alone) < both < sum(alone)
+    assert lower <= both
+
+
+def test_accountant_uses_pld():
+    accountant = Accountant(Gaussian(0.8), L2Ball(1.0), Poisson(5e-3), method="pld").step(1000)
+    assert accountant.epsilon(1e-6) == pld_epsilon(dp_sgd(0.8, 5e-3, 1000), 1e-6)[0]
+    assert accountant.delta(2.0) == pld_delta(dp_sgd(0.8, 5e-3, 1000), 2.0)[0]
+
+
+def test_epsilon_and_delta_are_consistent():
+    ledger = dp_sgd(1.0, 0.01, 2000)
+    epsilon, _ = pld_epsilon(ledger, 1e-5)
+    delta, _ = pld_delta(ledger, epsilon)
+    assert delta == pytest.approx(1e-5, rel=1e-2)
+
+
+# ---- the d -> inf estimate --------------------------------------------------------------------------------
+def test_asymptotic_epsilon_of_gaussian_is_its_pld():
+    estimate = asymptotic_epsilon(Gaussian(1.3), 0.01, 500, 1e-5, clip=2.0)
+    assert estimate == pytest.approx(pld_epsilon(dp_sgd(1.3, 0.01, 500, clip=2.0), 1e-5)[0], rel=1e-9)
+
+
+def test_asymptotic_epsilon_of_lmo_is_below_the_sound_vector_bound():
+    lmo = LMO(**PAPER_03).scaled(3.0)
+    estimate = asymptotic_epsilon(lmo, 0.01, 200, 1e-5)
+    sound = Accountant(lmo, L2Ball(1.0), Poisson(0.01), method="rdp").step(200).epsilon(1e-5)
+    assert 0 < estimate < sound
+
+
+# ---- round-off bound --------------------------------------------------------------------------------------
+def test_fft_roundoff_bound_covers_the_error(rng):
+    a = np.exp(-0.5 * ((np.arange(3000) - 1500) / 200.0) ** 2) * rng.uniform(0.5, 1.0, 3000)
+    b = np.exp(-np.arange(2000) / 50.0)
+    pmf_a = LossPMF(0.01, 0, a / a.max(), 0.0, 1.0, 0.0)
+    pmf_b = LossPMF(0.01, 0, b / b.max(), 0.0, 1.0, 0.0)
+    product = convolve(pmf_a, pmf_b)
+    exact = np.convolve(pmf_a.values.astype(np.longdouble), pmf_b.values.astype(np.longdouble))
+    error = np.max(np.abs(product.values * math.exp(product.log_scale) - exact.astype(float)))
+    assert error <= product.roundoff * math.exp(product.log_scale)
+
+
+# ---- bad input --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("delta", [0.0, 1.0, -1e-5, float("nan"), 2.0])
+def test_bad_delta(delta):
+    with pytest.raises(ValueError, match="delta"):
+        pld_epsilon(dp_sgd(1.0, 0.01, 10), delta)
+
+
+@pytest.mark.parametrize("epsilon", [0.0, -1.0, float("nan"), float("inf")])
+def test_bad_epsilon(epsilon):
+    with pytest.raises(ValueError, match="epsilon"):
+        pld_delta(dp_sgd(1.0, 0.01, 10), epsilon)
+
+
+def test_bad_ledger():
+    mechanism = Mechanism(Gaussian(1.0))
+    with pytest.raises(ValueError, match="count"):
+        pld_epsilon([(mechanism, 0)], 1e-5)
+    with pytest.raises(ValueError, match="ledger"):
+        pld_epsilon([], 1e-5)
+    with pytest.raises(ValueError, match="ledger"):
+        pld_epsilon([mechanism], 1e-5)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(sample_rate=0.0), "sample_rate"), (dict(sample_rate=1.5), "sample_rate"), (dict(steps=0), "steps"),
+    (dict(delta=1.0), "delta"), (dict(clip=-1.0), "clip"), (dict(steps=2.5), "steps"),
+])
+def test_asymptotic_epsilon_bad_input(kwargs, name):
+    arguments = dict(noise=Gaussian(1.0), sample_rate=0.01, steps=10, delta=1e-5, clip=1.0) | kwargs
+    with pytest.raises(ValueError, match=name):
+        asymptotic_epsilon(**arguments)
