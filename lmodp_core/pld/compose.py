@@ -24,19 +24,20 @@ from . import xgrid
 from .discretise import discretise
 from .pmf import LossPMF, coarsen, convolve, truncate
 
-ORDERS = np.concatenate([-np.geomspace(4096.0, 0.01, 40), np.geomspace(0.01, 512.0, 60)])
+ORDERS = np.concatenate([-np.geomspace(4096.0, 0.01, 28), np.geomspace(0.01, 512.0, 48)])
 _RELATIVE_TOLERANCE = 2e-4
 _TAIL_FRACTION = 1e-6  # mass sent to +inf or moved, relative to the delta of the query
 _MIN_EPSILON_SCALE = 0.05
 _MAX_STEP = 2e-3
 _MAX_POINTS = 2**20  # longest array; beyond it the step grows (looser, still sound)
 _MIN_TILT, _MAX_TILT = 1e-3, 512.0
+_PLANNING_CELLS = 2048
 
 
 @lru_cache(maxsize=512)
 def pair_log_moment(pair) -> np.ndarray:
     """K(lambda) on ``ORDERS`` for one step of ``pair`` (inf where not resolved)."""
-    return xgrid.log_moment(xgrid.cells_for(pair), ORDERS)
+    return xgrid.log_moment(xgrid.cells_for(pair, core_cells=_PLANNING_CELLS), ORDERS)
 
 
 def _right_edge(log_moment: np.ndarray, log_tail: float) -> float:

@@ -203,11 +203,13 @@ def log_delta_curve(pmf: LossPMF, with_allowance: bool = True) -> np.ndarray:
     finite = _suffix_log_hockey(pmf.values, pmf.tilt, pmf.step)
     if with_allowance and pmf.roundoff > 0:
         right_of = pmf.values.size - 1 - np.arange(pmf.values.size)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             allowance = np.log(pmf.roundoff * _geometric_tail(pmf, right_of))
-        finite = np.logaddexp(finite, allowance)
+            finite = np.logaddexp(finite, allowance)
     finite = finite + pmf.log_scale - pmf.tilt * pmf.losses
-    return np.logaddexp(finite, math.log(pmf.inf_mass) if pmf.inf_mass > 0 else -math.inf)
+    with np.errstate(invalid="ignore"):
+        curve = np.logaddexp(finite, math.log(pmf.inf_mass) if pmf.inf_mass > 0 else -math.inf)
+    return np.minimum(np.where(np.isnan(curve), 0.0, curve), 0.0)  # delta <= 1; a failed bound reads as 1
 
 
 def delta_at(pmf: LossPMF, epsilon: float, with_allowance: bool = True) -> float:
@@ -216,6 +218,8 @@ def delta_at(pmf: LossPMF, epsilon: float, with_allowance: bool = True) -> float
     above = losses > epsilon
     log_terms = _log_untilted(pmf, above) + log1mexp(epsilon - losses[above])
     log_total = np.logaddexp(_logsumexp(log_terms), math.log(pmf.inf_mass) if pmf.inf_mass > 0 else -math.inf)
+    if with_allowance and not math.isfinite(pmf.roundoff):
+        return 1.0
     if with_allowance and pmf.roundoff > 0 and above.any():
         log_allowance = (math.log(pmf.roundoff * float(_geometric_tail(pmf, int(above.sum())))) + pmf.log_scale
                          - pmf.tilt * float(losses[above][0]))

@@ -53,9 +53,9 @@ def _reach(noise, shift: float) -> tuple[float, float]:
     return core, max(far, core) + shift
 
 
-def _edges(noise, shift: float, breakpoints) -> np.ndarray:
+def _edges(noise, shift: float, breakpoints, core_cells: int) -> np.ndarray:
     core, far = _reach(noise, shift)
-    uniform = np.linspace(-core, core + shift, _CORE_CELLS + 1)
+    uniform = np.linspace(-core, core + shift, core_cells + 1)
     n_tail = max(int(math.ceil(math.log(far / core) / math.log(_TAIL_RATIO))), 1)
     tail = core * np.geomspace(1.0, far / core, n_tail + 1)[1:]
     edges = np.concatenate([-(tail[::-1]), uniform, tail + shift, np.asarray(breakpoints, dtype=float)])
@@ -111,9 +111,9 @@ def _logsumexp_rows(x: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=32)
-def cells_for(pair, step: float | None = None) -> Cells:
+def cells_for(pair, step: float | None = None, core_cells: int = _CORE_CELLS) -> Cells:
     """The partition for ``pair``; refined for a loss grid of ``step`` when given."""
-    edges = _edges(pair.noise, pair.shift, pair.breakpoints)
+    edges = _edges(pair.noise, pair.shift, pair.breakpoints, core_cells)
     if step is not None:
         loss_at_edges, _, _ = _pair_loss(pair, edges)
         edges = _refine(edges, loss_at_edges, step)
@@ -150,13 +150,13 @@ def hockey_stick(cells: Cells, epsilons: np.ndarray) -> np.ndarray:
 def log_moment(cells: Cells, orders: np.ndarray) -> np.ndarray:
     """K(lambda) = log E_P[e^{lambda L}] = log int p^{1+lambda} q^{-lambda}, for each lambda (inf when the
     integrand is not negligible at the ends of the partition, i.e. the partition cannot resolve it)."""
-    lam = np.asarray(orders, dtype=float)[:, None, None]
+    lam = np.asarray(orders, dtype=float)[:, None]
+    log_w = cells.node_log_weights.ravel()[None, :]
+    log_p, log_q = cells.node_log_p.ravel()[None, :], cells.node_log_q.ravel()[None, :]
     with np.errstate(invalid="ignore", over="ignore"):
-        log_integrand = cells.node_log_weights[None] + (1.0 + lam) * cells.node_log_p[None] - lam * cells.node_log_q[None]
+        log_integrand = log_w + log_p + lam * (log_p - log_q)
     log_integrand = np.where(np.isnan(log_integrand), -np.inf, log_integrand)
-    flat = log_integrand.reshape(lam.shape[0], -1)
-    total = _logsumexp_rows(flat)
-    ends = np.maximum(np.max(log_integrand[:, :4].reshape(lam.shape[0], -1), axis=1),
-                      np.max(log_integrand[:, -4:].reshape(lam.shape[0], -1), axis=1))
+    total = _logsumexp_rows(log_integrand)
+    ends = np.maximum(np.max(log_integrand[:, :12], axis=1), np.max(log_integrand[:, -12:], axis=1))
     unresolved = ends > total + math.log(1e-12)
     return np.where(unresolved | ~np.isfinite(total), np.inf, total)
