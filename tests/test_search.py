@@ -62,9 +62,9 @@ def test_shape_metrics_match_the_noise_properties():
 
 def test_scalar_single_step_is_never_worse_than_any_family(small_search, tmp_path):
     """Must-show: steps=1, q=1, scalar: the result beats or ties every family's calibrated best."""
-    result = optimize_noise(1.0, 1e-5, 1, 1.0, geometry=Scalar(1.0), cache=tmp_path, n_jobs=1)
-    for family in (Gaussian(1.0), Laplace(1.0)):
-        best = calibrate(family, Scalar(1.0), Poisson(1.0), 1, epsilon=1.0, delta=1e-5)
+    result = optimize_noise(1.0, 1e-5, 1, 1.0, geometry=Scalar(1.0), method="rdp", cache=tmp_path, n_jobs=1)
+    for family, method in ((Gaussian(1.0), "auto"), (Laplace(1.0), "rdp")):
+        best = calibrate(family, Scalar(1.0), Poisson(1.0), 1, epsilon=1.0, delta=1e-5, method=method)
         assert result.objective <= best.std * (1 + 2e-3)
     assert result.objective <= min(c.objective for c in result.candidates)
     assert result.epsilon <= 1.0
@@ -75,6 +75,10 @@ def test_a_non_gaussian_family_wins_in_low_dimension(tmp_path):
                             cache=tmp_path)
     assert result.family == "laplace" and result.ratio_to_gaussian < 0.5
     assert result.epsilon <= 1.0
+    # closed form (DESIGN §6): delta(eps) = 1 - e^{(eps - 1/b)/2}, so b >= 1/(eps - 2 log(1 - delta))
+    assert result.noise.scale >= 1.0 / (1.0 - 2.0 * math.log1p(-1e-5)) * (1 - 1e-9)
+    gaussian = next(c for c in result.candidates if c.family == "gaussian")
+    assert gaussian.noise.sigma == pytest.approx(3.730632, rel=2e-3)  # the analytic Gaussian, via PLD
 
 
 def test_usefulness_objective_is_maximised(tmp_path):
