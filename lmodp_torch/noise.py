@@ -28,6 +28,7 @@ import torch
 from lmodp_core import LMO, CustomNoise, Gaussian, Laplace, Noise
 
 _UNIFORM_BITS = 53
+_MAX_PRODUCT_SHAPE = 4  # a product of <= 4 draws of 1 - u >= 2^-24 stays above float32's smallest normal
 
 
 class _TorchSource:
@@ -105,12 +106,23 @@ def _exponential(source, shape, rate: float) -> torch.Tensor:
     return source.uniform(shape).neg_().log1p_().mul_(-1.0 / rate)
 
 
+def _gamma(source, concentration: float, shape) -> torch.Tensor:
+    """Gamma(concentration, 1): -log of a product of uniforms on (0, 1] for whole shapes up to 4 (several times
+    faster than rejection sampling), the source's own sampler otherwise."""
+    if concentration != int(concentration) or concentration > _MAX_PRODUCT_SHAPE:
+        return source.gamma(concentration, shape)
+    product = source.uniform(shape).neg_().add_(1.0)
+    for _ in range(int(concentration) - 1):
+        product.mul_(source.uniform(shape).neg_().add_(1.0))
+    return product.log_().neg_()
+
+
 def _lmo_inverse_scale(noise: LMO, source, shape) -> torch.Tensor:
     """U = a1*G + a3*E + a4*V with G ~ Gamma(gamma_shape, gamma_scale), E ~ Exponential(rate exp_rate),
     V ~ Uniform(unif_low, unif_high)."""
     parts = []
     if noise.a1 > 0:
-        parts.append(source.gamma(noise.gamma_shape, shape).mul_(noise.a1 * noise.gamma_scale))
+        parts.append(_gamma(source, noise.gamma_shape, shape).mul_(noise.a1 * noise.gamma_scale))
     if noise.a3 > 0:
         parts.append(_exponential(source, shape, noise.exp_rate).mul_(noise.a3))
     if noise.a4 > 0:

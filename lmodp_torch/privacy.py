@@ -24,6 +24,7 @@ from opacus.utils.fast_gradient_clipping_utils import DPLossFastGradientClipping
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from lmodp_core import Accountant, Gaussian, L1Ball, L2Ball, Noise, Poisson, calibrate
+from lmodp_core import epsilon as epsilon_of
 from lmodp_core.geometry import Geometry
 
 from .optimizer import optimizer_class
@@ -58,8 +59,9 @@ def resolve_geometry(clip: float | None, geometry: Geometry | None) -> tuple[flo
 
 def choose_noise(noise: Noise | None, geometry: Geometry, sample_rate: float, steps: int, *, epsilon: float,
                  delta: float, method: str = "auto") -> Noise:
-    """The noise meeting (epsilon, delta) after ``steps`` Poisson steps: ``noise`` calibrated soundly, or, when
-    ``noise`` is None, ``lmodp_core.search.optimize_noise``'s pick (Gaussian calibrated if it is unavailable).
+    """The noise meeting (epsilon, delta) after ``steps`` Poisson steps under ``method``: ``noise`` calibrated
+    soundly, or, when ``noise`` is None, ``lmodp_core.search.optimize_noise``'s pick (rescaled if ``method``
+    certifies it above the target; a calibrated Gaussian if the search is unavailable).
     """
     if noise is None:
         try:
@@ -69,7 +71,10 @@ def choose_noise(noise: Noise | None, geometry: Geometry, sample_rate: float, st
                           stacklevel=3)
             noise = Gaussian(1.0)
         else:
-            return optimize_noise(epsilon, delta, steps, sample_rate, geometry=geometry, method=method).noise
+            pick = optimize_noise(epsilon, delta, steps, sample_rate, geometry=geometry, method=method).noise
+            if epsilon_of(pick, geometry, Poisson(sample_rate), steps, delta, method) <= epsilon:
+                return pick
+            noise = pick  # certified with another method than ours (e.g. PLD for its Gaussian): rescale for ours
     return calibrate(noise, geometry, Poisson(sample_rate), steps, epsilon=epsilon, delta=delta, method=method)
 
 

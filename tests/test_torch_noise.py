@@ -18,7 +18,9 @@ FAMILIES = [
     Laplace(0.6),
     LMO(0.4, 0.3, 0.3, 2.0, 1.0, 0.5, 1.0, 2.0, scale=1.3),  # all three parts; U >= 0.3 so Var is finite
     LMO(0.0, 1.0, 0.0, 1.0, 1.0, 5.0, 0.0, 1.0),  # Exponential only, RATE 5: a scale/rate mixup fails the KS test
-    LMO(1.0, 0.0, 0.0, 0.5, 9.0, 1.0, 0.0, 1.0),  # Gamma shape < 1 (heavy tails)
+    LMO(1.0, 0.0, 0.0, 0.5, 9.0, 1.0, 0.0, 1.0),  # Gamma shape < 1 (heavy tails; rejection sampler)
+    LMO(1.0, 0.0, 0.2, 3.0, 0.5, 1.0, 0.0, 1.0),  # whole Gamma shape (product-of-uniforms sampler)
+    LMO(1.0, 0.0, 0.2, 5.5, 0.5, 1.0, 0.0, 1.0),  # Gamma shape > 4
     LMO(0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0),  # Uniform only
 ]
 
