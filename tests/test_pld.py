@@ -260,3 +260,18 @@ def test_asymptotic_epsilon_bad_input(kwargs, name):
     arguments = dict(noise=Gaussian(1.0), sample_rate=0.01, steps=10, delta=1e-5, clip=1.0) | kwargs
     with pytest.raises(ValueError, match=name):
         asymptotic_epsilon(**arguments)
+
+
+# ---- cross-check with dp_accounting (bench extra) ---------------------------------------------------------
+def test_agrees_with_dp_accounting_on_random_dp_sgd_settings():
+    pld_lib = pytest.importorskip("dp_accounting.pld.privacy_loss_distribution")
+    rng = np.random.default_rng(20261130)
+    for _ in range(20):
+        sigma, sample_rate = float(rng.uniform(0.7, 3.0)), float(10 ** rng.uniform(-3.0, -1.3))
+        steps, delta = int(10 ** rng.uniform(2.0, 3.3)), float(10 ** rng.uniform(-7.0, -4.0))
+        theirs = pld_lib.from_gaussian_mechanism(
+            sigma, sampling_prob=sample_rate, value_discretization_interval=1e-4, use_connect_dots=True,
+        ).self_compose(steps).get_epsilon_for_delta(delta)
+        ours, lower = pld_epsilon(dp_sgd(sigma, sample_rate, steps), delta)
+        assert ours == pytest.approx(theirs, rel=5e-3), (sigma, sample_rate, steps, delta)
+        assert lower <= theirs * (1 + 1e-6)

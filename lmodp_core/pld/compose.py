@@ -7,10 +7,12 @@ Planning (per query and direction) uses the log-moment K(lambda) = log E_P[e^{la
 - windows: Chernoff tails, P(S_m > r) <= exp(K_m(l) - l r), give for every partial composition of m steps
   the range outside which at most tau_m = budget * m / (T * n_ops) of mass lies; that mass is not dropped but
   sent to +inf, so a narrow window only costs tightness, never soundness;
-- step: a step h_m = h0 * 2^floor(log2(m)/2) that grows like sqrt(m) with the width of the partial sum, so
-  every array has about the same length. Each re-discretisation adds at most h_m^2/4 of variance and h_m^2/8
-  of mean shift per copy; summed over the levels this moves epsilon by about (1 + lambda*) T h0^2 log2(T) / 8,
-  which h0 keeps below ``_RELATIVE_TOLERANCE`` * epsilon.
+- step: h_m = h0 * 2^floor(log2(m)/3). Each re-discretisation at level j (m = 2^j) adds at most h_m^2/4 of
+  variance and h_m^2/8 of mean shift to each of its T/m copies, so epsilon moves by about
+  (1 + lambda*) T h0^2 S / 8 with S = sum_j 4^floor(j/3) / 2^j (< 4.9), which h0 keeps below
+  ``_RELATIVE_TOLERANCE`` * epsilon. Growing the step like m^(1/3) rather than with the width of the partial
+  sum (m^(1/2)) minimises the total array length when, as for small sampling rates, the early windows are
+  set by the loss tails rather than by the bulk: it allows a ~2x coarser first grid for the same error.
 """
 from __future__ import annotations
 
@@ -25,13 +27,14 @@ from .discretise import discretise
 from .pmf import LossPMF, coarsen, convolve, truncate
 
 ORDERS = np.concatenate([-np.geomspace(4096.0, 0.01, 28), np.geomspace(0.01, 512.0, 48)])
-_RELATIVE_TOLERANCE = 2e-4
+_RELATIVE_TOLERANCE = 5e-4
 _TAIL_FRACTION = 1e-6  # mass sent to +inf or moved, relative to the delta of the query
 _MIN_EPSILON_SCALE = 0.05
 _MAX_STEP = 2e-3
 _MAX_POINTS = 2**20  # longest array; beyond it the step grows (looser, still sound)
 _MIN_TILT, _MAX_TILT = 1e-3, 512.0
 _PLANNING_CELLS = 2048
+_LEVELS_PER_DOUBLING = 3
 
 
 @lru_cache(maxsize=512)
@@ -65,7 +68,7 @@ class Plan:
     n_ops: int
 
     def step_for(self, steps: int) -> float:
-        return self.base_step * 2.0 ** (int(math.log2(steps)) // 2)
+        return self.base_step * 2.0 ** (int(math.log2(steps)) // _LEVELS_PER_DOUBLING)
 
     def log_tail(self, steps: int) -> float:
         """log tau_m: the mass allowed outside the window of a partial composition of ``steps`` steps."""
@@ -104,11 +107,13 @@ def plan(runs, *, delta: float | None = None, epsilon: float | None = None) -> P
     else:
         best = int(np.argmin(np.abs(mean - epsilon)))
         chernoff = float(np.min(log_moment - lam * epsilon))
-        epsilon_scale, log_tail = epsilon, min(float(log_delta[best]), chernoff, 0.0)
+        # an epsilon error e moves log delta by about tilt * e: aim at a relative delta error of the tolerance
+        epsilon_scale, log_tail = min(epsilon, 1.0 / lam[best]), min(float(log_delta[best]), chernoff, 0.0)
     tilt = float(np.clip(lam[best], _MIN_TILT, _MAX_TILT))
     levels = math.log2(2.0 * total_steps)
+    level_sum = sum(4.0 ** (j // _LEVELS_PER_DOUBLING) / 2.0**j for j in range(int(levels) + 1))
     base_step = math.sqrt(8.0 * _RELATIVE_TOLERANCE * max(epsilon_scale, _MIN_EPSILON_SCALE)
-                          / ((1.0 + tilt) * total_steps * levels))
+                          / ((1.0 + tilt) * total_steps * level_sum))
     n_ops = 2 * int(math.ceil(levels)) + 2 * len(runs)
     draft = Plan(min(base_step, _MAX_STEP), tilt, log_tail + math.log(_TAIL_FRACTION), total_steps, n_ops)
     widest = max(np.diff(draft.window(pair_log_moment(pair), 1, 1.0, 0.0, 0.0))[0] for pair, _ in runs)

@@ -1,0 +1,181 @@
+"""Epsilon of DP-SGD (Poisson-sampled Gaussian, add/remove) by lmodp PLD and four peer accountants.
+
+    .venv/bin/python benchmarks/accounting_speed.py
+
+For each setting (sigma, q, T, delta) of issue 3, and two robustness cases (epsilon ~ 78.65; delta = 1e-18),
+it times epsilon(delta) for
+  lmodp        lmodp_core.pld.pld_epsilon (the guarantee: the upper end of the discretisation interval)
+  opacus_rdp   Opacus RDP (its default orders)
+  opacus_prv   Opacus PRVAccountant.get_epsilon (eps_error=0.01)
+  dpa_pld      dp_accounting PLD, from_gaussian_mechanism defaults (connect-the-dots, interval 1e-4)
+  prv          Microsoft prv_accountant PRVAccountant (eps_error=0.01, delta_error=delta/1000)
+and compares every epsilon with a high-resolution reference: lmodp with a 100x tighter discretisation target
+(its upper end; its lower end shows how tight the interval is). Peers that raise are recorded with their error;
+prv_accountant is skipped at T = 1e6 (its grid needs tens of GiB there). Times are the median of fresh
+computations (sigma perturbed by 1e-12 per repetition so no cache answers), after one warm-up run.
+Writes benchmarks/results/accounting_speed.json and prints an aligned table.
+"""
+from __future__ import annotations
+
+import json
+import math
+import platform
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from lmodp_core import Gaussian, L2Ball, Poisson
+from lmodp_core.accountant import Mechanism
+from lmodp_core.pld import compose as pld_compose
+from lmodp_core.pld import pld_epsilon
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = [
+    (1.0, 256 / 60000, 2344, 1e-5),
+    (0.8, 0.01, 10**4, 1e-5),
+    (2.0, 0.001, 10**5, 1e-6),
+    (5.0, 0.02, 5000, 1e-10),
+    (1.0, 0.001, 10**6, 1e-10),
+]
+ROBUSTNESS = [  # where peers are known to fail: huge epsilon (PRV's discrete-mean error) and tiny delta
+    (0.6, 0.1, 1000, 1e-5),
+    (1.0, 0.001, 10**4, 1e-18),
+]
+REPEATS = 3
+PRV_MAX_STEPS = 10**5
+
+
+def lmodp(sigma, q, steps, delta):
+    return pld_epsilon([(Mechanism(Gaussian(sigma), L2Ball(1.0), Poisson(q)), steps)], delta)[0]
+
+
+def reference(sigma, q, steps, delta):
+    """lmodp with a 100x tighter relative-error target (grid step 10x finer)."""
+    saved = pld_compose._RELATIVE_TOLERANCE
+    pld_compose._RELATIVE_TOLERANCE = saved / 100.0
+    try:
+        return pld_epsilon([(Mechanism(Gaussian(sigma * (1 + 1e-15)), L2Ball(1.0), Poisson(q)), steps)], delta)
+    finally:
+        pld_compose._RELATIVE_TOLERANCE = saved
+
+
+def opacus_rdp(sigma, q, steps, delta):
+    from opacus.accountants import RDPAccountant
+    from opacus.accountants.analysis.rdp import compute_rdp, get_privacy_spent
+
+    orders = RDPAccountant.DEFAULT_ALPHAS
+    rdp = compute_rdp(q=q, noise_multiplier=sigma, steps=steps, orders=orders)
+    return get_privacy_spent(orders=orders, rdp=rdp, delta=delta)[0]
+
+
+def opacus_prv(sigma, q, steps, delta):
+    from opacus.accountants import PRVAccountant
+
+    accountant = PRVAccountant()
+    accountant.history = [(sigma, q, steps)]
+    return accountant.get_epsilon(delta)
+
+
+def dpa_pld(sigma, q, steps, delta):
+    from dp_accounting.pld import privacy_loss_distribution
+
+    pld = privacy_loss_distribution.from_gaussian_mechanism(sigma, sampling_prob=q)
+    return pld.self_compose(steps).get_epsilon_for_delta(delta)
+
+
+def prv(sigma, q, steps, delta):
+    if steps > PRV_MAX_STEPS:
+        raise MemoryError(f"skipped: prv_accountant's grid at T={steps} needs more memory than this machine has")
+    from prv_accountant import PoissonSubsampledGaussianMechanism, PRVAccountant
+
+    mechanism = PoissonSubsampledGaussianMechanism(noise_multiplier=sigma, sampling_probability=q)
+    accountant = PRVAccountant(prvs=[mechanism], max_self_compositions=[steps], eps_error=0.01,
+                               delta_error=delta / 1000)
+    return accountant.compute_epsilon(delta=delta, num_self_compositions=[steps])[2]
+
+
+PEERS = {"lmodp": lmodp, "opacus_rdp": opacus_rdp, "opacus_prv": opacus_prv, "dpa_pld": dpa_pld, "prv": prv}
+
+
+def timed(function, sigma, q, steps, delta):
+    """(epsilon, median seconds) or (None, error text)."""
+    times, value = [], None
+    try:
+        for repeat in range(REPEATS + 1):
+            started = time.perf_counter()
+            value = float(function(sigma * (1 + 1e-12 * repeat), q, steps, delta))
+            if repeat:
+                times.append(time.perf_counter() - started)
+    except Exception as error:  # a peer failing is a result, not a crash
+        return None, f"{type(error).__name__}: {str(error)[:120]}"
+    return value, statistics.median(times)
+
+
+def main() -> None:
+    warnings.simplefilter("ignore")
+    lmodp(1.0, 0.01, 100, 1e-5)  # numba compilation
+    rows = []
+    for sigma, q, steps, delta in SETTINGS + ROBUSTNESS:
+        ref_upper, ref_lower = reference(sigma, q, steps, delta)
+        row = {"sigma": sigma, "sample_rate": q, "steps": steps, "delta": delta,
+               "reference_epsilon": ref_upper, "reference_lower": ref_lower, "peers": {}}
+        for name, function in PEERS.items():
+            value, seconds = timed(function, sigma, q, steps, delta)
+            entry = {"epsilon": value}
+            if value is None:
+                entry["error"] = seconds
+            else:
+                entry.update(seconds=seconds, relative_to_reference=value / ref_upper - 1.0,
+                             below_reference_lower=bool(value < ref_lower))
+            row["peers"][name] = entry
+            print(f"  {sigma:g} {q:.5g} {steps} {delta:g} {name}: {value} ({seconds})", flush=True)
+        ours = row["peers"]["lmodp"].get("seconds")
+        for entry in row["peers"].values():
+            if ours and entry.get("seconds"):
+                entry["time_ratio_to_lmodp"] = entry["seconds"] / ours
+        rows.append(row)
+    print_table(rows)
+    out = ROOT / "benchmarks" / "results" / "accounting_speed.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "description": __doc__.strip().splitlines()[0],
+        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
+                    "numpy": np.__version__},
+        "repeats": REPEATS, "rows": rows}, indent=2))
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+def print_table(rows) -> None:
+    names = list(PEERS)
+    header = f"{'sigma':>5} {'q':>8} {'T':>8} {'delta':>6} {'reference':>10} " + " ".join(
+        f"{n:>22}" for n in names)
+    print("\nepsilon (relative to reference) | time [s] (x lmodp)")
+    print(header)
+    for row in rows:
+        cells = []
+        for name in names:
+            entry = row["peers"][name]
+            if entry["epsilon"] is None:
+                cells.append(f"{'failed':>22}")
+            else:
+                cells.append(f"{entry['epsilon']:>9.5f} ({entry['relative_to_reference']:+.1e})")
+        print(f"{row['sigma']:>5g} {row['sample_rate']:>8.5f} {row['steps']:>8} {row['delta']:>6.0e} "
+              f"{row['reference_epsilon']:>10.5f} " + " ".join(cells))
+        times = []
+        for name in names:
+            entry = row["peers"][name]
+            times.append(f"{'-':>22}" if entry["epsilon"] is None else
+                         f"{entry['seconds']:>10.4f} ({entry.get('time_ratio_to_lmodp', math.nan):>7.1f}x)")
+        print(f"{'':>42}" + " ".join(times))
+    for row in rows:
+        for name, entry in row["peers"].items():
+            if entry["epsilon"] is None:
+                print(f"note: {name} at (sigma={row['sigma']:g}, q={row['sample_rate']:.5g}, T={row['steps']}, "
+                      f"delta={row['delta']:g}): {entry['error']}")
+
+
+if __name__ == "__main__":
+    main()
