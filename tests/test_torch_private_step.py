@@ -9,7 +9,7 @@ pytest.importorskip("opacus")
 
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from lmodp_core import LMO, Gaussian, L1Ball, L2Ball, Laplace  # noqa: E402
+from lmodp_core import LMO, Gaussian, L1Ball, L2Ball, Laplace, Poisson, epsilon  # noqa: E402
 from lmodp_torch import make_private, sample_noise  # noqa: E402
 
 torch.set_num_threads(1)
@@ -196,3 +196,30 @@ def test_bad_input_raises_value_error(kwargs, message):
     loader = DataLoader(TensorDataset(torch.randn(10, 3), torch.zeros(10, dtype=torch.long)), batch_size=2)
     with pytest.raises(ValueError, match=message):
         make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), loader, **kwargs)
+
+
+def test_optimize_noise_pick_is_rescaled_when_the_accountant_method_certifies_it_above_target(monkeypatch):
+    import types
+
+    import lmodp_core.search
+    from lmodp_torch.privacy import choose_noise
+
+    too_small = Gaussian(0.3)  # far above epsilon=2 after 50 steps at q=0.1
+    monkeypatch.setattr(lmodp_core.search, "optimize_noise",
+                        lambda *args, **kwargs: types.SimpleNamespace(noise=too_small))
+    chosen = choose_noise(None, L2Ball(1.0), 0.1, 50, epsilon=2.0, delta=1e-5, method="rdp")
+    assert epsilon(chosen, L2Ball(1.0), Poisson(0.1), 50, 1e-5, "rdp") <= 2.0
+    assert chosen.sigma > too_small.sigma
+
+
+def test_secure_rng_step_moves_parameters():
+    model = torch.nn.Linear(4, 3)
+    before = model.weight.detach().clone()
+    private = make_private(model, torch.optim.SGD(model.parameters(), lr=1.0),
+                           DataLoader(TensorDataset(torch.randn(8, 4), torch.zeros(8, dtype=torch.long)),
+                                      batch_size=4), noise=LMO(1, 0, 0, 2, 1, 1, 0, 1), clip=1.0, secure_rng=True)
+    x, y = next(iter(private.data_loader))
+    private.optimizer.zero_grad()
+    torch.nn.functional.cross_entropy(private.model(x), y).backward()
+    private.optimizer.step()
+    assert not torch.equal(before, model.weight) and private.accountant.steps == 1
