@@ -33,6 +33,7 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from lmodp_core import Accountant, CustomNoise, L1Ball, Noise, Poisson
+from lmodp_core._validation import check_epsilon
 from lmodp_core.geometry import Geometry
 
 from .optimizer import LMODPOptimizer
@@ -126,7 +127,7 @@ class PrivateTrainer(Trainer):
         self.args.ignore_data_skip = True  # skipping would only burn Poisson draws; resuming restores the sampler
         self.clip, self.geometry = resolve_geometry(clip, geometry)
         self.delta = delta
-        self.budget_epsilon = epsilon
+        self.budget_epsilon = None if epsilon is None else check_epsilon(epsilon)
         self.method = method
         self.secure_rng = bool(secure_rng)
         rate = self.args.per_device_train_batch_size / len(self.train_dataset) if sample_rate is None else sample_rate

@@ -109,3 +109,5 @@ def test_bad_trainer_input_raises_value_error(tmp_path):
         trainer(tmp_path, noise=None)
     with pytest.raises(ValueError, match="delta"):
         trainer(tmp_path, delta=2.0)
+    with pytest.raises(ValueError, match="epsilon"):
+        trainer(tmp_path, epsilon=-1.0)
