@@ -150,7 +150,8 @@ def sample_noise(noise: Noise, shape, *, generator: torch.Generator | None = Non
                  dtype: torch.dtype = torch.float32, secure_rng: bool = False) -> torch.Tensor:
     """I.i.d. draws of ``noise`` with the given shape, on ``device`` with ``dtype``.
 
-    ``generator`` (a ``torch.Generator`` on ``device``) makes the draws reproducible; ``secure_rng=True`` draws
+    ``generator`` (a ``torch.Generator``) makes the draws reproducible; they are made on the generator's device
+    and moved to ``device`` if it differs; ``secure_rng=True`` draws
     from the operating system's CSPRNG instead (and then ``generator`` must be None). ``CustomNoise`` is drawn
     by its numpy sampler on the CPU (seeded from ``generator``) and moved to ``device``. Half-precision dtypes
     are sampled in float32 and rounded.
@@ -169,5 +170,5 @@ def sample_noise(noise: Noise, shape, *, generator: torch.Generator | None = Non
         source = _SecureSource()
     else:
         work_dtype = dtype if torch.finfo(dtype).bits >= 32 else torch.float32
-        source = _TorchSource(generator, device, work_dtype)
+        source = _TorchSource(generator, generator.device if generator is not None else device, work_dtype)
     return _draw(noise, source, shape).to(device=device, dtype=dtype)
