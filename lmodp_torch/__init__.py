@@ -1,7 +1,17 @@
-"""lmodp_torch: differentially private training of torch / Hugging Face models with any lmodp noise."""
+"""lmodp_torch: differentially private training of torch / Hugging Face models with any lmodp noise.
+
+``PrivateTrainer`` is imported on first use, so that ``make_private`` works without transformers installed.
+"""
 from .noise import sample_noise
 from .optimizer import LMODPOptimizer
-from .hf import PrivateTrainer
 from .privacy import PrivateTraining, make_private
 
 __all__ = ["sample_noise", "make_private", "PrivateTraining", "LMODPOptimizer", "PrivateTrainer"]
+
+
+def __getattr__(name):
+    if name == "PrivateTrainer":
+        from .hf import PrivateTrainer
+
+        return PrivateTrainer
+    raise AttributeError(f"module 'lmodp_torch' has no attribute {name!r}")
