@@ -31,6 +31,7 @@ from opacus.grad_sample.utils import prepare_module
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+from transformers.utils import is_datasets_available
 
 from lmodp_core import Accountant, CustomNoise, L1Ball, Noise, Poisson
 from lmodp_core._validation import check_epsilon
@@ -38,6 +39,9 @@ from lmodp_core.geometry import Geometry
 
 from .optimizer import LMODPOptimizer
 from .privacy import choose_noise, resolve_geometry
+
+if is_datasets_available():
+    import datasets
 
 PRIVACY_STATE_FILE = "lmodp_privacy.json"
 TRAINER_GRAD_SAMPLE_MODES = ("hooks", "functorch")
@@ -152,11 +156,14 @@ class PrivateTrainer(Trainer):
 
     # ---- privacy: the parts a callback cannot do -------------------------------------------------------
     def get_train_dataloader(self):
-        sampler = UniformWithReplacementSampler(num_samples=len(self.train_dataset),
-                                                sample_rate=self.sampling.sample_rate,
+        dataset, collate = self.train_dataset, self.data_collator
+        if is_datasets_available() and isinstance(dataset, datasets.Dataset):  # unused columns go, as in Trainer
+            dataset = self._remove_unused_columns(dataset, description="training")
+        else:
+            collate = self._get_collator_with_removed_columns(collate, description="training")
+        sampler = UniformWithReplacementSampler(num_samples=len(dataset), sample_rate=self.sampling.sample_rate,
                                                 generator=self.sampling_generator)
-        return torch.utils.data.DataLoader(self.train_dataset, batch_sampler=sampler,
-                                           collate_fn=_PoissonCollate(self.data_collator),
+        return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=_PoissonCollate(collate),
                                            num_workers=self.args.dataloader_num_workers)
 
     def create_optimizer(self, model=None):

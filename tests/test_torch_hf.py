@@ -31,7 +31,7 @@ def examples():
     g = torch.Generator().manual_seed(1)
     return [{"input_ids": torch.randint(0, VOCAB, (LENGTH,), generator=g),
              "position_ids": torch.arange(LENGTH), "token_type_ids": torch.zeros(LENGTH, dtype=torch.long),
-             "labels": torch.tensor(i % 2)} for i in range(N)]
+             "labels": torch.tensor(i % 2), "idx": i} for i in range(N)]  # "idx": removed like Trainer does
 
 
 def trainer(tmp_path, model=None, max_steps=6, **privacy):
