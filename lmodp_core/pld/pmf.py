@@ -84,6 +84,17 @@ def _compose_probability(a: float, b: float) -> float:
     return -math.expm1(math.log1p(-min(a, 1.0)) + math.log1p(-min(b, 1.0))) if max(a, b) < 1.0 else 1.0
 
 
+@numba.njit(cache=True)
+def _sum_and_norm(values):
+    """(sum, Euclidean norm) in one pass (single-threaded: BLAS threads stall on a shared machine)."""
+    total = 0.0
+    squares = 0.0
+    for v in values:
+        total += v
+        squares += v * v
+    return total, math.sqrt(squares)
+
+
 def convolve(a: LossPMF, b: LossPMF) -> LossPMF:
     """The PLD of the composition (losses add): FFT convolution of the tilted masses."""
     if a.step != b.step or a.tilt != b.tilt:
@@ -93,10 +104,8 @@ def convolve(a: LossPMF, b: LossPMF) -> LossPMF:
     spectrum_a = _fft.rfft(a.values, n_fft)
     spectrum_b = spectrum_a if b is a else _fft.rfft(b.values, n_fft)
     values = np.maximum(_fft.irfft(spectrum_a * spectrum_b, n_fft)[:size], 0.0)
-    sum_a = float(a.values.sum())
-    sum_b = sum_a if b is a else float(b.values.sum())
-    norm_a = math.sqrt(float(np.dot(a.values, a.values)))
-    norm_b = norm_a if b is a else math.sqrt(float(np.dot(b.values, b.values)))
+    sum_a, norm_a = _sum_and_norm(a.values)
+    sum_b, norm_b = (sum_a, norm_a) if b is a else _sum_and_norm(b.values)
     fresh = _FFT_ROUNDOFF_FACTOR * _UNIT_ROUNDOFF * math.log2(n_fft) * norm_a * norm_b
     overlap = min(a.values.size, b.values.size)
     roundoff = a.roundoff * sum_b + b.roundoff * sum_a + a.roundoff * b.roundoff * overlap + fresh
