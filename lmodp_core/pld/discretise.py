@@ -20,11 +20,10 @@ import math
 
 import numba
 import numpy as np
-from scipy import special
 
 from ..noise import Gaussian
 from . import xgrid
-from .pmf import LossPMF, from_log_masses, log1mexp
+from .pmf import LossPMF, from_log_masses
 
 
 @numba.njit(cache=True)

@@ -31,11 +31,10 @@ _UNIT_ROUNDOFF = 2.0**-53
 _FFT_ROUNDOFF_FACTOR = 8.0  # |FFT convolution error|_inf <= c u log2(n) |a|_2 |b|_2 (Higham, ch. 24), c = 8
 
 
-def log1mexp(x):
-    """log(1 - e^x) for x <= 0, accurate on both sides of -log 2 (Maechler 2012)."""
-    x = np.minimum(np.asarray(x, dtype=float), 0.0)
+def _log_one_minus_exp(x):
+    """log(1 - e^x) for x <= 0 (absolute accuracy: it only scales masses here)."""
     with np.errstate(divide="ignore"):
-        return np.where(x > -math.log(2.0), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+        return np.log(-np.expm1(np.minimum(np.asarray(x, dtype=float), 0.0)))
 
 
 @dataclass(frozen=True)
@@ -57,10 +56,6 @@ class LossPMF:
     @property
     def losses(self) -> np.ndarray:
         return (self.first_index + np.arange(self.values.size)) * self.step
-
-    @property
-    def last_index(self) -> int:
-        return self.first_index + self.values.size - 1
 
 
 def from_log_masses(log_masses: np.ndarray, first_index: int, step: float, tilt: float, **fields) -> LossPMF:
@@ -225,7 +220,7 @@ def delta_at(pmf: LossPMF, epsilon: float, with_allowance: bool = True) -> float
     """delta(epsilon) = sum_{l > eps} (1 - e^{eps - l}) mass(l) + mass(+inf) (+ round-off allowance), capped at 1."""
     losses = pmf.losses
     above = losses > epsilon
-    log_terms = _log_untilted(pmf, above) + log1mexp(epsilon - losses[above])
+    log_terms = _log_untilted(pmf, above) + _log_one_minus_exp(epsilon - losses[above])
     log_total = np.logaddexp(_logsumexp(log_terms), math.log(pmf.inf_mass) if pmf.inf_mass > 0 else -math.inf)
     if with_allowance and not math.isfinite(pmf.roundoff):
         return 1.0
