@@ -78,13 +78,13 @@ def _delta_one_direction(runs, epsilon: float) -> tuple[float, float]:
 @lru_cache(maxsize=256)
 def _pld_epsilon(runs_by_direction: tuple, delta: float) -> tuple[float, float]:
     answers = [_epsilon_one_direction(runs, delta) for _, runs in runs_by_direction]
-    return max(a[0] for a in answers), max(a[1] for a in answers)
+    return float(max(a[0] for a in answers)), float(max(a[1] for a in answers))
 
 
 @lru_cache(maxsize=256)
 def _pld_delta(runs_by_direction: tuple, epsilon: float) -> tuple[float, float]:
     answers = [_delta_one_direction(runs, epsilon) for _, runs in runs_by_direction]
-    return max(a[0] for a in answers), max(a[1] for a in answers)
+    return float(max(a[0] for a in answers)), float(max(a[1] for a in answers))
 
 
 def pld_epsilon(ledger, delta: float) -> tuple[float, float]:
