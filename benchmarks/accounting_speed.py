@@ -8,6 +8,7 @@ it times epsilon(delta) for
   opacus_rdp   Opacus RDP (its default orders)
   opacus_prv   Opacus PRVAccountant.get_epsilon (eps_error=0.01)
   dpa_pld      dp_accounting PLD, from_gaussian_mechanism defaults (connect-the-dots, interval 1e-4)
+  dpa_pld_fine the same with interval 2e-5 (about lmodp's accuracy: the equal-accuracy comparison)
   prv          Microsoft prv_accountant PRVAccountant (eps_error=0.01, delta_error=delta/1000)
 and compares every epsilon with a high-resolution reference: lmodp with a 100x tighter discretisation target
 (its upper end; its lower end shows how tight the interval is). Peers that raise are recorded with their error;
@@ -79,11 +80,16 @@ def opacus_prv(sigma, q, steps, delta):
     return accountant.get_epsilon(delta)
 
 
-def dpa_pld(sigma, q, steps, delta):
+def dpa_pld(sigma, q, steps, delta, interval=1e-4):
     from dp_accounting.pld import privacy_loss_distribution
 
-    pld = privacy_loss_distribution.from_gaussian_mechanism(sigma, sampling_prob=q)
+    pld = privacy_loss_distribution.from_gaussian_mechanism(sigma, sampling_prob=q,
+                                                            value_discretization_interval=interval)
     return pld.self_compose(steps).get_epsilon_for_delta(delta)
+
+
+def dpa_pld_fine(sigma, q, steps, delta):
+    return dpa_pld(sigma, q, steps, delta, interval=2e-5)
 
 
 def prv(sigma, q, steps, delta):
@@ -97,7 +103,8 @@ def prv(sigma, q, steps, delta):
     return accountant.compute_epsilon(delta=delta, num_self_compositions=[steps])[2]
 
 
-PEERS = {"lmodp": lmodp, "opacus_rdp": opacus_rdp, "opacus_prv": opacus_prv, "dpa_pld": dpa_pld, "prv": prv}
+PEERS = {"lmodp": lmodp, "opacus_rdp": opacus_rdp, "opacus_prv": opacus_prv, "dpa_pld": dpa_pld,
+         "dpa_pld_fine": dpa_pld_fine, "prv": prv}
 
 
 def timed(function, sigma, q, steps, delta):
