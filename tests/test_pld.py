@@ -275,3 +275,24 @@ def test_agrees_with_dp_accounting_on_random_dp_sgd_settings():
         ours, lower = pld_epsilon(dp_sgd(sigma, sample_rate, steps), delta)
         assert ours == pytest.approx(theirs, rel=5e-3), (sigma, sample_rate, steps, delta)
         assert lower <= theirs * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.25, 0.05, 0.015625])
+def test_laplace_epsilon_closed_form(scale):
+    """Bounded loss: the saddle-point tilt is huge; eps(delta) = D + 2 log(1 - delta), D = 1/scale."""
+    upper, lower = pld_epsilon([(Mechanism(Laplace(scale), Scalar(1.0)), 1)], 1e-5)
+    exact = 1.0 / scale + 2.0 * math.log1p(-1e-5)
+    assert exact * (1 - 1e-9) <= upper <= exact * (1 + 1e-6)
+    assert lower <= exact
+
+
+@pytest.mark.parametrize("mechanism, steps", [
+    (Mechanism(Laplace(0.5), Scalar(1.0), Poisson(0.2)), 30),
+    (Mechanism(LMO(**PAPER_03).scaled(2.0), Scalar(1.0), Poisson(0.5)), 5),
+    (Mechanism(Gaussian(0.9), L2Ball(1.0), Poisson(0.05)), 300),
+])
+def test_epsilon_and_delta_invert_each_other(mechanism, steps):
+    for delta in (1e-3, 1e-6, 1e-9):
+        epsilon, _ = pld_epsilon([(mechanism, steps)], delta)
+        assert pld_delta([(mechanism, steps)], epsilon)[0] <= delta * (1 + 1e-2)
+        assert pld_delta([(mechanism, steps)], epsilon * 0.97)[0] > delta

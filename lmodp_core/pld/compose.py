@@ -33,6 +33,7 @@ _MIN_EPSILON_SCALE = 0.05
 _MAX_STEP = 2e-3
 _MAX_POINTS = 2**20  # longest array; beyond it the step grows (looser, still sound)
 _MIN_TILT, _MAX_TILT = 1e-3, 512.0
+_MAX_TILT_RANGE = 300.0  # largest tilt * (width of a step's window)
 _PLANNING_CELLS = 2048
 _LEVELS_PER_DOUBLING = 3
 
@@ -117,6 +118,7 @@ def plan(runs, *, delta: float | None = None, epsilon: float | None = None) -> P
     n_ops = 2 * int(math.ceil(levels)) + 2 * len(runs)
     draft = Plan(min(base_step, _MAX_STEP), tilt, log_tail + math.log(_TAIL_FRACTION), total_steps, n_ops)
     widest = max(np.diff(draft.window(pair_log_moment(pair), 1, 1.0, 0.0, 0.0))[0] for pair, _ in runs)
+    tilt = min(tilt, _MAX_TILT_RANGE / widest)  # e^{tilt * width} must stay far inside the float range
     return Plan(max(draft.base_step, widest / _MAX_POINTS), tilt, draft.log_tail_budget, total_steps, n_ops)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..noise import Gaussian
 from . import xgrid
-from .pmf import LossPMF, from_log_masses
+from .pmf import UNDERFLOW_FLOOR, LossPMF, from_log_masses
 
 
 @numba.njit(cache=True)
@@ -174,7 +174,7 @@ def _histogrammed(pair, step: float, low: int, high: int, tilt: float) -> LossPM
     peak = float(values.max())
     if not peak > 0:
         raise ValueError("privacy-loss distribution has no finite mass on its grid")
-    return LossPMF(step, low, values / peak, log_ref + math.log(peak), tilt,
+    return LossPMF(step, low, values / peak, log_ref + math.log(peak), tilt, roundoff=UNDERFLOW_FLOOR,
                    inf_mass=min(inf_mass + cells.tail_p, 1.0), slack_mass=slack + cells.tail_p,
                    rounding_var=max(step, width) ** 2, rounding_bias=step * math.tanh(0.25 * step) + bias)
 

@@ -28,6 +28,7 @@ import numpy as np
 from scipy import fft as _fft
 
 _UNIT_ROUNDOFF = 2.0**-53
+UNDERFLOW_FLOOR = 1e-300  # per-entry bound on what float64 underflow drops (normalised tilted units)
 _FFT_ROUNDOFF_FACTOR = 8.0  # |FFT convolution error|_inf <= c u log2(n) |a|_2 |b|_2 (Higham, ch. 24), c = 8
 
 
@@ -59,13 +60,18 @@ class LossPMF:
 
 
 def from_log_masses(log_masses: np.ndarray, first_index: int, step: float, tilt: float, **fields) -> LossPMF:
-    """Build a LossPMF from log-probabilities at the grid points first_index.. (tilt and normalise)."""
+    """Build a LossPMF from log-probabilities at the grid points first_index.. (tilt and normalise).
+
+    Entries more than ~1e-308 below the largest underflow to 0; ``UNDERFLOW_FLOOR`` as the initial
+    round-off bound covers them.
+    """
     losses = (first_index + np.arange(log_masses.size)) * step
     log_tilted = log_masses + tilt * losses
     peak = float(np.max(log_tilted))
     if not math.isfinite(peak):
         raise ValueError("privacy-loss distribution has no finite mass on its grid")
-    return LossPMF(step, int(first_index), np.exp(log_tilted - peak), peak, tilt, **fields)
+    return LossPMF(step, int(first_index), np.exp(log_tilted - peak), peak, tilt, roundoff=UNDERFLOW_FLOOR,
+                   **fields)
 
 
 def _normalised(pmf: LossPMF, values: np.ndarray, roundoff: float, **fields) -> LossPMF:
@@ -186,20 +192,35 @@ def truncate(pmf: LossPMF, low_index: int, high_index: int, tail_bound: float) -
 
 @numba.njit(cache=True)
 def _suffix_log_hockey(values, tilt, step):
-    """log of sum_{i>k} values[i] e^{-tilt d}(1 - e^{-d}), d = (i-k) step, for every k (-inf when empty)."""
+    """log of sum_{i>k} values[i] e^{-tilt d}(1 - e^{-d}), d = (i-k) step, for every k (-inf when empty).
+
+    Both suffix sums run in log space, so steep tilts (e^{-tilt d} below the float range) stay exact.
+    """
     n = values.shape[0]
     out = np.empty(n)
-    decay_a = math.exp(-tilt * step)
-    decay_b = math.exp(-(tilt + 1.0) * step)
-    sum_a = 0.0
-    sum_b = 0.0
+    log_a = -math.inf  # log sum_{i>k} values[i] e^{-tilt d}
+    log_b = -math.inf  # log sum_{i>k} values[i] e^{-(tilt+1) d}
     out[n - 1] = -math.inf
     for k in range(n - 2, -1, -1):
-        sum_a = decay_a * (values[k + 1] + sum_a)
-        sum_b = decay_b * (values[k + 1] + sum_b)
-        diff = sum_a - sum_b
-        out[k] = math.log(diff) if diff > 0.0 else -math.inf
+        log_v = math.log(values[k + 1]) if values[k + 1] > 0.0 else -math.inf
+        log_a = -tilt * step + _logaddexp(log_v, log_a)
+        log_b = -(tilt + 1.0) * step + _logaddexp(log_v, log_b)
+        if log_a == -math.inf:
+            out[k] = -math.inf
+        else:
+            gap = log_b - log_a  # < 0: log(1 - e^gap) without cancellation
+            out[k] = log_a + (math.log(-math.expm1(gap)) if gap > -0.6931471805599453 else math.log1p(-math.exp(gap)))
     return out
+
+
+@numba.njit(cache=True)
+def _logaddexp(x, y):
+    if x == -math.inf:
+        return y
+    if y == -math.inf:
+        return x
+    top = max(x, y)
+    return top + math.log1p(math.exp(min(x, y) - top))
 
 
 def log_delta_curve(pmf: LossPMF, with_allowance: bool = True) -> np.ndarray:
@@ -232,17 +253,22 @@ def delta_at(pmf: LossPMF, epsilon: float, with_allowance: bool = True) -> float
 
 
 def epsilon_for(pmf: LossPMF, delta: float, with_allowance: bool = True) -> float:
-    """The smallest epsilon with delta(epsilon) <= delta (exact for the grid distribution); inf if none."""
+    """The smallest epsilon with delta(epsilon) <= delta; inf if none.
+
+    Grid points are checked with the full bound; between l_{k-1} and l_k the grid distribution's curve is
+    linear in e^eps and is solved exactly for delta minus the round-off allowance of the entries from l_k on.
+    """
     curve = log_delta_curve(pmf, with_allowance)
-    log_target = math.log(delta)
-    meets = np.nonzero(curve <= log_target)[0]
+    meets = np.nonzero(curve <= math.log(delta))[0]
     if meets.size == 0:
         return math.inf
     k = int(meets[0])
     if k == 0:
         return float(pmf.losses[0])
-    above, below = math.exp(curve[k - 1]), math.exp(curve[k])
-    frac = (above - delta) / (above - below) if above > below else 1.0
+    raw = log_delta_curve(pmf, False) if with_allowance else curve
+    above, below = math.exp(raw[k - 1]), math.exp(raw[k])
+    target = delta - (math.exp(curve[k - 1]) - above)
+    frac = (above - target) / (above - below) if above > below else 1.0
     return float(pmf.losses[k - 1] + math.log1p(min(max(frac, 0.0), 1.0) * math.expm1(pmf.step)))
 
 
