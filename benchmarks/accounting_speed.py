@@ -14,6 +14,7 @@ and compares every epsilon with a high-resolution reference: lmodp with a 100x t
 (its upper end; its lower end shows how tight the interval is). Peers that raise are recorded with their error;
 prv_accountant is skipped at T = 1e6 (its grid needs tens of GiB there). Times are the median of fresh
 computations (sigma perturbed by 1e-12 per repetition so no cache answers), after one warm-up run.
+It also times calibrate(..., method="pld") for targets 0.3, 1, 3, 8 (q = 256/60000, T = 9376, delta = 1e-5).
 Writes benchmarks/results/accounting_speed.json and prints an aligned table.
 """
 from __future__ import annotations
@@ -107,6 +108,22 @@ PEERS = {"lmodp": lmodp, "opacus_rdp": opacus_rdp, "opacus_prv": opacus_prv, "dp
          "dpa_pld_fine": dpa_pld_fine, "prv": prv}
 
 
+def calibration_times(q=256 / 60000, steps=9376, delta=1e-5, targets=(0.3, 1.0, 3.0, 8.0)):
+    """calibrate(..., method="pld") for DP-SGD: warm seconds, the sigma found and its sound epsilon."""
+    from lmodp_core.calibrate import calibrate
+
+    calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(q), 100, epsilon=1.0, delta=delta, method="pld")  # warm-up
+    rows = []
+    for target in targets:
+        started = time.perf_counter()
+        noise = calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(q), steps, epsilon=target, delta=delta, method="pld")
+        seconds = time.perf_counter() - started
+        rows.append({"target": target, "sigma": noise.sigma, "seconds": seconds,
+                     "epsilon": pld_epsilon([(Mechanism(noise, L2Ball(1.0), Poisson(q)), steps)], delta)[0]})
+        print(f"  calibrate eps={target}: sigma={noise.sigma:.5f} eps={rows[-1]['epsilon']:.5f} {seconds:.3f} s")
+    return {"sample_rate": q, "steps": steps, "delta": delta, "rows": rows}
+
+
 def timed(function, sigma, q, steps, delta):
     """(epsilon, median seconds) or (None, error text)."""
     times, value = [], None
@@ -145,13 +162,14 @@ def main() -> None:
                 entry["time_ratio_to_lmodp"] = entry["seconds"] / ours
         rows.append(row)
     print_table(rows)
+    calibration = calibration_times()
     out = ROOT / "benchmarks" / "results" / "accounting_speed.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "description": __doc__.strip().splitlines()[0],
         "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
                     "numpy": np.__version__},
-        "repeats": REPEATS, "rows": rows}, indent=2))
+        "repeats": REPEATS, "rows": rows, "calibration": calibration}, indent=2))
     print(f"wrote {out.relative_to(ROOT)}")
 
 

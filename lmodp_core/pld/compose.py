@@ -34,7 +34,7 @@ _MAX_STEP = 2e-3
 _MAX_POINTS = 2**20  # longest array; beyond it the step grows (looser, still sound)
 _MIN_TILT, _MAX_TILT = 1e-3, 512.0
 _MAX_TILT_RANGE = 300.0  # largest tilt * (width of a step's window)
-_PLANNING_CELLS = 2048
+_PLANNING_CELLS = 1024
 _LEVELS_PER_DOUBLING = 3
 
 
