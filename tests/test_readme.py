@@ -1,4 +1,7 @@
-"""Every ```python block of README.md and docs/*.md runs (the examples are part of the contract)."""
+"""Every ```python block of README.md and docs/*.md runs (the examples are part of the contract).
+
+Sketches that need the reader's own model or data are fenced ```py instead and are not run.
+"""
 import re
 from pathlib import Path
 
