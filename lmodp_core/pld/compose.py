@@ -22,17 +22,18 @@ from functools import lru_cache, reduce
 
 import numpy as np
 
+from ..noise import Gaussian
 from . import xgrid
 from .discretise import discretise
 from .pmf import LossPMF, coarsen, convolve, truncate
 
-ORDERS = np.concatenate([-np.geomspace(4096.0, 0.01, 28), np.geomspace(0.01, 512.0, 48)])
+ORDERS = np.concatenate([-np.geomspace(1e6, 0.01, 40), np.geomspace(0.01, 1e6, 64)])
 _RELATIVE_TOLERANCE = 5e-4
 _TAIL_FRACTION = 1e-6  # mass sent to +inf or moved, relative to the delta of the query
 _MIN_EPSILON_SCALE = 0.05
-_MAX_STEP = 2e-3
+_MAX_STEP = 2e-3  # times max(1, epsilon): resolution for few steps
 _MAX_POINTS = 2**20  # longest array; beyond it the step grows (looser, still sound)
-_MIN_TILT, _MAX_TILT = 1e-3, 512.0
+_MIN_TILT, _MAX_TILT = 1e-3, 1e6
 _MAX_TILT_RANGE = 300.0  # largest tilt * (width of a step's window)
 _PLANNING_CELLS = 1024
 _LEVELS_PER_DOUBLING = 3
@@ -110,16 +111,40 @@ def plan(runs, *, delta: float | None = None, epsilon: float | None = None) -> P
         chernoff = float(np.min(log_moment - lam * epsilon))
         # an epsilon error e moves log delta by about tilt * e: aim at a relative delta error of the tolerance
         epsilon_scale, log_tail = min(epsilon, 1.0 / lam[best]), min(float(log_delta[best]), chernoff, 0.0)
-    tilt = float(np.clip(lam[best], _MIN_TILT, _MAX_TILT))
     levels = math.log2(2.0 * total_steps)
+    n_ops = 2 * int(math.ceil(levels)) + 2 * len(runs)
+    draft = Plan(1.0, 1.0, log_tail + math.log(_TAIL_FRACTION), total_steps, n_ops)
+    widest = max(np.diff(draft.window(pair_log_moment(pair), 1, 1.0, 0.0, 0.0))[0] for pair, _ in runs)
+    # e^{tilt * width} must stay far inside the float range (bounded losses have an infinite saddle point)
+    tilt = float(np.clip(lam[best], _MIN_TILT, min(_MAX_TILT, _MAX_TILT_RANGE / widest)))
     level_sum = sum(4.0 ** (j // _LEVELS_PER_DOUBLING) / 2.0**j for j in range(int(levels) + 1))
     base_step = math.sqrt(8.0 * _RELATIVE_TOLERANCE * max(epsilon_scale, _MIN_EPSILON_SCALE)
                           / ((1.0 + tilt) * total_steps * level_sum))
-    n_ops = 2 * int(math.ceil(levels)) + 2 * len(runs)
-    draft = Plan(min(base_step, _MAX_STEP), tilt, log_tail + math.log(_TAIL_FRACTION), total_steps, n_ops)
-    widest = max(np.diff(draft.window(pair_log_moment(pair), 1, 1.0, 0.0, 0.0))[0] for pair, _ in runs)
-    tilt = min(tilt, _MAX_TILT_RANGE / widest)  # e^{tilt * width} must stay far inside the float range
-    return Plan(max(draft.base_step, widest / _MAX_POINTS), tilt, draft.log_tail_budget, total_steps, n_ops)
+    step = min(base_step, _MAX_STEP * max(1.0, epsilon_scale))
+    step = _aligned(max(step, widest / _MAX_POINTS), runs)
+    return Plan(step, tilt, draft.log_tail_budget, total_steps, n_ops)
+
+
+def _aligned(step: float, runs) -> float:
+    """Shrink the step slightly so that the largest loss of the first histogrammed run is a grid point.
+
+    Densities with flat tails (Laplace, LMO) put an atom at their largest loss; splitting it between two grid
+    points would cost up to a step in epsilon when delta is below the atom's mass (pure-DP-like queries).
+    """
+    for pair, _ in runs:
+        if pair_top_loss(pair) > 0:
+            return pair_top_loss(pair) / math.ceil(pair_top_loss(pair) / step)
+    return step
+
+
+@lru_cache(maxsize=512)
+def pair_top_loss(pair) -> float:
+    """Largest finite loss of a histogrammed pair (0 for Gaussian pairs, whose loss has no atoms)."""
+    if isinstance(pair.noise, Gaussian):
+        return 0.0
+    cells = xgrid.cells_for(pair, core_cells=_PLANNING_CELLS)
+    finite = cells.loss_max[np.isfinite(cells.loss_max) & np.isfinite(cells.log_p)]
+    return float(finite.max()) if finite.size else 0.0
 
 
 @dataclass(frozen=True)
