@@ -114,7 +114,9 @@ def plan(runs, *, delta: float | None = None, epsilon: float | None = None) -> P
     levels = math.log2(2.0 * total_steps)
     n_ops = 2 * int(math.ceil(levels)) + 2 * len(runs)
     draft = Plan(1.0, 1.0, log_tail + math.log(_TAIL_FRACTION), total_steps, n_ops)
-    widest = max(np.diff(draft.window(pair_log_moment(pair), 1, 1.0, 0.0, 0.0))[0] for pair, _ in runs)
+    one_step_tail = draft.log_tail(1) - math.log(2.0)
+    widest = max(_right_edge(pair_log_moment(pair), one_step_tail) - _left_edge(pair_log_moment(pair), one_step_tail)
+                 for pair, _ in runs)  # the widest one-step window, in loss units
     # e^{tilt * width} must stay far inside the float range (bounded losses have an infinite saddle point)
     tilt = float(np.clip(lam[best], _MIN_TILT, min(_MAX_TILT, _MAX_TILT_RANGE / widest)))
     level_sum = sum(4.0 ** (j // _LEVELS_PER_DOUBLING) / 2.0**j for j in range(int(levels) + 1))
