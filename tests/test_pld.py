@@ -296,3 +296,11 @@ def test_epsilon_and_delta_invert_each_other(mechanism, steps):
         epsilon, _ = pld_epsilon([(mechanism, steps)], delta)
         assert pld_delta([(mechanism, steps)], epsilon)[0] <= delta * (1 + 1e-2)
         assert pld_delta([(mechanism, steps)], epsilon * 0.97)[0] > delta
+
+
+def test_delta_decreases_to_zero_beyond_the_largest_loss():
+    gaussian = dp_sgd(1.0, 0.01, 1000)
+    deltas = [pld_delta(gaussian, epsilon)[0] for epsilon in (1.0, 5.0, 10.0, 20.0, 50.0, 500.0)]
+    assert all(a > b for a, b in zip(deltas, deltas[1:])) and deltas[-1] < 1e-300
+    laplace = [(Mechanism(Laplace(1.0), Scalar(1.0)), 1)]
+    assert pld_delta(laplace, 1.5)[0] < 1e-40  # the loss never exceeds D/b = 1

@@ -36,6 +36,7 @@ _MAX_POINTS = 2**20  # longest array; beyond it the step grows (looser, still so
 _MIN_TILT, _MAX_TILT = 1e-3, 1e6
 _MAX_TILT_RANGE = 300.0  # largest tilt * (width of a step's window)
 _PLANNING_CELLS = 1024
+_MIN_LOG_DELTA = -690.0  # truncation budgets stop at ~1e-300 (deltas below that read as about 0)
 _LEVELS_PER_DOUBLING = 3
 
 
@@ -110,7 +111,9 @@ def plan(runs, *, delta: float | None = None, epsilon: float | None = None) -> P
         best = int(np.argmin(np.abs(mean - epsilon)))
         chernoff = float(np.min(log_moment - lam * epsilon))
         # an epsilon error e moves log delta by about tilt * e: aim at a relative delta error of the tolerance
-        epsilon_scale, log_tail = min(epsilon, 1.0 / lam[best]), min(float(log_delta[best]), chernoff, 0.0)
+        epsilon_scale = min(epsilon, 1.0 / lam[best])
+        log_tail = min(max(float(log_delta[best]), _MIN_LOG_DELTA), chernoff, 0.0)
+        log_tail = max(log_tail, _MIN_LOG_DELTA)  # beyond a bounded loss the estimate is -inf: delta ~ 0
     levels = math.log2(2.0 * total_steps)
     n_ops = 2 * int(math.ceil(levels)) + 2 * len(runs)
     draft = Plan(1.0, 1.0, log_tail + math.log(_TAIL_FRACTION), total_steps, n_ops)
