@@ -8,6 +8,7 @@ from .accountant import Accountant, EpsilonReport, Mechanism, epsilon
 from .calibrate import calibrate
 from .geometry import L1Ball, L2Ball, Scalar
 from .noise import LMO, CustomNoise, Gaussian, Laplace, Noise
+from .pld import asymptotic_epsilon, pld_delta, pld_epsilon
 from .rdp import DEFAULT_ORDERS, OrderGridWarning, delta_from_rdp, epsilon_from_rdp, step_rdp
 from .sampling import Poisson
 
@@ -16,5 +17,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Noise", "Gaussian", "Laplace", "LMO", "CustomNoise", "Scalar", "L1Ball", "L2Ball", "Poisson", "Mechanism",
     "Accountant", "EpsilonReport", "step_rdp", "epsilon", "calibrate", "epsilon_from_rdp", "delta_from_rdp",
-    "DEFAULT_ORDERS", "OrderGridWarning",
+    "DEFAULT_ORDERS", "OrderGridWarning", "pld_epsilon", "pld_delta", "asymptotic_epsilon",
 ]
