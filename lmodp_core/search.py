@@ -267,9 +267,8 @@ def _grid_table(shapes, grid_digest: str, cache_dir: Path | None, n_jobs: int) -
     return table
 
 
-def _screen(shapes: list[dict], table: np.ndarray, problem: _Problem, gaussian_sigma: float
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(asymptotic scale, pure-DP scale, unit objective-or-None) per shape; see the module docstring."""
+def _screen(table: np.ndarray, problem: _Problem, gaussian_sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per shape: the d->inf scale, the pure-DP scale (module docstring) and the unit-scale std or E|Z|."""
     variance, mean_abs, fisher, lipschitz = table.T
     asymptotic_scale = gaussian_sigma * np.sqrt(fisher)  # sigma_eff = c / sqrt(I_f) = sigma_G
     rate = problem.sampling.sample_rate
@@ -477,7 +476,7 @@ class _Run:
 
 def _search_lmo(problem: _Problem, shapes, table, gaussian: Candidate, rivals: list, run: _Run) -> Candidate:
     """Screen the grid, calibrate the promising shapes soundly, refine the best one (see the module docstring)."""
-    asymptotic_scale, pure_scale, unit_values = _screen(shapes, table, problem, gaussian.noise.sigma)
+    asymptotic_scale, pure_scale, unit_values = _screen(table, problem, gaussian.noise.sigma)
     asymptotic_loss = _proxy_loss(shapes, asymptotic_scale, unit_values, problem)
     pure_loss = _proxy_loss(shapes, pure_scale, unit_values, problem)
     best_rival = min((problem.loss(c.objective) for c in rivals), default=math.inf)
