@@ -12,7 +12,8 @@ be reproduced and set next to the sound ones (``lmodp_core.audit``):
   larger (DESIGN §2 F1). This is **wrong** and is kept only because the published parameter sets were tuned
   against it: with ``PAPER_ORDERS`` it reproduces their labels (0.293, 0.693, 1.93, 3.00, 4.92).
 * ``paper_epsilon`` — the paper-style single-step epsilon: shift 1 (sensitivity 1), one step, no sampling, the
-  RDP-to-DP conversion eps = r_a + log((a-1)/a) - (log delta + log a)/(a-1), minimised over the orders.
+  RDP-to-DP conversion eps = r_a + log((a-1)/a) - (log delta + log a)/(a-1) (the library's "improved"
+  conversion, which reproduces the published values), minimised over the orders.
 * ``paper_overall_epsilon`` — the paper's route to an overall epsilon (DESIGN §2 F4): find the Gaussian sigma
   whose single-step (eps, delta) curve passes through the paper-style (eps_1, delta), then compose a Poisson-
   subsampled Gaussian with that sigma. Mapping through a Gaussian is not a bound for LMO noise.
@@ -25,8 +26,10 @@ import numpy as np
 from scipy import optimize, special
 
 from ._validation import check_delta, check_orders, check_positive, check_sample_rate, check_steps
+from . import accountant
 from .geometry import L2Ball
 from .noise import LMO, Gaussian
+from .rdp import epsilon_from_rdp
 from .sampling import Poisson
 
 # Orders 1.1..10.9, 12..63 and 128: the published parameter labels are the epsilons this grid gives with
@@ -93,15 +96,6 @@ def paper_rdp_as_published(noise, shifts, orders) -> np.ndarray:
     return np.where(has_value, np.log(np.where(has_value, bracket, 1.0)) / (a - 1.0), np.inf)
 
 
-def _paper_conversion(rdp: np.ndarray, orders: np.ndarray, delta: float) -> tuple[float, float]:
-    """min_a [r_a + log((a-1)/a) - (log delta + log a)/(a-1)] and its order (the conversion the paper used)."""
-    eps = rdp + np.log1p(-1.0 / orders) - (math.log(delta) + np.log(orders)) / (orders - 1.0)
-    if not np.any(np.isfinite(eps)):
-        return math.inf, math.nan
-    best = int(np.argmin(eps))
-    return float(eps[best]), float(orders[best])
-
-
 def paper_epsilon(noise, delta, orders=PAPER_ORDERS, *, as_published=True) -> tuple[float, float]:
     """The paper-style single-step epsilon (shift 1, no sampling) and the order attaining it.
 
@@ -112,7 +106,9 @@ def paper_epsilon(noise, delta, orders=PAPER_ORDERS, *, as_published=True) -> tu
     delta = check_delta(delta)
     orders = check_orders(orders)
     formula = paper_rdp_as_published if as_published else paper_rdp_bound
-    return _paper_conversion(formula(noise, [1.0], orders)[0], orders, delta)
+    # a divergence is >= 0; the out-of-domain formula could dip below, which no published value relies on
+    rdp = np.maximum(formula(noise, [1.0], orders)[0], 0.0)
+    return epsilon_from_rdp(orders, rdp, delta, warn=False)
 
 
 def _gaussian_delta(sigma: float, epsilon: float) -> float:
@@ -126,7 +122,10 @@ def matching_gaussian_sigma(epsilon, delta) -> float:
     """The sigma whose single Gaussian step (sensitivity 1) is exactly (epsilon, delta)-DP (Balle–Wang 2018)."""
     epsilon = check_positive("epsilon", epsilon)
     delta = check_delta(delta)
-    log_gap = lambda log_sigma: math.log(max(_gaussian_delta(math.exp(log_sigma), epsilon), 1e-300)) - math.log(delta)
+
+    def log_gap(log_sigma: float) -> float:  # decreasing in sigma; zero at the matching sigma
+        return math.log(max(_gaussian_delta(math.exp(log_sigma), epsilon), 1e-300)) - math.log(delta)
+
     return math.exp(optimize.brentq(log_gap, math.log(1e-3), math.log(1e4), xtol=1e-12))
 
 
@@ -136,13 +135,11 @@ def paper_overall_epsilon(noise, sample_rate, steps, delta) -> tuple[float, floa
     sigma solves delta_Gauss(eps_1; sigma) = delta for the paper-style single-step eps_1; the result is the tight
     epsilon of ``steps`` Poisson-subsampled Gaussian steps with that sigma. Reference only, not a bound.
     """
-    from .accountant import epsilon  # the accounting stack is only needed here
-
     sample_rate = check_sample_rate(sample_rate)
     steps = check_steps(steps)
     single_step, _ = paper_epsilon(noise, delta)
     if not math.isfinite(single_step):
         return math.inf, math.nan
     sigma = matching_gaussian_sigma(single_step, delta)
-    overall = epsilon(Gaussian(sigma), L2Ball(1.0), Poisson(sample_rate), steps, delta)
+    overall = accountant.epsilon(Gaussian(sigma), L2Ball(1.0), Poisson(sample_rate), steps, delta)
     return float(overall), sigma
