@@ -125,7 +125,8 @@ class OptimizeResult:
     ``epsilon`` is the sound epsilon of ``noise`` (<= the target; calibrated to within a relative 1e-3 below it).
     ``ratio_to_gaussian`` is ``objective`` divided by the PLD-calibrated Gaussian's (for "usefulness", > 1 means
     more useful than the Gaussian; for the others, < 1 means less noise). ``candidates`` holds the best
-    calibrated noise per family; ``notes`` says what was pruned and why (with numbers).
+    calibrated noise per family (the Gaussian baseline always, even when it is not among ``families``);
+    ``notes`` says what was pruned and why (with numbers).
     """
 
     noise: Noise
