@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench clean
+.PHONY: install test demo finetune-demo bench bench-torch clean
 
 # torch is pinned in the same pip command as everything else so that no package pulls a CUDA build.
 $(STAMP): pyproject.toml
@@ -21,15 +21,22 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
-	$(VENV)/bin/lmodp account --noise gaussian --scale 1.0 --sample-rate 0.01 --steps 10000 --delta 1e-5
-	$(VENV)/bin/lmodp optimize 1.0 1e-5 1000 0.01
-	$(VENV)/bin/lmodp optimize 1.0 1e-5 1 1 --geometry scalar
+	$(VENV)/bin/lmodp account --noise gaussian:0.8 --sample-rate 5e-3 --steps 1000 --delta 1e-6
+	$(VENV)/bin/lmodp optimize --epsilon 1 --delta 1e-5 --steps 1000 --sample-rate 0.01
+	$(VENV)/bin/lmodp optimize --epsilon 1 --delta 1e-5 --steps 1 --geometry scalar
 	$(VENV)/bin/lmodp audit --published
+
+# A short private fine-tuning of MiniLM on SST-2 (needs ../shared/data/sst2; about a minute on 2 cores).
+finetune-demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/lmodp finetune --noise gaussian --epsilon 8 --lora --max-steps 20 --eval-examples 200
 
 bench: $(STAMP)
 	$(PY) benchmarks/step_rdp_speed.py
 	$(PY) benchmarks/accounting_speed.py
 	$(PY) benchmarks/search_speed.py
+
+bench-torch: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/finetune_sst2.py --max-steps 3 --eval-examples 200 --repeats 3
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .lmodp_cache

@@ -5,7 +5,7 @@ run (``--epochs`` of Poisson batches with expected size ``--batch-size``):
 
 * ``gaussian``  — Gaussian(1) rescaled by ``lmodp_core.calibrate`` (PLD where available: method "auto");
 * ``optimized`` — ``lmodp_core.search.optimize_noise``'s choice (skipped, with a note, if the search is absent);
-* ``lmo``       — the paper's LMO parameter set "3" (``lmodp_torch.finetune.PAPER_LMO_SHAPE``), rescaled by
+* ``lmo``       — the paper's LMO parameter set "3" (``lmodp_core.audit.published_noise("3")``), rescaled by
   ``calibrate`` (the paper's own accounting is not used: DESIGN §2).
 
 Then each noise trains for ``--max-steps`` private steps (``make_private``, hooks mode, word embeddings frozen)
@@ -38,7 +38,8 @@ from torch.utils.data import DataLoader
 
 from lmodp_core import Accountant, L2Ball, Poisson
 from lmodp_torch import make_private, sample_noise
-from lmodp_torch.finetune import PAPER_LMO_SHAPE, accuracy, encode, find_data, load_model, noise_shape, read_split
+from lmodp_core.audit import published_noise
+from lmodp_torch.finetune import PAPER_LMO_LABEL, accuracy, encode, find_data, load_model, noise_shape, read_split
 from lmodp_torch.privacy import choose_noise
 
 RESULTS = Path(__file__).resolve().parent / "results" / "finetune_sst2.json"
@@ -179,7 +180,7 @@ def main(argv=None) -> int:
                           "sample_rate": sample_rate, "planned_steps": args.planned_steps,
                           "steps_run": args.max_steps or args.planned_steps, "batch_size": args.batch_size,
                           "max_length": args.max_length, "clip": args.clip, "learning_rate": args.learning_rate,
-                          "method": args.method, "paper_lmo_shape": PAPER_LMO_SHAPE,
+                          "method": args.method, "paper_lmo_shape": published_noise(PAPER_LMO_LABEL).to_paper(),
                           "trainable_parameters": sum(p.numel() for p in pristine.parameters() if p.requires_grad),
                           "torch_threads": torch.get_num_threads(), "machine": platform.processor() or
                           platform.machine()},

@@ -5,12 +5,14 @@ calibration and the noise search. Every epsilon/delta documented as a guarantee 
 stated geometry (clipping norm, any dimension), sampling scheme and add/remove neighbours.
 """
 from .accountant import Accountant, EpsilonReport, Mechanism, epsilon
+from .audit import AuditResult, audit
 from .calibrate import calibrate
 from .geometry import L1Ball, L2Ball, Scalar
 from .noise import LMO, CustomNoise, Gaussian, Laplace, Noise
 from .pld import asymptotic_epsilon, pld_delta, pld_epsilon
 from .rdp import DEFAULT_ORDERS, OrderGridWarning, delta_from_rdp, epsilon_from_rdp, step_rdp
 from .sampling import Poisson
+from .search import OptimizeResult, optimize_noise
 
 __version__ = "0.1.0"
 
@@ -18,4 +20,5 @@ __all__ = [
     "Noise", "Gaussian", "Laplace", "LMO", "CustomNoise", "Scalar", "L1Ball", "L2Ball", "Poisson", "Mechanism",
     "Accountant", "EpsilonReport", "step_rdp", "epsilon", "calibrate", "epsilon_from_rdp", "delta_from_rdp",
     "DEFAULT_ORDERS", "OrderGridWarning", "pld_epsilon", "pld_delta", "asymptotic_epsilon",
+    "optimize_noise", "OptimizeResult", "audit", "AuditResult",
 ]

@@ -82,6 +82,14 @@ def published_parameters() -> dict:
     return json.loads(resources.files("lmodp_core").joinpath("data/published_lmo.json").read_text())
 
 
+def published_noise(label: str) -> LMO:
+    """The paper's LMO parameter set with this label ("0.3", "0.7", "2", "3", "5") as an ``LMO`` (scale 1)."""
+    sets = {entry["label"]: entry for entry in published_parameters()["sets"]}
+    if label not in sets:
+        raise ValueError(f"label must be one of {sorted(sets)}, got {label!r}")
+    return LMO.from_paper(sets[label])
+
+
 def sst2_setting() -> dict:
     """steps, sample_rate, delta and geometry of the paper's SST-2 runs (Poisson rate = batch / dataset size)."""
     setting = published_parameters()["setting"]

@@ -269,7 +269,11 @@ def _run_finetune(arguments: list[str]) -> int:
         return 2
     parser = argparse.ArgumentParser(prog="lmodp finetune", description="private fine-tuning with lmodp noise")
     finetune.add_arguments(parser)
-    return int(finetune.run(parser.parse_args(arguments)) or 0)
+    try:
+        return int(finetune.run(parser.parse_args(arguments)) or 0)
+    except ValueError as error:
+        print(f"lmodp finetune: error: {error}", file=sys.stderr)
+        return 2
 
 
 _COMMANDS = {"optimize": _run_optimize, "account": _run_account, "audit": _run_audit}

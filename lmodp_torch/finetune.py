@@ -16,9 +16,9 @@ from pathlib import Path
 
 NOISES = ("optimized", "gaussian", "lmo", "laplace")
 DATA_ENV = "LMODP_SST2_DIR"
-# The paper's LMO parameter set labelled "3" (arXiv 2405.18776, SST-2 experiments), in its naming (E_lambda is a
-# rate). Only the shape is used: ``calibrate`` rescales it until the sound epsilon meets the target.
-PAPER_LMO_SHAPE = {"a1": 0.1, "a3": 0.1, "a4": 0.9, "G_theta": 1, "G_k": 2, "E_lambda": 5, "U_a": 2, "U_b": 3}
+# The paper's LMO parameter set labelled "3" (arXiv 2405.18776, SST-2 experiments). Only the shape is used:
+# ``calibrate`` rescales it until the sound epsilon meets the target.
+PAPER_LMO_LABEL = "3"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -100,10 +100,11 @@ def load_model(lora: bool):
 
 def noise_shape(name: str):
     """The noise family to calibrate (None for 'optimized': the search picks family and shape)."""
-    from lmodp_core import LMO, Gaussian, Laplace
+    from lmodp_core import Gaussian, Laplace
+    from lmodp_core.audit import published_noise
 
     return {"optimized": None, "gaussian": Gaussian(1.0), "laplace": Laplace(1.0),
-            "lmo": LMO.from_paper(PAPER_LMO_SHAPE)}[name]
+            "lmo": published_noise(PAPER_LMO_LABEL)}[name]
 
 
 def accuracy(model, examples: list[dict], batch_size: int = 64) -> float:
