@@ -23,27 +23,43 @@ from .base import Noise
 PAPER_KEYS = ("a1", "a3", "a4", "G_k", "G_theta", "E_lambda", "U_a", "U_b")
 
 
+def _piecewise(x: np.ndarray, pieces) -> np.ndarray:
+    """Evaluate each (mask, formula) piece only where its mask holds (no warnings from unused branches)."""
+    x = np.asarray(x, dtype=float)
+    out = np.empty_like(x)
+    for mask, formula in pieces:
+        out[mask] = formula(x[mask])
+    return out
+
+
 def _uniform_log_mgf_unit(x: np.ndarray) -> np.ndarray:
     """h(x) = log((e^x - 1)/x): log-MGF of Uniform(0, 1) at x."""
     ax = np.abs(x)
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        mid = np.log(np.expm1(x) / np.where(ax > 0, x, 1.0))
-        big = x + np.log(-np.expm1(-x)) - np.log(np.where(x > 0, x, 1.0))
-    return np.where(ax < 1e-6, x / 2 + x * x / 24, np.where(x > 700, big, mid))
+    return _piecewise(x, [
+        (ax < 1e-6, lambda t: t / 2 + t * t / 24),
+        ((ax >= 1e-6) & (x <= 700), lambda t: np.log(np.expm1(t) / t)),
+        (x > 700, lambda t: t + np.log(-np.expm1(-t)) - np.log(t)),
+    ])
 
 
 def _uniform_dlog_unit(x: np.ndarray) -> np.ndarray:
     """h'(x) = 1/(1 - e^{-x}) - 1/x."""
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        val = -1.0 / np.expm1(-x) - 1.0 / np.where(x != 0, x, 1.0)
-    return np.where(np.abs(x) < 1e-4, 0.5 + x / 12.0, val)
+    ax = np.abs(x)
+    return _piecewise(x, [
+        (ax < 1e-4, lambda t: 0.5 + t / 12.0),
+        ((ax >= 1e-4) & (x >= -700), lambda t: -1.0 / np.expm1(-t) - 1.0 / t),
+        (x < -700, lambda t: -1.0 / t),  # e^{-x} overflows: 1/(1 - e^{-x}) is 0 to double precision
+    ])
 
 
 def _uniform_d2log_unit(x: np.ndarray) -> np.ndarray:
     """h''(x) = 1/x^2 - 1/(4 sinh^2(x/2))."""
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        val = 1.0 / np.where(x != 0, x, 1.0) ** 2 - 0.25 / np.sinh(0.5 * x) ** 2
-    return np.where(np.abs(x) < 1e-3, 1.0 / 12.0 - x * x / 240.0, val)
+    ax = np.abs(x)
+    return _piecewise(x, [
+        (ax < 1e-3, lambda t: 1.0 / 12.0 - t * t / 240.0),
+        ((ax >= 1e-3) & (ax <= 700), lambda t: (1.0 / t) ** 2 - (0.5 / np.sinh(0.5 * t)) ** 2),
+        (ax > 700, lambda t: (1.0 / t) ** 2),  # 1/(4 sinh^2(x/2)) < e^-700: below double precision
+    ])
 
 
 class LMO(Noise):
