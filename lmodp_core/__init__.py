@@ -14,7 +14,7 @@ from .rdp import DEFAULT_ORDERS, OrderGridWarning, delta_from_rdp, epsilon_from_
 from .sampling import Poisson
 from .search import OptimizeResult, optimize_noise
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # part of every search cache key: bump when numbers can change
 
 __all__ = [
     "Noise", "Gaussian", "Laplace", "LMO", "CustomNoise", "Scalar", "L1Ball", "L2Ball", "Poisson", "Mechanism",

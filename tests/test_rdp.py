@@ -8,7 +8,8 @@ import pytest
 
 from lmodp_core import (LMO, CustomNoise, Gaussian, L1Ball, L2Ball, Laplace, OrderGridWarning, Poisson, Scalar,
                         delta_from_rdp, epsilon_from_rdp, step_rdp)
-from lmodp_core.rdp import renyi_poisson_mixture, renyi_shift, sampled_gaussian_rdp, unsampled_rdp, zhu_wang_rdp
+from lmodp_core.rdp import (binomial_rdp, renyi_poisson_mixture, renyi_shift, sampled_gaussian_rdp, unsampled_rdp,
+                            zhu_wang_rdp)
 
 from .conftest import PAPER_03
 
@@ -157,6 +158,37 @@ def test_zhu_wang_bound_is_above_the_exact_sampled_gaussian():
     bound = zhu_wang_rdp(0.01, lambda ells: ells / (2 * 1.5**2), orders)
     exact = sampled_gaussian_rdp(0.01, 1.5, orders)
     assert np.all(bound >= exact * (1 - 1e-12))
+
+
+@pytest.mark.parametrize("rate, sigma", [(0.01, 1.0), (0.01, 0.8), (0.1, 2.0), (0.001, 5.0), (0.5, 1.0)])
+def test_binomial_bound_is_above_and_close_to_the_exact_sampled_gaussian(rate, sigma):
+    orders = np.array([2.0, 3.0, 5.0, 10.0, 32.0, 64.0])
+    bound = binomial_rdp(rate, lambda ells: ells / (2 * sigma**2), orders)
+    exact = sampled_gaussian_rdp(rate, sigma, orders)
+    assert np.all(bound >= exact * (1 - 1e-12))
+    if rate <= 0.01:
+        assert np.all(bound <= 1.1 * exact)  # exact to leading order in q; (1-q)^-(a+1) of the add direction
+
+
+@pytest.mark.parametrize("noise", [LMO(**PAPER_03), Laplace(1.0), LMO(**PAPER_03, scale=0.2)], ids=repr)
+def test_binomial_bound_holds_direction_by_direction_for_a_scalar_pair(noise):
+    """Both directions of the proof, checked against quadrature of the actual 1-D mixtures (integer orders)."""
+    orders = np.array([2.0, 3.0, 6.0, 12.0])
+    for rate in (0.01, 0.2):
+        remove, add = renyi_poisson_mixture(noise, 1.0, rate, orders)
+        bound = binomial_rdp(rate, lambda ells: renyi_shift(noise, [1.0], ells)[0], orders)
+        assert np.all(np.maximum(remove, add) <= bound * (1 + 1e-9))
+
+
+def test_vector_subsampled_bound_has_no_floor_and_respects_the_large_dimension_limit(lmo_paper):
+    orders = np.array([2.0, 8.0, 32.0])
+    quiet = step_rdp(lmo_paper.scaled(1e3), L2Ball(1.0), Poisson(0.01), orders)
+    assert np.all(quiet < 1e-8)  # Zhu-Wang alone stays above 2 C(a,3) q^3/(a-1) however large the noise
+    noise = lmo_paper.scaled(30.0)
+    bound = step_rdp(noise, L2Ball(1.0), Poisson(0.01), orders)
+    # d -> inf the step is a Gaussian with sigma = 1/sqrt(I_f): every sound bound must sit above it
+    limit = sampled_gaussian_rdp(0.01, 1.0 / math.sqrt(noise.fisher_information), orders)
+    assert np.all(bound >= limit * (1 - 1e-9))
 
 
 def test_subsampling_helps_and_is_capped_by_the_unsampled_bound(lmo_paper):
