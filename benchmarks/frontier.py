@@ -101,11 +101,10 @@ def markdown(rows: list[dict], total_seconds: float) -> str:
         f"{'' if non_gaussian else 'none'}).",
         "",
         *_lmo_wins(rows),
-        "Cells where the non-Gaussian ratio is ~100x or more (vector geometry, q = 0.01, small epsilon, many steps):",
-        "the only sound bound known for Poisson-subsampled non-Gaussian vector noise is the Zhu-Wang general RDP",
-        "bound (DESIGN §4.4), whose factor 3 leaves a floor — its per-step value does not vanish as the noise",
-        "grows — so Laplace/LMO reach such targets only with enormous noise. That is looseness of the best known",
-        "bound, not a measured property of the mechanism; either way no usable guarantee exists for them there.",
+        "Vector geometry (L1/L2) with Poisson sampling and non-Gaussian noise has no known dominating pair, so it",
+        "is accounted with RDP (the Poisson bound is the smaller of Zhu-Wang's and lmodp's binomial/Taylor bound,",
+        "docs/accounting.md), while the Gaussian gets tight PLD. Part of the gap in those cells is this difference",
+        "between accountants, not between noises; the d->inf limit (`asymptotic_epsilon`) shows the rest.",
         "",
     ]
     for name in GEOMETRIES:
