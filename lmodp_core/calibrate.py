@@ -5,7 +5,8 @@ the root of r(x) = log(epsilon(c) / target), which is smooth and close to linear
 Gaussian). A safeguarded secant search keeps a bracket [low: misses the target, high: meets it]: Newton/secant
 steps (slope clamped, step at most a factor 20) until the root is bracketed, then probes placed just either
 side of the predicted root (inverse quadratic through the three latest points, else secant, else regula falsi),
-so that two evaluations usually close the bracket to ``rtol``; bisection whenever no probe lies inside. About 5 evaluations instead of ~15 for doubling + bisection.
+so that two evaluations usually close the bracket to ``rtol``; bisection whenever no probe lies inside. About 5
+evaluations instead of ~15 for doubling + bisection.
 The returned noise is always the upper end of the bracket, whose epsilon has been evaluated and is <= the
 target: calibration never returns a noise that misses the target, even if epsilon were not monotone.
 """
