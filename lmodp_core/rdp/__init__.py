@@ -12,7 +12,7 @@ from ..sampling import Poisson, as_sampling
 from .conversion import DEFAULT_ORDERS, OrderGridWarning, delta_from_rdp, epsilon_from_rdp
 from .divergence import renyi_poisson_mixture, renyi_shift
 from .per_step import unsampled_rdp
-from .subsampled import binomial_rdp, sampled_gaussian_rdp, scalar_subsampled_rdp, zhu_wang_rdp
+from .subsampled import binomial_rdp, integer_orders, sampled_gaussian_rdp, scalar_subsampled_rdp, zhu_wang_rdp
 
 __all__ = [
     "DEFAULT_ORDERS", "OrderGridWarning", "step_rdp", "epsilon_from_rdp", "delta_from_rdp", "renyi_shift",
@@ -61,7 +61,7 @@ def _step_rdp_cached(noise: Noise, geometry: Geometry, sampling: Poisson, orders
     if isinstance(geometry, Scalar):
         sampled = scalar_subsampled_rdp(noise, geometry.radius, rate, orders)
     else:
-        unsampled_at = _convex_interpolated_unsampled(noise, geometry, np.maximum(np.ceil(orders), 2.0))
+        unsampled_at = _convex_interpolated_unsampled(noise, geometry, integer_orders(orders))
         sampled = np.minimum(zhu_wang_rdp(rate, unsampled_at, orders), binomial_rdp(rate, unsampled_at, orders))
     return np.minimum(sampled, unsampled)
 

@@ -100,8 +100,17 @@ def scalar_subsampled_rdp(noise: Noise, sensitivity: float, sample_rate: float, 
     return sup_over_shifts(both_directions, sensitivity, orders) * (1.0 + SUP_MARGIN)
 
 
-def _integer_orders(orders: np.ndarray) -> np.ndarray:
-    return np.maximum(np.ceil(orders), 2.0)
+def integer_orders(orders) -> np.ndarray:
+    """The integer order >= 2 whose bound serves each order (RDP is non-decreasing in the order)."""
+    return np.maximum(np.ceil(np.atleast_1d(np.asarray(orders, dtype=float))), 2.0)
+
+
+def _integer_order_inputs(sample_rate: float, unsampled_at, orders):
+    """Shared inputs of the integer-order Poisson bounds: (integer orders, eps(l) for l = 2..max, log q,
+    log(1-q))."""
+    int_orders = integer_orders(orders)
+    eps_l = unsampled_at(np.arange(2, int(int_orders.max()) + 1, dtype=float))
+    return int_orders, eps_l, math.log(sample_rate), math.log1p(-sample_rate)
 
 
 def binomial_rdp(sample_rate: float, unsampled_at, orders) -> np.ndarray:
@@ -115,13 +124,9 @@ def binomial_rdp(sample_rate: float, unsampled_at, orders) -> np.ndarray:
         E_Q[(1 + qY)^{1-a}] <= 1 + a(a-1)/2 * q^2 (1-q)^{-a-1} (e^{eps(2)} - 1).
     Both are exact to leading order in q for the Gaussian (whose exact remove sum this is).
     """
-    orders = np.atleast_1d(np.asarray(orders, dtype=float))
-    int_orders = _integer_orders(orders)
-    ells = np.arange(2, int(int_orders.max()) + 1, dtype=float)
-    eps_l = unsampled_at(ells)
-    log_q, log_1mq = math.log(sample_rate), math.log1p(-sample_rate)
+    int_orders, eps_l, log_q, log_1mq = _integer_order_inputs(sample_rate, unsampled_at, orders)
     log_excess_2 = math.log(math.expm1(eps_l[0])) if eps_l[0] > 0 else -math.inf  # log(e^{eps(2)} - 1)
-    out = np.empty_like(orders)
+    out = np.empty_like(int_orders)
     for i, order in enumerate(int_orders):
         a = int(order)
         j = np.arange(0.0, a + 1.0)
@@ -140,17 +145,13 @@ def zhu_wang_rdp(sample_rate: float, unsampled_at, orders) -> np.ndarray:
 
     ``unsampled_at(ells)`` returns the unsampled per-step RDP eps(l) at the integer orders ``ells``.
     """
-    orders = np.atleast_1d(np.asarray(orders, dtype=float))
-    int_orders = _integer_orders(orders)
-    ells = np.arange(2, int(int_orders.max()) + 1, dtype=float)
-    eps_l = unsampled_at(ells)
-    log_q, log_1mq = math.log(sample_rate), math.log1p(-sample_rate)
-    out = np.empty_like(orders)
+    int_orders, eps_l, log_q, log_1mq = _integer_order_inputs(sample_rate, unsampled_at, orders)
+    out = np.empty_like(int_orders)
     for i, order in enumerate(int_orders):
         a = int(order)
         head = (a - 1) * log_1mq + math.log(a * sample_rate - sample_rate + 1.0)
         second = _log_binom(a, 2.0) + 2 * log_q + (a - 2) * log_1mq + eps_l[0]
-        ell = ells[1:a - 1]
+        ell = np.arange(3.0, a + 1.0)
         tail = (math.log(3.0) + _log_binom(float(a), ell) + (a - ell) * log_1mq + ell * log_q
                 + (ell - 1.0) * eps_l[1:a - 1])
         terms = np.concatenate([[head, second], tail])
