@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 
 # torch is pinned in the same pip command as everything else so that no package pulls a CUDA build.
 $(STAMP): pyproject.toml
+	@echo "Installing lmodp with every extra (CPU torch, transformers, opacus, matplotlib, ...) into $(VENV);" \
+		"this takes a few minutes and prints nothing until it is done."
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "torch==2.13.0" -e ".[dev,plot,torch,demo,bench]"
