@@ -242,15 +242,3 @@ def test_conversions_are_consistent_and_warn_at_the_grid_edge():
 def test_bad_input_raises_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
-
-
-def test_order_grid_warning_only_when_orders_beyond_the_edge_would_matter():
-    from lmodp_core import DEFAULT_ORDERS as orders
-
-    # rho(a) = A + B (a - 1): the best order is below the grid's 1.1; going there gains ~19 of epsilon
-    slope = 3800.0
-    with pytest.warns(OrderGridWarning, match="could lower epsilon from"):
-        epsilon_from_rdp(orders, slope * (orders - 1.0), 1e-10)  # ~3% of epsilon: worth a wider grid
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        epsilon_from_rdp(orders, 3800.0 + slope * (orders - 1.0), 1e-10)  # < 1% of epsilon: silent
