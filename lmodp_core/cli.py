@@ -117,9 +117,9 @@ def _parser() -> argparse.ArgumentParser:
 # ---- checks of the input, before any computation ------------------------------------------------------------
 def _check_setting(args) -> None:
     """The shared options, checked with the flags' own names (None = not given, where that is allowed)."""
-    for flag, attribute, check in (("--steps", "steps", check_steps), ("--sample-rate", "sample_rate",
-                                                                        check_sample_rate),
-                                   ("--delta", "delta", check_delta)):
+    checks = {"steps": ("--steps", check_steps), "sample_rate": ("--sample-rate", check_sample_rate),
+              "delta": ("--delta", check_delta)}
+    for attribute, (flag, check) in checks.items():
         if getattr(args, attribute) is not None:
             setattr(args, attribute, check(getattr(args, attribute), flag))
     if args.clip is not None:
@@ -210,13 +210,15 @@ def _json_safe(value):
         return {str(key): _json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_json_safe(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
     return value
 
 
 def _json(data) -> str:
-    return json.dumps(_json_safe(data), indent=2, allow_nan=False, default=float)
+    return json.dumps(_json_safe(data), indent=2, allow_nan=False)
 
 
 def _format(value) -> str:
@@ -327,7 +329,7 @@ def _run_account(args) -> str:
         return _json({"noise": noise.to_dict(), "geometry": geometry.to_dict(), "steps": args.steps,
                       "sample_rate": args.sample_rate, **report.to_dict()})
     rows: list[list] = [["epsilon (sound)", report.epsilon], ["method", report.method],
-            ["RDP epsilon", report.rdp_epsilon], ["RDP order", report.rdp_order]]
+                        ["RDP epsilon", report.rdp_epsilon], ["RDP order", report.rdp_order]]
     if report.pld_epsilon is not None:
         rows += [["PLD epsilon (upper)", report.pld_epsilon],
                  ["PLD epsilon (lower, not a bound)", report.epsilon_lower]]

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lmodp_core import LMO, Gaussian, L2Ball, Poisson, Scalar, cli
@@ -88,8 +89,10 @@ def test_account_table_and_strict_json(capsys):
 
 
 def test_json_writes_infinity_as_a_string_and_nan_as_null():
-    text = cli._json({"epsilon": math.inf, "order": math.nan, "lower": -math.inf, "rows": [1.5, (math.inf,)]})
-    assert strict_json(text) == {"epsilon": "inf", "order": None, "lower": "-inf", "rows": [1.5, ["inf"]]}
+    text = cli._json({"epsilon": math.inf, "order": math.nan, "lower": -math.inf, "rows": [1.5, (math.inf,)],
+                      "numpy": [np.float32("nan"), np.int64(3), np.float64("inf")]})
+    assert strict_json(text) == {"epsilon": "inf", "order": None, "lower": "-inf", "rows": [1.5, ["inf"]],
+                                 "numpy": [None, 3, "inf"]}
 
 
 def test_account_plot_draws_each_methods_own_curve(capsys, tmp_path, monkeypatch):
