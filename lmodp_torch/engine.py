@@ -58,10 +58,15 @@ class PrivacyEngine(opacus.PrivacyEngine):
                              f"got {grad_sample_mode!r}")
 
     def make_private(self, *, noise: Noise | None = None, noise_multiplier: float | None = None,
-                     clipping: str = "flat", grad_sample_mode: str = "hooks", **kwargs):
+                     clipping: str = "flat", grad_sample_mode: str = "hooks", poisson_sampling: bool = True,
+                     **kwargs):
         """Opacus's ``make_private`` with ``noise=`` (any lmodp noise in clip units) as an alternative to
-        ``noise_multiplier=``; returns what Opacus returns."""
+        ``noise_multiplier=``; returns what Opacus returns. Poisson sampling is required: the accountant's bounds
+        hold for it only."""
         noise = _checked_noise(noise, noise_multiplier)
+        if poisson_sampling is not True:
+            raise ValueError("poisson_sampling must be True: lmodp's bounds hold for Poisson-sampled batches only "
+                             "(shuffled fixed-size batches are not covered)")
         if isinstance(noise, Gaussian):
             return super().make_private(noise_multiplier=noise.sigma, clipping=clipping,
                                         grad_sample_mode=grad_sample_mode, **kwargs)

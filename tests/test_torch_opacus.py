@@ -55,6 +55,13 @@ def test_unmodified_opacus_loop_gets_lmodp_epsilon_and_never_more_than_prv():
     assert reported <= prv.get_epsilon(DELTA)
 
 
+@pytest.mark.parametrize("sigma, q, steps", [(0.6, 0.02, 500), (2.0, 0.1, 100), (1.0, 0.004, 3000)])
+def test_gaussian_epsilon_never_above_opacus_prv(sigma, q, steps):
+    ours, prv = OpacusAccountant(), PRVAccountant()
+    ours.history = prv.history = [(sigma, q, steps)]  # what Opacus's get_noise_multiplier writes
+    assert ours.get_epsilon(DELTA) <= prv.get_epsilon(DELTA)
+
+
 def test_opacus_make_private_with_epsilon_calibrates_with_lmodp():
     model, optimizer, loader = tiny_setup()
     engine = opacus.PrivacyEngine(accountant="lmodp")
@@ -122,6 +129,7 @@ def test_lmodp_engine_calibrates_any_noise_and_logs_it(caplog):
     (dict(noise=1.0), "Gaussian"),
     (dict(noise=Gaussian(1.0), noise_multiplier=1.0), "exactly one"),
     (dict(noise=Laplace(1.0), clipping="per_layer"), "flat"),
+    (dict(noise=Gaussian(1.0), poisson_sampling=False), "Poisson"),
 ])
 def test_lmodp_engine_bad_input(kwargs, message):
     model, optimizer, loader = tiny_setup()
