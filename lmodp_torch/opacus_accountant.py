@@ -117,8 +117,9 @@ class OpacusAccountant(IAccountant):
         destination["method"] = self.method
         return destination
 
-    def load_state_dict(self, state_dict) -> None:
-        """Restore a ``state_dict()``; every run is re-validated before it is trusted."""
+    def load_state_dict(self, state_dict, **noise_extra) -> None:
+        """Restore a ``state_dict()``; every run is re-validated before it is trusted. ``noise_extra`` passes
+        ``logpdf=`` (and ``sampler=``) for a ``CustomNoise`` run, whose density is code and not in the state."""
         if not isinstance(state_dict, dict) or state_dict.get("mechanism") != MECHANISM:
             raise ValueError(f"an lmodp accountant state needs mechanism={MECHANISM!r}, got "
                              f"{state_dict.get('mechanism') if isinstance(state_dict, dict) else state_dict!r}")
@@ -129,7 +130,7 @@ class OpacusAccountant(IAccountant):
         for entry in history:
             noise = entry[0] if isinstance(entry, (tuple, list)) and entry else None
             if isinstance(noise, dict):
-                entry = (Noise.from_dict(noise), *entry[1:])
+                entry = (Noise.from_dict(noise, **noise_extra), *entry[1:])
             runs.append(_checked_run(entry))
         method = check_choice("method", state_dict.get("method", "auto"), METHODS)
         self.history, self.method = runs, method

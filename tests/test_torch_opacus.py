@@ -2,6 +2,7 @@
 import logging
 import math
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -83,6 +84,35 @@ def test_lmodp_engine_takes_any_noise_and_accounts_it(noise):
     assert engine.accountant.history == [(noise, Q, steps, "l2")]  # the noise itself, never noise_multiplier
     expected = Accountant(noise, L2Ball(1.0), Poisson(Q)).step(steps).epsilon(DELTA)
     assert engine.get_epsilon(DELTA) == expected and math.isfinite(expected)
+
+
+def test_lmodp_engine_ghost_clipping():
+    model, optimizer, loader = tiny_setup()
+    engine = PrivacyEngine()
+    model, optimizer, criterion, loader = engine.make_private(
+        module=model, optimizer=optimizer, data_loader=loader, criterion=torch.nn.CrossEntropyLoss(),
+        noise=Laplace(2.0), max_grad_norm=1.0, grad_sample_mode="ghost")
+    for x, y in loader:
+        optimizer.zero_grad()
+        criterion(model(x), y).backward()
+        optimizer.step()
+    assert engine.accountant.history == [(Laplace(2.0), Q, len(loader), "l2")]
+
+
+def test_custom_noise_state_needs_its_density():
+    from lmodp_core import CustomNoise
+
+    def logpdf(x):
+        return -np.abs(x) - math.log(2.0)  # Laplace(1) in numpy
+
+    accountant = OpacusAccountant()
+    accountant.step(noise_multiplier=CustomNoise(logpdf, scale=2.0), sample_rate=0.5)
+    state = accountant.state_dict()
+    with pytest.raises(ValueError, match="logpdf"):
+        OpacusAccountant().load_state_dict(state)
+    restored = OpacusAccountant()
+    restored.load_state_dict(state, logpdf=logpdf)
+    assert restored.history == accountant.history
 
 
 def test_lmodp_engine_gaussian_noise_is_opacus_noise_multiplier():
