@@ -18,6 +18,7 @@ import json
 import platform
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 import dp_accounting
@@ -41,6 +42,10 @@ def dpsgd_event(sigma, q, steps):
 
 def dpa_accountant(interval):
     return lambda: pld_privacy_accountant.PLDAccountant(value_discretization_interval=interval)
+
+
+def dpa_epsilon(interval, sigma, q, steps):
+    return dpa_accountant(interval)().compose(dpsgd_event(sigma, q, steps)).get_epsilon(DELTA)
 
 
 def timed(function):
@@ -70,16 +75,15 @@ def main():
     rows = []
     for sigma, q, steps in SETTINGS:
         ours, ours_seconds = lmodp_epsilon(sigma, q, steps)
-        default, default_seconds = timed(lambda: dpa_accountant(1e-4)().compose(
-            dpsgd_event(sigma, q, steps)).get_epsilon(DELTA))
-        fine, fine_seconds = timed(lambda: dpa_accountant(1e-5)().compose(
-            dpsgd_event(sigma, q, steps)).get_epsilon(DELTA))
+        default, default_seconds = timed(partial(dpa_epsilon, 1e-4, sigma, q, steps))
+        fine, fine_seconds = timed(partial(dpa_epsilon, 1e-5, sigma, q, steps))
         rows.append({
             "sigma": sigma, "sample_rate": q, "steps": steps, "delta": DELTA,
             "lmodp": {"epsilon": ours, "seconds": ours_seconds, "relative_to_fine": ours / fine - 1.0},
             "dpa_pld": {"epsilon": default, "seconds": default_seconds, "relative_to_fine": default / fine - 1.0,
                         "time_ratio_to_lmodp": default_seconds / ours_seconds},
-            "dpa_pld_fine": {"epsilon": fine, "seconds": fine_seconds, "time_ratio_to_lmodp": fine_seconds / ours_seconds},
+            "dpa_pld_fine": {"epsilon": fine, "seconds": fine_seconds,
+                             "time_ratio_to_lmodp": fine_seconds / ours_seconds},
         })
     calibration = calibration_row(*SETTINGS[0])
     result = {
