@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "torch==2.13.0" -e ".[dev,plot,torch,demo,bench]"
+	$(PY) -m pip install --quiet "torch==2.13.0" -e ".[dev,plot,torch,demo,bench,interop]"
 	touch $(STAMP)
 
 install: $(STAMP)
