@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 		"this takes a few minutes and prints nothing until it is done."
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "torch==2.13.0" -e ".[dev,plot,torch,demo,bench]"
+	$(PY) -m pip install --quiet "torch==2.13.0" -e ".[dev,plot,torch,demo,bench,interop]"
 	touch $(STAMP)
 
 install: $(STAMP)
