@@ -33,15 +33,13 @@ import time
 import warnings
 from pathlib import Path
 
+from lmodp_core import Accountant, Gaussian, L2Ball, OrderGridWarning, Poisson, __version__, calibrate
+from lmodp_core.audit import published_noise, published_parameters
+from lmodp_core.noise import Noise
+from lmodp_core.reference import paper_overall_epsilon
+from lmodp_torch import finetune
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from lmodp_core import Accountant, Gaussian, L2Ball, OrderGridWarning, Poisson, __version__, calibrate  # noqa: E402
-from lmodp_core.audit import published_noise, published_parameters  # noqa: E402
-from lmodp_core.noise import Noise  # noqa: E402
-from lmodp_core.reference import paper_overall_epsilon  # noqa: E402
-from lmodp_torch import finetune  # noqa: E402
-
 RESULTS = ROOT / "benchmarks" / "results" / "accuracy_vs_epsilon.json"
 DOCS = ROOT / "docs" / "results.md"
 FIGURE = ROOT / "docs" / "results_accuracy.png"
