@@ -1,7 +1,7 @@
 """Hugging Face ``Trainer`` integration: ``PrivateTrainer`` (a subclass) plus its privacy callback.
 
 Why a subclass: a callback cannot replace what privacy depends on — the training data loader (it must draw
-Poisson batches, DESIGN §3.3; ``Trainer`` shuffles and batches), the optimizer (per-example clipping and
+Poisson batches, docs/torch.md; ``Trainer`` shuffles and batches), the optimizer (per-example clipping and
 noise), or the handling of an empty Poisson batch (it must still take a noise-only step). The subclass
 overrides exactly those public hooks (``get_train_dataloader``, ``create_optimizer``, ``training_step``,
 ``train``, ``log``). Everything that only *observes* training — ε logged at every logging step, stopping

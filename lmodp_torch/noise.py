@@ -1,8 +1,8 @@
-"""On-device sampling of every lmodp noise family with torch (DESIGN §5).
+"""On-device sampling of every lmodp noise family with torch (docs/torch.md).
 
-The parameterisation is the one of ``lmodp_core`` (one code path for sampler and accountant, DESIGN §2 F2):
-``LMO`` draws U = a1*Gamma(gamma_shape, gamma_scale) + a3*Exponential(RATE exp_rate) + a4*Uniform(unif_low,
-unif_high) and then Z | U ~ Laplace(0, scale/U), independently per coordinate and per call.
+The parameterisation is the one of ``lmodp_core`` (one code path for sampler and accountant, docs/accounting.md,
+"Noise families"): ``LMO`` draws U = a1*Gamma(gamma_shape, gamma_scale) + a3*Exponential(RATE exp_rate) +
+a4*Uniform(unif_low, unif_high) and then Z | U ~ Laplace(0, scale/U), independently per coordinate and per call.
 
 Randomness comes from one of two sources, and every family is written once against them:
 

@@ -1,4 +1,4 @@
-"""Opacus optimizers that add any lmodp noise instead of Gaussian noise (DESIGN §5).
+"""Opacus optimizers that add any lmodp noise instead of Gaussian noise (docs/torch.md).
 
 Per-example gradients, clipping, accumulation, averaging and the distributed all-reduce are Opacus's own; this
 module replaces exactly two things:

@@ -1,4 +1,4 @@
-"""sample_noise: moments and KS statistic against lmodp_core's formulas (one parameterisation, DESIGN §2 F2)."""
+"""sample_noise: moments and KS statistic against lmodp_core's formulas (one parameterisation)."""
 import math
 
 import numpy as np
