@@ -148,7 +148,7 @@ class PrivateTrainer(Trainer):
             steps = self.args.max_steps if self.args.max_steps > 0 else planned_steps(self.args.num_train_epochs, rate)
             target = (epsilon, delta, steps)
         self.setup = privacy_setup(noise, clip, geometry, rate, method=method, target=target)
-        self.noise, self.clip, self.geometry = self.setup.noise, self.setup.clip, self.setup.geometry
+        self.clip, self.geometry = self.setup.clip, self.setup.geometry
         self.sampling, self.accountant = self.setup.sampling, self.setup.accountant
         self.noise_generator = None if self.secure_rng else torch.Generator().manual_seed(self.args.seed)
         seed = secrets.randbits(63) if self.secure_rng else self.args.seed + 1
@@ -158,6 +158,11 @@ class PrivateTrainer(Trainer):
         self._hooks.forbid_grad_accumulation()
         self._epsilon_cache: tuple[int, float] | None = None
         self.add_callback(PrivacyCallback(self))
+
+    @property
+    def noise(self) -> Noise:
+        """The noise in use (units of ``clip``): the optimizer's once it exists (a scheduler may change it)."""
+        return self.optimizer.noise if isinstance(self.optimizer, LMODPOptimizer) else self.setup.noise
 
     # ---- privacy: the parts a callback cannot do -------------------------------------------------------
     def get_train_dataloader(self):

@@ -78,6 +78,11 @@ def restore_privacy_state(state, *, source: str, global_step: int, accountant: A
     ``global_step``: the optimizer steps the checkpoint being resumed has taken; a ledger with another count is
     refused. ``source`` names the state (a file path) in every error.
     """
+    if isinstance(global_step, bool) or not isinstance(global_step, int) or global_step < 0:
+        raise ValueError(f"global_step must be the whole number of steps the checkpoint took, got {global_step!r}")
+    if isinstance(state, dict) and "accountant" in state and "format" not in state:
+        raise ValueError(f"{source}: a privacy state without format version or checksum (written by lmodp_torch "
+                         f"0.2.0 or earlier) cannot be checked against the checkpoint")
     if not isinstance(state, dict) or any(key not in state for key in (*_KEYS, "checksum")):
         raise ValueError(f"{source}: not an lmodp privacy state (it needs the keys {(*_KEYS, 'checksum')})")
     if state["format"] != FORMAT or state["format_version"] != FORMAT_VERSION:

@@ -91,11 +91,10 @@ def resolve_geometry(clip: float | None, geometry: Geometry | None) -> tuple[flo
         if geometry is None:
             raise ValueError("clip must be given (the per-example clipping norm, > 0), or pass geometry=L2Ball(clip)")
         clip = geometry.clip
-    if isinstance(clip, bool) or not isinstance(clip, (int, float)) or not (0 < clip < math.inf):
-        raise ValueError(f"clip must be a finite number > 0, got {clip!r}")
+    clip = check_positive("clip", clip)
     if geometry is not None and not math.isclose(geometry.clip, clip):
         raise ValueError(f"clip={clip} disagrees with geometry={geometry!r}; give one of them or equal values")
-    return float(clip), (L1Ball(1.0) if isinstance(geometry, L1Ball) else L2Ball(1.0))
+    return clip, (L1Ball(1.0) if isinstance(geometry, L1Ball) else L2Ball(1.0))
 
 
 def planned_steps(epochs: float, sample_rate: float) -> int:

@@ -175,7 +175,8 @@ def _corrupt_generator(state):
     (_edit("format_version", 1), "version"),
     (_corrupt_generator, "generator state"),
     (lambda state: "null", "not an lmodp privacy state"),
-], ids=["truncated", "missing-key", "edited", "old-version", "bad-rng-state", "null"])
+    (lambda state: json.dumps({k: state[k] for k in ("global_step", "accountant", "noise_generator")}), "0.2.0"),
+], ids=["truncated", "missing-key", "edited", "old-version", "bad-rng-state", "null", "unversioned"])
 def test_malformed_ledger_raises_value_error_naming_the_file(six_steps, tmp_path, corrupt, message):
     checkpoint = copy_run(six_steps, tmp_path)
     path = checkpoint / PRIVACY_STATE_FILE
