@@ -30,6 +30,7 @@ import torch
 from opacus.grad_sample.utils import prepare_module
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from transformers import Trainer, TrainerCallback
+from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 from transformers.utils import is_datasets_available
 
@@ -45,7 +46,6 @@ if is_datasets_available():
     import datasets
 
 PRIVACY_STATE_FILE = "lmodp_privacy.json"
-TRAINER_STATE_FILE = "trainer_state.json"  # transformers' name for the checkpoint's TrainerState
 TRAINER_GRAD_SAMPLE_MODES = ("hooks", "functorch")
 
 
@@ -61,7 +61,7 @@ class _PoissonCollate:
 
 def _checkpoint_step(checkpoint: str) -> int:
     """The optimizer steps a checkpoint has taken, from its ``trainer_state.json``."""
-    path = os.path.join(checkpoint, TRAINER_STATE_FILE)
+    path = os.path.join(checkpoint, TRAINER_STATE_NAME)
     state = read_json_file(path, "the checkpoint's trainer state") if os.path.isfile(path) else None
     step = state.get("global_step") if isinstance(state, dict) else None
     if isinstance(step, bool) or not isinstance(step, int):
