@@ -77,17 +77,25 @@ class PrivacyCallback(TrainerCallback):
         self.trainer = trainer
         self.steps_allowed: int | None = None
         self._start_step = 0
+        self._planned_noise: Noise | None = None
+
+    def _plan(self, state) -> None:
+        """How many of the remaining steps the budget allows with the noise in use now."""
+        self._planned_noise = self.trainer.noise
+        self._start_step = state.global_step
+        self.steps_allowed = self.trainer.steps_within_budget(max(state.max_steps - state.global_step, 0))
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.steps_allowed = self.trainer.steps_within_budget(max(state.max_steps - state.global_step, 0))
+        self._plan(state)
         if self.steps_allowed == 0 and state.max_steps > state.global_step:
             raise ValueError(f"the privacy budget epsilon={self.trainer.budget_epsilon} is spent: one more step "
                              f"would exceed it (ledger: {self.trainer.accountant.steps} steps)")
-        self._start_step = state.global_step
         announce_noise(self.trainer.setup, steps=max(state.max_steps, self.trainer.accountant.steps),
                        delta=self.trainer.delta)
 
     def on_step_end(self, args, state, control, **kwargs):
+        if self.trainer.noise != self._planned_noise:  # e.g. a noise scheduler: plan the rest with the new noise
+            self._plan(state)
         if self.steps_allowed is not None and state.global_step - self._start_step >= self.steps_allowed:
             if state.global_step < state.max_steps:
                 warnings.warn(f"stopping at step {state.global_step}: one more step would exceed "
@@ -157,12 +165,13 @@ class PrivateTrainer(Trainer):
         self._hooks = prepare_module(self.model, grad_sample_mode, False, batch_first=True, loss_reduction="mean")
         self._hooks.forbid_grad_accumulation()
         self._epsilon_cache: tuple[int, float] | None = None
+        self.lmodp_optimizer: LMODPOptimizer | None = None  # the Opacus optimizer inside Trainer's wrapper
         self.add_callback(PrivacyCallback(self))
 
     @property
     def noise(self) -> Noise:
         """The noise in use (units of ``clip``): the optimizer's once it exists (a scheduler may change it)."""
-        return self.optimizer.noise if isinstance(self.optimizer, LMODPOptimizer) else self.setup.noise
+        return self.setup.noise if self.lmodp_optimizer is None else self.lmodp_optimizer.noise
 
     # ---- privacy: the parts a callback cannot do -------------------------------------------------------
     def get_train_dataloader(self):
@@ -177,11 +186,12 @@ class PrivateTrainer(Trainer):
                                            num_workers=self.args.dataloader_num_workers)
 
     def create_optimizer(self, model=None):
-        base = super().create_optimizer(model)
-        if not isinstance(base, LMODPOptimizer):
-            self.optimizer = private_optimizer(
-                self.setup, base, expected_batch_size=self.sampling.sample_rate * len(self.train_dataset),
+        if self.optimizer is None or self.lmodp_optimizer is None:  # not again once Trainer has wrapped it
+            self.lmodp_optimizer = private_optimizer(
+                self.setup, super().create_optimizer(model),
+                expected_batch_size=self.sampling.sample_rate * len(self.train_dataset),
                 generator=self.noise_generator, secure_rng=self.secure_rng)
+            self.optimizer = self.lmodp_optimizer
         return self.optimizer
 
     def training_step(self, model, inputs, num_items_in_batch=None):
@@ -201,7 +211,7 @@ class PrivateTrainer(Trainer):
         return self._epsilon_cache[1]
 
     def steps_within_budget(self, planned: int) -> int | None:
-        """How many of ``planned`` further steps keep ε <= the budget (None without a budget)."""
+        """How many of ``planned`` further steps with the noise in use keep ε <= the budget (None without one)."""
         if self.budget_epsilon is None:
             return None
         if planned <= 0 or not self._exceeds_after(planned):
@@ -213,7 +223,8 @@ class PrivateTrainer(Trainer):
         return low
 
     def _exceeds_after(self, extra: int) -> bool:
-        return copy.deepcopy(self.accountant).step(extra).epsilon(self.delta) > self.budget_epsilon
+        planned = copy.deepcopy(self.accountant).step(extra, noise=self.noise)
+        return planned.epsilon(self.delta) > self.budget_epsilon
 
     def privacy_state(self) -> dict:
         """The ledger and generator states (what each checkpoint's ``lmodp_privacy.json`` holds)."""

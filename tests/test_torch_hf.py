@@ -11,7 +11,7 @@ pytest.importorskip("opacus")
 
 from lmodp_core import LMO, Accountant, Gaussian, L2Ball, Mechanism, Poisson  # noqa: E402
 from lmodp_torch import PrivateTrainer  # noqa: E402
-from lmodp_torch.hf import PRIVACY_STATE_FILE  # noqa: E402
+from lmodp_torch.hf import PRIVACY_STATE_FILE, PrivacyCallback  # noqa: E402
 
 torch.set_num_threads(1)
 N, LENGTH, VOCAB, BATCH, DELTA = 16, 6, 40, 4, 1e-5
@@ -196,3 +196,36 @@ def test_noise_is_logged_when_training_starts(tmp_path, caplog):
     [line] = [r.getMessage() for r in caplog.records if r.name == "lmodp_torch"]
     assert line.startswith("lmodp noise: gaussian Gaussian(sigma=1.5)") and "std/clip 1.5" in line
     assert f"certified epsilon {certified:.4g} at delta 1e-05 for 2 planned steps" in line
+
+
+def test_budget_stop_replans_when_the_noise_changes_mid_run(tmp_path):
+    """A callback lowers sigma after step 2 (as an Opacus noise scheduler would): the ledger records it and the
+    budget stop plans the remaining steps with the new noise instead of stopping at the originally planned 6."""
+    sampling = Poisson(BATCH / N)
+    budget = Accountant(Gaussian(0.6), L2Ball(1.0), sampling, method="rdp").step(6).epsilon(DELTA) * (1 + 1e-9)
+
+    class LowerNoise(transformers.TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                run.lmodp_optimizer.noise_multiplier = 0.3
+
+    run = trainer(tmp_path, noise=Gaussian(0.6), epsilon=budget)
+    run.add_callback(LowerNoise())
+    run.remove_callback(PrivacyCallback)
+    run.add_callback(PrivacyCallback(run))  # after LowerNoise, as a user's callbacks= would be
+    with pytest.warns(UserWarning, match="exceed"):
+        run.train()
+    assert run.accountant.ledger == ((Mechanism(Gaussian(0.6), L2Ball(1.0), sampling), 2),)
+    assert run.epsilon() <= budget and run.noise == Gaussian(0.3)
+
+
+def test_a_second_train_call_records_every_step_and_never_wraps_the_private_optimizer_twice(tmp_path):
+    from lmodp_torch import LMODPOptimizer
+
+    run = trainer(tmp_path, max_steps=2, noise=Gaussian(1.0))
+    run.train()
+    run.args.max_steps = 4
+    run.train()  # Trainer starts again from step 0: 2 + 4 steps ran
+    assert run.accountant.steps == 6
+    inner = run.lmodp_optimizer.original_optimizer
+    assert isinstance(inner, torch.optim.AdamW) and not isinstance(inner, LMODPOptimizer)
