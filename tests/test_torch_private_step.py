@@ -335,3 +335,21 @@ def test_calibrated_noise_is_exposed_and_logged_with_its_certified_epsilon(caplo
     [line] = [r.getMessage() for r in caplog.records if r.name == "lmodp_torch"]
     assert line.startswith("lmodp noise: laplace Laplace(") and "std/clip" in line
     assert f"certified epsilon {certified:.4g} at delta 1e-05 for 8 planned steps" in line
+
+
+def test_opacus_noise_scheduler_and_accountant_hook_see_sigma_or_a_clear_error():
+    from opacus.accountants import RDPAccountant
+    from opacus.schedulers import ExponentialNoise
+
+    gaussian = linear_private(noise=Gaussian(1.0))
+    ExponentialNoise(gaussian.optimizer, gamma=0.5).step()
+    take_step(gaussian)
+    assert gaussian.noise == Gaussian(0.5) and gaussian.accountant.ledger[-1][0].noise == Gaussian(0.5)
+    opacus_accountant = RDPAccountant()
+    hook = opacus_accountant.get_optimizer_hook_fn(sample_rate=0.25)
+    hook(gaussian.optimizer)
+    assert opacus_accountant.history == [(0.5, 0.25, 1)]
+    lmo = linear_private(noise=LMO(1, 0, 0, 2, 1, 1, 0, 1))
+    for opacus_call in (lambda: ExponentialNoise(lmo.optimizer, gamma=0.5), lambda: hook(lmo.optimizer)):
+        with pytest.raises(ValueError, match="lmodp accountant"):
+            opacus_call()
