@@ -135,6 +135,8 @@ def privacy_setup(noise: Noise | None, clip: float | None, geometry: Geometry | 
     ``target = (epsilon, delta, steps)``: the noise (a shape, or None for ``optimize_noise``'s pick) is
     calibrated to meet it after ``steps`` steps (``choose_noise``); otherwise ``noise`` is used as given.
     """
+    if noise is not None and not isinstance(noise, Noise):
+        raise ValueError(f"noise must be an lmodp_core Noise (e.g. Gaussian(1.0), LMO(...)), got {noise!r}")
     clip, unit_geometry = resolve_geometry(clip, geometry)
     sampling = Poisson(check_sample_rate(sample_rate))
     if target is not None:
@@ -143,8 +145,6 @@ def privacy_setup(noise: Noise | None, clip: float | None, geometry: Geometry | 
                              delta=check_delta(delta), method=method)
     elif noise is None:
         raise ValueError("noise must be given (e.g. noise=Gaussian(1.0)), or a privacy target to choose it for")
-    if not isinstance(noise, Noise):
-        raise ValueError(f"noise must be an lmodp_core Noise (e.g. Gaussian(1.0), LMO(...)), got {noise!r}")
     return PrivacySetup(noise, clip, unit_geometry, sampling, Accountant(noise, unit_geometry, sampling,
                                                                          method=method))
 
@@ -178,6 +178,8 @@ def announce_noise(setup: PrivacySetup, *, steps: int | None = None, delta: floa
 def _poisson_loader(data_loader, sample_rate: float | None, distributed: bool, generator) -> DPDataLoader:
     if not isinstance(data_loader, torch.utils.data.DataLoader) or not hasattr(data_loader.dataset, "__len__"):
         raise ValueError(f"data_loader must be a torch DataLoader over a map-style dataset, got {data_loader!r}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"sampling_generator must be None or a torch.Generator, got {generator!r}")
     if len(data_loader.dataset) == 0:
         raise ValueError("data_loader's dataset is empty: Poisson sampling needs at least one example")
     if sample_rate is None:

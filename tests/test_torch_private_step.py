@@ -191,6 +191,10 @@ def test_lora_only_trainable_params_are_noised():
      "L1Ball"),
     (dict(noise=Gaussian(1.0), clip=2.0, geometry=L2Ball(1.0)), "disagrees"),
     (dict(noise=Gaussian(1.0), clip=1.0, target_epsilon=1.0), "target"),
+    (dict(noise="gaussian", clip=1.0, target_epsilon=1.0, target_delta=1e-5, epochs=1), "noise"),
+    (dict(noise=Gaussian(1.0), clip=1.0, sampling_generator=42), "sampling_generator"),
+    (dict(noise=Gaussian(1.0), clip=1.0, noise_generator=42), "generator"),
+    (dict(noise=Gaussian(1.0), clip=1.0, method="exact"), "method"),
 ])
 def test_bad_input_raises_value_error(kwargs, message):
     model = torch.nn.Linear(3, 2)
