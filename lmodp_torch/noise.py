@@ -114,11 +114,11 @@ def _laplace(source, shape, scale: float) -> torch.Tensor:
     return v.abs().neg_().log1p_().mul_(-scale).copysign_(v)
 
 
-def _exponential(source, shape, rate: float) -> torch.Tensor:
-    """Exponential with RATE ``rate``: -log(1 - u) / rate, u in [0, 1) (finite, and > 0: u = 0 is its cell's
-    midpoint)."""
-    floor = _zero_cell_midpoint(source.dtype) / rate
-    return source.uniform(shape).neg_().log1p_().mul_(-1.0 / rate).clamp_min_(floor)
+def _exponential(source, shape, mean: float) -> torch.Tensor:
+    """Exponential with mean ``mean`` (1 / RATE): -log(1 - u) * mean, u in [0, 1) (finite, and > 0: u = 0 is its
+    cell's midpoint)."""
+    floor = _zero_cell_midpoint(source.dtype) * mean
+    return source.uniform(shape).neg_().log1p_().mul_(-mean).clamp_min_(floor)
 
 
 def _gamma(source, concentration: float, shape) -> torch.Tensor:
@@ -149,7 +149,7 @@ def _lmo_inverse_scale(noise: LMO, source, shape) -> torch.Tensor:
     if noise.a1 > 0:
         parts.append(_gamma(source, noise.gamma_shape, shape).mul_(noise.a1 * noise.gamma_scale))
     if noise.a3 > 0:
-        parts.append(_exponential(source, shape, noise.exp_rate).mul_(noise.a3))
+        parts.append(_exponential(source, shape, noise.a3 / noise.exp_rate))
     if noise.a4 > 0:
         width = noise.unif_high - noise.unif_low
         uniform = source.uniform(shape).clamp_min_(_zero_cell_midpoint(source.dtype))
@@ -161,12 +161,27 @@ def _lmo_inverse_scale(noise: LMO, source, shape) -> torch.Tensor:
     return u.clamp_min_(torch.finfo(u.dtype).tiny)  # U > 0 a.s.; guards an underflow of the rejection Gamma
 
 
+def _lmo_factors(noise: LMO) -> list[float]:
+    """The numbers an LMO draw multiplies uniforms by: scale and the nonzero coefficients of U's parts."""
+    factors = [noise.scale, noise.a1 * noise.gamma_scale, noise.a3 / noise.exp_rate,
+               noise.a4 * (noise.unif_high - noise.unif_low), noise.a4 * noise.unif_low]
+    return [f for f in factors if f != 0.0]
+
+
+def _fits(factors: list[float], dtype: torch.dtype) -> bool:
+    """Each factor, times a standard draw (at most _MAX_STANDARD_DRAW), neither overflows nor underflows dtype."""
+    info = torch.finfo(dtype)
+    return all(info.tiny <= f <= info.max / _MAX_STANDARD_DRAW for f in factors)
+
+
 def _draw(noise: Noise, source, shape) -> torch.Tensor:
     if isinstance(noise, Gaussian):
         return source.normal(shape).mul_(noise.sigma)
     if isinstance(noise, Laplace):
         return _laplace(source, shape, noise.scale)
     if isinstance(noise, LMO):
+        if source.dtype != torch.float64 and not _fits(_lmo_factors(noise), source.dtype):
+            return _draw(noise, source.in_float64(), shape).to(source.dtype)
         return _laplace(source, shape, noise.scale).div_(_lmo_inverse_scale(noise, source, shape))
     if isinstance(noise, CustomNoise):
         return torch.from_numpy(np.asarray(noise.sample(source.numpy_rng(), shape), dtype=np.float64))
@@ -219,8 +234,8 @@ def sample_noise(noise: Noise, shape, *, generator: torch.Generator | None = Non
     are sampled in float32 and rounded.
 
     A draw never overflows silently: a noise whose draws can exceed ``dtype``'s largest finite value is refused
-    up front (e.g. ``Gaussian(1e5)`` in float16), and a non-finite draw of an unbounded noise (heavy-tailed LMO,
-    ``CustomNoise``) raises a ValueError.
+    up front (e.g. ``Gaussian(1e5)`` in float16), and a non-finite draw of an LMO (a ratio L / U whose parts
+    can overflow) or ``CustomNoise`` raises a ValueError.
     """
     shape, device = _check_arguments(noise, shape, generator, device, dtype, secure_rng)
     largest, dtype_max = _largest_draw(noise), torch.finfo(dtype).max
@@ -233,7 +248,7 @@ def sample_noise(noise: Noise, shape, *, generator: torch.Generator | None = Non
         work_dtype = dtype if torch.finfo(dtype).bits >= 32 else torch.float32
         source = _TorchSource(generator, generator.device if generator is not None else device, work_dtype)
     draws = _draw(noise, source, shape).to(device=device, dtype=dtype)
-    if largest is None and not bool(torch.isfinite(draws).all()):
+    if not isinstance(noise, (Gaussian, Laplace)) and not bool(torch.isfinite(draws).all()):  # L / U, or numpy
         raise ValueError(f"a draw of {noise!r} overflowed {dtype} (largest finite value {dtype_max:.3g}): use a "
                          f"wider dtype or a smaller noise scale")
     return draws

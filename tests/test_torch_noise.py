@@ -3,6 +3,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 
@@ -130,3 +132,36 @@ def test_float16_refuses_scales_that_overflow_and_checks_unbounded_draws():
     with pytest.raises(ValueError, match="overflowed"):
         sample_noise(LMO(0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, scale=1e3), 10**5, dtype=torch.float16,
                      generator=torch.Generator().manual_seed(0))
+
+
+def _noise_or_none(build):
+    """The noise, or None where lmodp_core refuses the parameters (that ValueError is the core's contract)."""
+    try:
+        return build()
+    except ValueError:
+        return None
+
+
+_MAGNITUDES = st.floats(min_value=1e-300, max_value=1e300, allow_nan=False, allow_infinity=False)
+_NOISES = st.one_of(
+    st.builds(lambda s: _noise_or_none(lambda: Gaussian(s)), _MAGNITUDES),
+    st.builds(lambda s: _noise_or_none(lambda: Laplace(s)), _MAGNITUDES),
+    st.builds(lambda a1, a3, a4, shape, gamma_scale, rate, low, width, scale: _noise_or_none(
+        lambda: LMO(a1, a3, a4, shape, gamma_scale, rate, low, low + width, scale=scale)),
+        st.sampled_from([0.0, 1e-300, 0.3, 1.0, 1e300]), st.sampled_from([0.0, 1e-300, 0.5, 1e300]),
+        st.sampled_from([0.0, 1e-300, 1.0, 1e300]), st.sampled_from([0.05, 0.5, 1.0, 2.0, 5.5]), _MAGNITUDES,
+        _MAGNITUDES, st.sampled_from([0.0, 1e-300, 1.0, 1e300]), st.sampled_from([1e-300, 1.0, 1e300]),
+        _MAGNITUDES),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(noise=_NOISES, size=st.integers(0, 64), dtype=st.sampled_from([torch.float16, torch.bfloat16,
+                                                                       torch.float32, torch.float64]))
+def test_fuzzed_noises_give_finite_draws_or_a_value_error(noise, size, dtype):
+    assume(noise is not None)
+    try:
+        z = sample_noise(noise, (size,), generator=torch.Generator().manual_seed(0), dtype=dtype)
+    except ValueError:
+        return
+    assert z.shape == (size,) and z.dtype == dtype and bool(torch.isfinite(z).all())
