@@ -163,7 +163,8 @@ def _lmo_inverse_scale(noise: LMO, source, shape) -> torch.Tensor:
 
 def _lmo_factors(noise: LMO) -> list[float]:
     """The numbers an LMO draw multiplies uniforms by: scale and the nonzero coefficients of U's parts."""
-    factors = [noise.scale, noise.a1 * noise.gamma_scale, noise.a3 / noise.exp_rate,
+    gamma_size = 3.0 * max(1.0, noise.gamma_shape)  # Gamma(k) draws stay below 40 * 3 * max(1, k)
+    factors = [noise.scale, noise.a1 * noise.gamma_scale * gamma_size, noise.a3 / noise.exp_rate,
                noise.a4 * (noise.unif_high - noise.unif_low), noise.a4 * noise.unif_low]
     return [f for f in factors if f != 0.0]
 
@@ -188,14 +189,15 @@ def _draw(noise: Noise, source, shape) -> torch.Tensor:
     raise ValueError(f"noise must be an lmodp_core Gaussian, Laplace, LMO or CustomNoise, got {noise!r}")
 
 
-def _largest_draw(noise: Noise) -> float | None:
-    """An upper bound on |draw| of this module's samplers (None where the draws are unbounded)."""
+def _largest_draw(noise: Noise, work_dtype: torch.dtype) -> float | None:
+    """An upper bound on |draw| of this module's samplers working in ``work_dtype`` (None where the draws are
+    unbounded, or where an LMO's factors do not fit ``work_dtype``)."""
     if isinstance(noise, Gaussian):
         return _MAX_STANDARD_DRAW * noise.sigma
     if isinstance(noise, Laplace):
         return _MAX_STANDARD_DRAW * noise.scale
-    if isinstance(noise, LMO) and noise.a4 * noise.unif_low > 0.0:  # U >= a4 * unif_low
-        return _MAX_STANDARD_DRAW * noise.scale / (noise.a4 * noise.unif_low)
+    if isinstance(noise, LMO) and noise.a4 * noise.unif_low > 0.0 and _fits(_lmo_factors(noise), work_dtype):
+        return _MAX_STANDARD_DRAW * noise.scale / (noise.a4 * noise.unif_low)  # U >= a4 * unif_low
     return None
 
 
@@ -234,21 +236,22 @@ def sample_noise(noise: Noise, shape, *, generator: torch.Generator | None = Non
     are sampled in float32 and rounded.
 
     A draw never overflows silently: a noise whose draws can exceed ``dtype``'s largest finite value is refused
-    up front (e.g. ``Gaussian(1e5)`` in float16), and a non-finite draw of an LMO (a ratio L / U whose parts
-    can overflow) or ``CustomNoise`` raises a ValueError.
+    up front (e.g. ``Gaussian(1e5)`` in float16), and the draws of a noise without such a bound (an LMO whose U
+    can approach 0 or whose parameters do not fit the dtype, ``CustomNoise``) are checked: a non-finite one
+    raises a ValueError.
     """
     shape, device = _check_arguments(noise, shape, generator, device, dtype, secure_rng)
-    largest, dtype_max = _largest_draw(noise), torch.finfo(dtype).max
+    work_dtype = torch.float64 if secure_rng else (dtype if torch.finfo(dtype).bits >= 32 else torch.float32)
+    largest, dtype_max = _largest_draw(noise, work_dtype), torch.finfo(dtype).max
     if largest is not None and largest > dtype_max:
         raise ValueError(f"{noise!r} draws values up to {largest:.3g}, beyond {dtype}'s largest finite value "
                          f"{dtype_max:.3g}: use a wider dtype (float32) or a smaller noise scale")
     if secure_rng:
         source = _SecureSource()
     else:
-        work_dtype = dtype if torch.finfo(dtype).bits >= 32 else torch.float32
         source = _TorchSource(generator, generator.device if generator is not None else device, work_dtype)
     draws = _draw(noise, source, shape).to(device=device, dtype=dtype)
-    if not isinstance(noise, (Gaussian, Laplace)) and not bool(torch.isfinite(draws).all()):  # L / U, or numpy
+    if largest is None and not bool(torch.isfinite(draws).all()):
         raise ValueError(f"a draw of {noise!r} overflowed {dtype} (largest finite value {dtype_max:.3g}): use a "
                          f"wider dtype or a smaller noise scale")
     return draws
