@@ -51,13 +51,13 @@ def privacy_state(accountant: Accountant, global_step: int, noise_generator: tor
     return {**payload, "checksum": _checksum(payload)}
 
 
-def _checked_generator_state(encoded, key: str, source: str) -> torch.Tensor | None:
-    """The decoded generator state, after checking that a CPU generator accepts it."""
-    if encoded is None:
+def _checked_generator_state(encoded, key: str, source: str, generator: torch.Generator | None):
+    """The decoded state for ``generator``, after checking that a generator on its device accepts it."""
+    if encoded is None or generator is None:
         return None
     try:
         state = torch.frombuffer(bytearray(base64.b64decode(encoded, validate=True)), dtype=torch.uint8)
-        torch.Generator().set_state(state)
+        torch.Generator(device=generator.device).set_state(state)
     except (TypeError, ValueError, RuntimeError, binascii.Error) as error:
         raise ValueError(f"{source}: '{key}' is not a valid torch generator state ({error})") from error
     return state
@@ -88,22 +88,27 @@ def restore_privacy_state(state, *, source: str, global_step: int, accountant: A
     if state["format"] != FORMAT or state["format_version"] != FORMAT_VERSION:
         raise ValueError(f"{source}: privacy state format {state['format']!r} version {state['format_version']!r}; "
                          f"this version of lmodp_torch reads {FORMAT!r} version {FORMAT_VERSION}")
-    if state["checksum"] != _checksum({key: state[key] for key in _KEYS}):
+    try:
+        intact = state["checksum"] == _checksum({key: state[key] for key in _KEYS})
+    except (TypeError, ValueError) as error:  # content that is not JSON
+        raise ValueError(f"{source}: the privacy state is not JSON content ({error})") from error
+    if not intact:
         raise ValueError(f"{source}: the checksum does not match the content (the file is damaged or was edited)")
     ledger = _checked_ledger(state, source)
     if ledger.steps != state["global_step"] or ledger.steps != global_step:
         raise ValueError(f"{source}: the ledger holds {ledger.steps} steps (written at step "
                          f"{state['global_step']!r}) but the checkpoint is at step {global_step}: a stale or foreign "
                          f"ledger cannot certify this run")
-    noise_state = _checked_generator_state(state["noise_generator"], "noise_generator", source)
-    sampling_state = _checked_generator_state(state["sampling_generator"], "sampling_generator", source)
+    noise_state = _checked_generator_state(state["noise_generator"], "noise_generator", source, noise_generator)
+    sampling_state = _checked_generator_state(state["sampling_generator"], "sampling_generator", source,
+                                              sampling_generator)
     if accountant.steps:
         raise ValueError(f"restore the privacy state before the first step: this run's ledger already holds "
                          f"{accountant.steps} steps (resume in a fresh trainer or make_private call)")
     for mechanism, count in ledger.ledger:
         accountant.step(count, noise=mechanism.noise, geometry=mechanism.geometry, sampling=mechanism.sampling)
     for generator, saved in ((noise_generator, noise_state), (sampling_generator, sampling_state)):
-        if generator is not None and saved is not None:
+        if saved is not None:
             generator.set_state(saved)
 
 
