@@ -108,7 +108,7 @@ def restore_privacy_state(state, *, source: str, global_step: int, accountant: A
     for mechanism, count in ledger.ledger:
         accountant.step(count, noise=mechanism.noise, geometry=mechanism.geometry, sampling=mechanism.sampling)
     for generator, saved in ((noise_generator, noise_state), (sampling_generator, sampling_state)):
-        if saved is not None:
+        if generator is not None and saved is not None:
             generator.set_state(saved)
 
 

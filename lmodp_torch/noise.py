@@ -38,7 +38,7 @@ class _TorchSource:
     def __init__(self, generator: torch.Generator | None, device, dtype):
         self.generator, self.device, self.dtype = generator, device, dtype
 
-    def in_float64(self) -> "_TorchSource":
+    def in_float64(self) -> _TorchSource:
         return _TorchSource(self.generator, self.device, torch.float64)
 
     def uniform(self, shape) -> torch.Tensor:
@@ -63,7 +63,7 @@ class _SecureSource:
     device = torch.device("cpu")
     dtype = torch.float64
 
-    def in_float64(self) -> "_SecureSource":
+    def in_float64(self) -> _SecureSource:
         return self
 
     def uniform(self, shape) -> torch.Tensor:
@@ -246,6 +246,7 @@ def sample_noise(noise: Noise, shape, *, generator: torch.Generator | None = Non
     if largest is not None and largest > dtype_max:
         raise ValueError(f"{noise!r} draws values up to {largest:.3g}, beyond {dtype}'s largest finite value "
                          f"{dtype_max:.3g}: use a wider dtype (float32) or a smaller noise scale")
+    source: _TorchSource | _SecureSource
     if secure_rng:
         source = _SecureSource()
     else:

@@ -253,7 +253,7 @@ def test_noise_multiplier_is_sigma_for_gaussian_and_an_error_for_other_noise():
     assert gaussian.noise == Gaussian(0.7)
     lmo = linear_private(noise=LMO(1, 0, 0, 2, 1, 1, 0, 1)).optimizer
     with pytest.raises(ValueError, match="lmo noise.*lmodp accountant"):
-        lmo.noise_multiplier
+        _ = lmo.noise_multiplier
     with pytest.raises(ValueError, match="Gaussian"):
         lmo.noise_multiplier = 1.0
     assert "noise_multiplier" not in vars(lmo)  # Opacus's attribute is the property: no NaN stored anywhere
