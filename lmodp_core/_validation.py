@@ -10,6 +10,11 @@ import numbers
 
 import numpy as np
 
+# Supported magnitudes of every length (noise scales, clips, sensitivities): outside them the closed forms and the
+# quadrature over- or underflow in double precision, so inputs beyond them are refused rather than half-computed.
+MIN_SCALE = 1e-100
+MAX_SCALE = 1e100
+
 
 def _as_float(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
@@ -41,6 +46,41 @@ def check_nonnegative(name: str, value) -> float:
     if value < 0:
         raise ValueError(f"{name} must be >= 0 (finite), got {value!r}")
     return value
+
+
+def check_scale(name: str, value, low: float = MIN_SCALE, high: float = MAX_SCALE) -> float:
+    """A length (noise scale, clip, sensitivity) or another positive parameter: in [low, high]."""
+    value = check_positive(name, value)
+    if not low <= value <= high:
+        raise ValueError(f"{name} must lie in [{low:g}, {high:g}] (the numerically supported range), got {value!r}")
+    return value
+
+
+def check_points(x) -> np.ndarray:
+    """Evaluation points of a density: real numbers or arrays of them, +-inf allowed, NaN not."""
+    arr = np.asarray(x) if not isinstance(x, (str, bytes)) else np.asarray(None)
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"x must be a real number or an array of real numbers, got {x!r:.80}")
+    arr = arr.astype(float, copy=False)
+    if np.any(np.isnan(arr)):
+        raise ValueError("x must not contain NaN (real numbers and +-inf are allowed)")
+    return arr
+
+
+def check_generator(rng) -> np.random.Generator:
+    """A numpy Generator (not a seed: reusing a seed would reuse the noise)."""
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, e.g. np.random.default_rng(seed), got {rng!r:.80}")
+    return rng
+
+
+def check_size(size):
+    """A numpy sample size: None, a whole number >= 0 or a tuple of them."""
+    dims = (size,) if isinstance(size, (numbers.Integral, np.integer)) else size
+    if size is not None and not (isinstance(dims, (tuple, list)) and all(
+            isinstance(d, (numbers.Integral, np.integer)) and not isinstance(d, bool) and d >= 0 for d in dims)):
+        raise ValueError(f"size must be None, a whole number >= 0 or a tuple of them, got {size!r:.80}")
+    return size
 
 
 def check_epsilon(value, name: str = "epsilon") -> float:

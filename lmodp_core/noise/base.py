@@ -2,22 +2,52 @@
 from __future__ import annotations
 
 import abc
+import functools
 import math
+import sys
 from typing import Any, ClassVar
 
 import numpy as np
 
 from .._quadrature import half_line_nodes, log_integral
+from .._validation import check_generator, check_points, check_size
 
 SCHEMA_VERSION = 1
 _REGISTRY: dict[str, type["Noise"]] = {}
+_POINT_METHODS = ("logpdf", "pdf", "sf", "score")
+_LOG_MAX_FLOAT = math.log(sys.float_info.max)
+
+
+def _exp_or_inf(log_value: float) -> float:
+    """e^log_value, saturating to inf instead of raising OverflowError."""
+    return math.exp(log_value) if log_value <= _LOG_MAX_FLOAT else math.inf
+
+
+def _validating_points(method):
+    """``method(self, x)`` with x checked first: real numbers or arrays, +-inf allowed, NaN/None/strings refused."""
+    @functools.wraps(method)
+    def checked(self, x):
+        return method(self, check_points(x))
+
+    return checked
+
+
+def _validating_sampler(method):
+    """``sample(self, rng, size)`` with a numpy Generator and a valid size required."""
+    @functools.wraps(method)
+    def checked(self, rng, size=None):
+        return method(self, check_generator(rng), check_size(size))
+
+    return checked
 
 
 class Noise(abc.ABC):
     """A symmetric noise density. Instances are immutable; ``scaled(c)`` returns the law of c*Z.
 
     Subclasses provide ``logpdf``, ``sample``, ``scaled``, ``_params`` and, where they have them, closed forms
-    for the moments; the generic fallbacks integrate numerically on [0, inf) using symmetry.
+    for the moments; the generic fallbacks integrate numerically on [0, inf) using symmetry. Every family's
+    ``logpdf``/``pdf``/``sf``/``score`` and ``sample`` check their arguments here, once (``__init_subclass__``
+    wraps them): points must be real (+-inf allowed, NaN refused), ``rng`` a numpy ``Generator``.
     """
 
     family: ClassVar[str]
@@ -26,15 +56,22 @@ class Noise(abc.ABC):
         super().__init_subclass__(**kwargs)
         if "family" in cls.__dict__:
             _REGISTRY[cls.family] = cls
+        for name in _POINT_METHODS:
+            if name in cls.__dict__:
+                setattr(cls, name, _validating_points(cls.__dict__[name]))
+        if "sample" in cls.__dict__:
+            cls.sample = _validating_sampler(cls.__dict__["sample"])
 
     # ---- density -----------------------------------------------------------------------------------------
     @abc.abstractmethod
     def logpdf(self, x) -> np.ndarray:
         """log density, vectorised over ``x``."""
 
+    @_validating_points
     def pdf(self, x) -> np.ndarray:
         return np.exp(self.logpdf(x))
 
+    @_validating_points
     def sf(self, x) -> np.ndarray:
         """Survival function P(Z > x), by quadrature unless a subclass has a closed form."""
         x = np.asarray(x, dtype=float)
@@ -43,6 +80,7 @@ class Noise(abc.ABC):
         upper = np.array([math.exp(log_integral(self.logpdf(v + nodes), log_w)) for v in flat]).reshape(x.shape)
         return np.where(x >= 0, upper, 1.0 - upper)
 
+    @_validating_points
     def score(self, x) -> np.ndarray:
         """d/dx log f(x) by central differences (subclasses with closed forms override)."""
         x = np.asarray(x, dtype=float)
@@ -72,7 +110,7 @@ class Noise(abc.ABC):
     def _half_line_moment(self, weight) -> float:
         nodes, log_w = half_line_nodes(self.typical_scale)
         with np.errstate(divide="ignore"):
-            return 2.0 * math.exp(log_integral(self.logpdf(nodes) + np.log(weight(nodes)), log_w))
+            return 2.0 * _exp_or_inf(log_integral(self.logpdf(nodes) + np.log(weight(nodes)), log_w))
 
     @property
     def variance(self) -> float:

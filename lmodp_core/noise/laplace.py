@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .._validation import check_positive
+from .._validation import check_positive, check_scale
 from .base import Noise
 
 
@@ -15,7 +15,7 @@ class Laplace(Noise):
     family = "laplace"
 
     def __init__(self, scale: float):
-        self.scale = check_positive("scale", scale)
+        self.scale = check_scale("scale", scale)
         self._freeze()
 
     def logpdf(self, x):
