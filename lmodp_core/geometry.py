@@ -4,7 +4,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import ClassVar
 
 from ._validation import check_scale
@@ -28,9 +28,10 @@ class Geometry:
             raise ValueError(f"geometry dict needs 'kind' in {sorted(kinds)}, got {data!r}")
         cls = kinds[data["kind"]]
         params = {k: v for k, v in data.items() if k != "kind"}
-        if set(params) != set(cls.__dataclass_fields__):
-            raise ValueError(f"a {data['kind']!r} geometry dict needs exactly the keys "
-                             f"{['kind', *cls.__dataclass_fields__]}, got {sorted(data)}")
+        names = [f.name for f in fields(cls)]
+        if set(params) != set(names):
+            raise ValueError(f"a {data['kind']!r} geometry dict needs exactly the keys {['kind', *names]}, "
+                             f"got {sorted(data)}")
         return cls(**params)
 
 
