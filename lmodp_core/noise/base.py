@@ -127,6 +127,11 @@ class Noise(abc.ABC):
         return self._half_line_moment(lambda x: x)
 
     @property
+    def log_density_lipschitz(self) -> float:
+        """sup |d/dx log f(x)|, the Lipschitz constant of the log-density (inf: unbounded or not known)."""
+        return math.inf
+
+    @property
     def fisher_information(self) -> float:
         """Location Fisher information I_f = int f'(x)^2 / f(x) dx."""
         return self._half_line_moment(lambda x: self.score(x) ** 2)

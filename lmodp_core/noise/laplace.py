@@ -48,6 +48,10 @@ class Laplace(Noise):
         return self.scale
 
     @property
+    def log_density_lipschitz(self):
+        return 1.0 / self.scale
+
+    @property
     def fisher_information(self):
         return 1.0 / self.scale**2
 

@@ -187,6 +187,13 @@ class LMO(Noise):
             ratio = np.where(k1 > 0, (k2 + k1 * k1) / k1, 0.0)
         return -np.sign(x) * ratio / self.scale
 
+    @property
+    def log_density_lipschitz(self) -> float:
+        """sup |f'/f| = E[U^2] / (E[U] scale), the limit at x -> 0: |f'/f| = M_U''/M_U' at v = -|x|/scale, and
+        M_U' is log-convex (a Laplace transform), so the ratio increases with v up to v = 0."""
+        _, k1, k2 = self._log_mgf_derivs(np.zeros(1), 2)
+        return float((k2[0] + k1[0] * k1[0]) / k1[0]) / self.scale
+
     def sample_inverse_scale(self, rng, size=None):
         """Draws of the inverse scale U = a1*G + a3*E + a4*V."""
         u = np.zeros(size)
