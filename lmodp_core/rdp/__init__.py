@@ -1,6 +1,7 @@
 """Renyi-DP accounting for any noise density: divergences, per-step bounds, subsampling, conversions."""
 from __future__ import annotations
 
+import numbers
 from functools import lru_cache
 
 import numpy as np
@@ -30,7 +31,9 @@ _UNRESOLVED_RELATIVE_SCALE = 1e-6
 
 def check_noise(noise) -> Noise:
     if not isinstance(noise, Noise):
-        raise ValueError(f"noise must be a lmodp_core noise (Gaussian, Laplace, LMO, CustomNoise), got {noise!r}")
+        hint = " (for a noise multiplier s, pass Gaussian(s))" if isinstance(noise, numbers.Real) else ""
+        raise ValueError(f"noise must be a lmodp_core noise (Gaussian, Laplace, LMO, CustomNoise), "
+                         f"got {noise!r:.80}{hint}")
     return noise
 
 
