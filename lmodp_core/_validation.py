@@ -14,6 +14,7 @@ import numpy as np
 # quadrature over- or underflow in double precision, so inputs beyond them are refused rather than half-computed.
 MIN_SCALE = 1e-100
 MAX_SCALE = 1e100
+MAX_DRAWS = 2**30  # samples per call (8 GiB of float64)
 
 
 def _as_float(name: str, value) -> float:
@@ -75,11 +76,13 @@ def check_generator(rng) -> np.random.Generator:
 
 
 def check_size(size):
-    """A numpy sample size: None, a whole number >= 0 or a tuple of them."""
+    """A numpy sample size: None, a whole number >= 0 or a tuple of them, at most MAX_DRAWS draws in all."""
     dims = (size,) if isinstance(size, (numbers.Integral, np.integer)) else size
     if size is not None and not (isinstance(dims, (tuple, list)) and all(
             isinstance(d, (numbers.Integral, np.integer)) and not isinstance(d, bool) and d >= 0 for d in dims)):
         raise ValueError(f"size must be None, a whole number >= 0 or a tuple of them, got {size!r:.80}")
+    if size is not None and math.prod(int(d) for d in dims) > MAX_DRAWS:
+        raise ValueError(f"size asks for {math.prod(int(d) for d in dims)} draws; at most {MAX_DRAWS} per call")
     return size
 
 

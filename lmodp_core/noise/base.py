@@ -82,10 +82,13 @@ class Noise(abc.ABC):
 
     @_validating_points
     def score(self, x) -> np.ndarray:
-        """d/dx log f(x) by central differences (subclasses with closed forms override)."""
+        """d/dx log f(x) by central differences (subclasses with closed forms override); 0 where f is 0 on both
+        sides (x = +-inf included)."""
         x = np.asarray(x, dtype=float)
         h = 1e-5 * self.typical_scale
-        return (self.logpdf(x + h) - self.logpdf(x - h)) / (2.0 * h)
+        upper, lower = self.logpdf(x + h), self.logpdf(x - h)
+        with np.errstate(invalid="ignore"):
+            return np.where(upper == lower, 0.0, (upper - lower) / (2.0 * h))
 
     @abc.abstractmethod
     def sample(self, rng: np.random.Generator, size=None) -> np.ndarray:

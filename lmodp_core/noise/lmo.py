@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from .._quadrature import half_line_nodes, log_integral
-from .._validation import check_finite, check_nonnegative, check_positive, check_scale
+from .._validation import check_finite, check_generator, check_nonnegative, check_positive, check_scale, check_size
 from .base import Noise, _exp_or_inf
 
 PAPER_KEYS = ("a1", "a3", "a4", "G_k", "G_theta", "E_lambda", "U_a", "U_b")
@@ -170,7 +170,7 @@ class LMO(Noise):
         k0, k1, _ = self._log_mgf_derivs(self._v(x), 1)
         # f(z) = M_U'(v)/(2 scale) = M_U(v) (log M_U)'(v) / (2 scale),  v = -|z|/scale
         with np.errstate(divide="ignore"):
-            return k0 + np.log(k1) - math.log(2.0 * self.scale)
+            return np.where(np.isinf(x), -np.inf, k0 + np.log(k1) - math.log(2.0 * self.scale))
 
     def sf(self, x):
         x = np.asarray(x, dtype=float)
@@ -196,7 +196,8 @@ class LMO(Noise):
 
     def sample_inverse_scale(self, rng, size=None):
         """Draws of the inverse scale U = a1*G + a3*E + a4*V."""
-        u = np.zeros(size)
+        rng, size = check_generator(rng), check_size(size)
+        u = np.zeros(() if size is None else size)
         if self.a1 > 0:
             u = u + self.a1 * rng.gamma(self.gamma_shape, self.gamma_scale, size)
         if self.a3 > 0:

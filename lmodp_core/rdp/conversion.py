@@ -113,4 +113,4 @@ def delta_from_rdp(orders, rdp, epsilon: float, *, warn: bool = True) -> tuple[f
         return 1.0, None
     if warn and log_delta[index] < 0.0:
         _warn_if_extension_helps(orders, rdp, index, objective, "delta")
-    return float(min(math.exp(log_delta[index]), 1.0)), float(orders[index])
+    return math.exp(min(float(log_delta[index]), 0.0)), float(orders[index])
