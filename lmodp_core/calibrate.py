@@ -77,7 +77,10 @@ def _next_point(low, high, history, width: float) -> float:
             slope = (r - previous[1]) / (x - previous[0])
         slope = min(max(slope, _SLOPE_RANGE[0]), _SLOPE_RANGE[1])
         step = -r / slope
-        step = math.copysign(min(max(abs(step) * 1.02, width), _MAX_LOG_STEP), step)
+        # at most a factor e^3 per step; more when epsilon is off by more than e^24 (an extreme start), and a cap
+        # doubling after three steps that did not bracket the root (epsilon flat at a floor, or a far root)
+        cap = max(_MAX_LOG_STEP * 2.0 ** max(0, len(history) - 3), abs(r) / 8.0)
+        step = math.copysign(min(max(abs(step) * 1.02, width), cap), step)
         return x + step
     candidates = (  # inverse quadratic through the latest three points, secant through two, regula falsi
         _inverse_quadratic_root(history[-3:]) if len(history) > 2 else math.nan,
