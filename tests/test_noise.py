@@ -220,3 +220,10 @@ def test_log_density_lipschitz_constant_bounds_the_score(noise):
     xs = np.geomspace(1e-9, 1e4, 2000) * noise.typical_scale
     assert np.all(np.abs(noise.score(xs)) <= noise.log_density_lipschitz * (1 + 1e-9))
     assert noise.fisher_information <= noise.log_density_lipschitz**2 * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("data", [{"family": "gaussian"}, {"family": "gaussian", "sigma": 1.0, "extra": 2},
+                                  {"family": "lmo", "a1": 0.1}, {"family": "laplace", "scale": "1"}])
+def test_malformed_noise_dicts_raise_value_error(data):
+    with pytest.raises(ValueError, match="noise dict needs the arguments|scale"):
+        Noise.from_dict(data)

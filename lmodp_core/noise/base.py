@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import abc
 import functools
+import inspect
 import math
 import sys
 from typing import Any, ClassVar
@@ -163,6 +164,11 @@ class Noise(abc.ABC):
 
     @classmethod
     def _from_params(cls, params: dict[str, Any], **extra) -> "Noise":
+        try:
+            inspect.signature(cls).bind(**params, **extra)
+        except TypeError as err:
+            raise ValueError(f"a {cls.family!r} noise dict needs the arguments of {cls.__name__}"
+                             f"{inspect.signature(cls)} ({err})") from None
         return cls(**params, **extra)
 
     def __repr__(self) -> str:
