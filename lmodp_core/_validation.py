@@ -15,6 +15,7 @@ import numpy as np
 MIN_SCALE = 1e-100
 MAX_SCALE = 1e100
 MAX_DRAWS = 2**30  # samples per call (8 GiB of float64)
+MAX_ORDER = 1e4  # largest Renyi order (the default grid stops at 1024)
 
 
 def _as_float(name: str, value) -> float:
@@ -57,12 +58,20 @@ def check_scale(name: str, value, low: float = MIN_SCALE, high: float = MAX_SCAL
     return value
 
 
+def check_real_array(name: str, values) -> np.ndarray:
+    """A real number or a (rectangular) array of real numbers, as floats; NaN and +-inf pass through."""
+    try:
+        arr = np.asarray(values) if not isinstance(values, (str, bytes)) else np.asarray(None)
+    except (TypeError, ValueError):
+        arr = np.asarray(None)
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be a real number or an array of real numbers, got {values!r:.80}")
+    return arr.astype(float, copy=False)
+
+
 def check_points(x) -> np.ndarray:
     """Evaluation points of a density: real numbers or arrays of them, +-inf allowed, NaN not."""
-    arr = np.asarray(x) if not isinstance(x, (str, bytes)) else np.asarray(None)
-    if arr.dtype.kind not in "iuf":
-        raise ValueError(f"x must be a real number or an array of real numbers, got {x!r:.80}")
-    arr = arr.astype(float, copy=False)
+    arr = check_real_array("x", x)
     if np.any(np.isnan(arr)):
         raise ValueError("x must not contain NaN (real numbers and +-inf are allowed)")
     return arr
@@ -121,12 +130,14 @@ def check_steps(value, name: str = "steps") -> int:
 
 
 def check_orders(orders) -> np.ndarray:
-    """Renyi orders: a non-empty 1-D array of finite numbers > 1."""
-    arr = np.atleast_1d(np.asarray(orders, dtype=float))
+    """Renyi orders: a non-empty 1-D array of numbers in (1, MAX_ORDER]."""
+    arr = np.atleast_1d(check_real_array("orders", orders))
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"orders must be a non-empty 1-D sequence of numbers > 1, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 1.0):
-        raise ValueError(f"orders must be finite and > 1, got {arr[(~np.isfinite(arr)) | (arr <= 1)][:5]}")
+    bad = ~((arr > 1.0) & (arr <= MAX_ORDER))
+    if np.any(bad):
+        raise ValueError(f"orders must lie in (1, {MAX_ORDER:g}] (integer-order bounds cost time and memory in "
+                         f"the order), got {arr[bad][:5]}")
     return arr
 
 

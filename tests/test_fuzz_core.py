@@ -116,6 +116,17 @@ def test_step_rdp_of_lmo_far_from_the_clip(log_relative, geometry, rate):
     _assert_no_nan(step_rdp(noise, geometry(1.0), rate, ORDERS), low=0.0)
 
 
+@FAST
+@given(orders=POINTS, rdp=POINTS)
+def test_malformed_orders_and_curves_raise_value_error(orders, rdp):
+    result = _valid_or_value_error(lambda: epsilon_from_rdp(orders, rdp, 1e-5))
+    if result is not None:
+        _assert_no_nan(result[0], low=0.0)
+    rdp = _valid_or_value_error(lambda: step_rdp(Gaussian(1.0), L2Ball(1.0), 0.01, orders))
+    if rdp is not None:
+        _assert_no_nan(rdp, low=0.0)
+
+
 RDP_VALUES = st.lists(st.one_of(st.floats(0, 1e300), st.just(math.inf), st.just(0.0)), min_size=4, max_size=4)
 
 

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_delta, check_epsilon, check_orders
+from .._validation import check_delta, check_epsilon, check_orders, check_real_array
 
 # 1.1 ... 10.9 by 0.1, 11 ... 63, 64 ... 256 by 8, and a few large orders up to 1024.
 DEFAULT_ORDERS = np.concatenate([
@@ -27,7 +27,7 @@ _EXTENSION = np.geomspace(1e-4, 1.0, 64)  # probes beyond each end, as fractions
 
 def _check_rdp(orders, rdp) -> tuple[np.ndarray, np.ndarray]:
     orders = check_orders(orders)
-    rdp = np.atleast_1d(np.asarray(rdp, dtype=float))
+    rdp = np.atleast_1d(check_real_array("rdp", rdp))
     if rdp.shape != orders.shape:
         raise ValueError(f"rdp must have one value per order: got {rdp.shape} values for {orders.shape} orders")
     if np.any(np.isnan(rdp)) or np.any(rdp < 0):
