@@ -111,6 +111,7 @@ def delta_from_rdp(orders, rdp, epsilon: float, *, warn: bool = True) -> tuple[f
     index = int(np.argmin(log_delta))
     if not np.isfinite(log_delta[index]):
         return 1.0, None
-    if warn and log_delta[index] < 0.0:
+    delta = math.exp(min(float(log_delta[index]), 0.0))
+    if warn and 0.0 < delta < 1.0:  # a delta capped at 1 or underflowed to 0 cannot change
         _warn_if_extension_helps(orders, rdp, index, objective, "delta")
-    return math.exp(min(float(log_delta[index]), 0.0)), float(orders[index])
+    return delta, float(orders[index])
