@@ -20,8 +20,11 @@ MAX_ORDER = 1e4  # largest Renyi order (the default grid stops at 1024)
 
 def _as_float(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
+        raise ValueError(f"{name} must be a real number, got {value!r:.80}")
+    try:
+        value = float(value)
+    except OverflowError:  # a Python int beyond the float range
+        value = math.inf if value > 0 else -math.inf
     if math.isnan(value):
         raise ValueError(f"{name} must be a real number, got NaN")
     return value
@@ -60,6 +63,11 @@ def check_scale(name: str, value, low: float = MIN_SCALE, high: float = MAX_SCAL
 
 def check_real_array(name: str, values) -> np.ndarray:
     """A real number or a (rectangular) array of real numbers, as floats; NaN and +-inf pass through."""
+    if isinstance(values, numbers.Real) and not isinstance(values, bool):
+        try:
+            values = float(values)
+        except OverflowError:  # a Python int beyond the float range
+            values = math.inf if values > 0 else -math.inf
     try:
         arr = np.asarray(values) if not isinstance(values, (str, bytes)) else np.asarray(None)
     except (TypeError, ValueError):
