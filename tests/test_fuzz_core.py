@@ -16,6 +16,7 @@ from lmodp_core.noise.lmo import SHAPE_RANGE
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CALIBRATIONS = settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 EXTREME_FLOATS = st.sampled_from([0.0, -0.0, -1.0, 1e-320, 1e-300, 1e-101, 1e-100, 1e-20, 1e-6, 0.3, 1.0, 7.5,
                                   1e20, 1e100, 1e101, 1e300, math.inf, -math.inf, math.nan])
@@ -146,7 +147,7 @@ def test_conversions_return_a_bound_and_a_number_or_none(rdp, delta, epsilon):
 
 
 # ---- calibration ---------------------------------------------------------------------------------------------
-@SLOW
+@CALIBRATIONS
 @given(family=st.sampled_from([Gaussian, Laplace]), log_epsilon=st.floats(-12, 1), log_delta=st.floats(-12, -1),
        steps=st.integers(1, 1000), geometry=GEOMETRIES)
 def test_calibrate_with_tiny_budgets_meets_the_target_or_raises_value_error(family, log_epsilon, log_delta, steps,
