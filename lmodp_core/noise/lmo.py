@@ -123,20 +123,25 @@ class LMO(Noise):
         return bound
 
     def _log_mgf_derivs(self, v: np.ndarray, order: int):
-        """(log M_U, (log M_U)', (log M_U)'') at v (only v inside the domain), up to ``order``."""
+        """(log M_U, (log M_U)', (log M_U)'') at v (only v inside the domain), up to ``order`` (the higher
+        derivatives are left at 0)."""
         k0 = np.zeros_like(v)
         k1 = np.zeros_like(v)
         k2 = np.zeros_like(v)
         if self.a1 > 0:
             t = self.gamma_scale * self.a1
             k0 -= self.gamma_shape * np.log1p(-t * v)  # log M_G(a1 v) = -k log(1 - theta a1 v)
-            k1 += self.gamma_shape * t / (1.0 - t * v)
-            k2 += self.gamma_shape * (t / (1.0 - t * v)) ** 2
+            if order >= 1:
+                k1 += self.gamma_shape * t / (1.0 - t * v)
+            if order >= 2:
+                k2 += self.gamma_shape * (t / (1.0 - t * v)) ** 2
         if self.a3 > 0:
             t = self.a3 / self.exp_rate
             k0 -= np.log1p(-t * v)  # log M_E(a3 v) = -log(1 - a3 v / rate)
-            k1 += t / (1.0 - t * v)
-            k2 += (t / (1.0 - t * v)) ** 2
+            if order >= 1:
+                k1 += t / (1.0 - t * v)
+            if order >= 2:
+                k2 += (t / (1.0 - t * v)) ** 2
         if self.a4 > 0:
             width = self.unif_high - self.unif_low
             x = (self.a4 * width) * v  # log M_V(a4 v) = a4 v low + h(a4 v width)
