@@ -16,6 +16,7 @@ MIN_SCALE = 1e-100
 MAX_SCALE = 1e100
 MAX_DRAWS = 2**30  # samples per call (8 GiB of float64)
 MAX_ORDER = 1e4  # largest Renyi order (the default grid stops at 1024)
+MAX_STEPS = 10**18  # compositions: beyond any training run, and far from float overflow in count * rdp
 
 
 def _as_float(name: str, value) -> float:
@@ -132,8 +133,8 @@ def check_steps(value, name: str = "steps") -> int:
         if not math.isfinite(value) or value != int(value):
             raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
     value = int(value)
-    if value < 1:
-        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    if not 1 <= value <= MAX_STEPS:
+        raise ValueError(f"{name} must be a whole number in [1, {MAX_STEPS:.0e}], got {value!r:.80}")
     return value
 
 

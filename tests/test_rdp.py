@@ -315,3 +315,13 @@ def test_calibrate_from_extreme_starting_scales():
         assert epsilon(noise, L2Ball(1.0), Poisson(0.01), 10, 1e-5, method="rdp") <= 1.0
     with pytest.raises(ValueError, match="supported noise scales"):
         calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, epsilon=1e300, delta=1e-5, method="rdp")
+
+
+def test_sampled_gaussian_keeps_rdp_far_below_rounding_for_huge_step_counts():
+    """A_a - 1 ~ 1e-18 used to round to 0, so T = 1e18 steps of sigma = 1e7 reported no privacy loss at all."""
+    rdp = sampled_gaussian_rdp(0.01, 1e7, [2.0, 1.5, 3.0])
+    exact_2 = math.log1p(1e-4 * math.expm1(1e-14))  # log A_2 = log(1 + q^2 (e^{1/sigma^2} - 1))
+    assert rdp[0] == pytest.approx(exact_2, rel=1e-9)
+    assert rdp[1] >= 0.5 * exact_2  # about a q^2/(2 sigma^2) at a = 1.5, bounded by the chord through a = 1, 2
+    eps = epsilon(Gaussian(1e7), L2Ball(1.0), Poisson(0.01), 10**18, 1e-5, method="rdp")
+    assert eps > 1.0  # 1e18 * rho(a) is of order 1: far from the conversion's floor of 0.0035

@@ -21,7 +21,8 @@ from .divergence import renyi_poisson_mixture
 from .per_step import SUP_MARGIN, sup_over_shifts
 
 _SERIES_TOL = -30.0  # stop the fractional-order series once both terms fall below e^-30 relative
-_SERIES_MAX_TERMS = 10_000  # past this the fractional order uses the bound at the next integer order
+_SERIES_MAX_TERMS = 10_000  # past this a fractional order uses the integer orders around it
+_SERIES_MIN_LOG_MOMENT = 1e-8  # below this a fractional order uses the integer orders around it
 
 
 def _log_binom(n, k):
@@ -52,11 +53,20 @@ def _log_sub(log_a: float, log_b: float) -> float:
 
 
 def _sampled_gaussian_log_moment_int(sample_rate: float, sigma: float, order: int) -> float:
-    """log A_a = log sum_k C(a,k) (1-q)^{a-k} q^k exp((k^2 - k)/(2 sigma^2)), integer a."""
-    k = np.arange(order + 1, dtype=float)
+    """log A_a for integer a, A_a = sum_k C(a,k) (1-q)^{a-k} q^k exp((k^2 - k)/(2 sigma^2)).
+
+    Summed as A_a = 1 + sum_{k>=2} C(a,k) (1-q)^{a-k} q^k (e^{(k^2-k)/(2 sigma^2)} - 1) (the binomial weights sum to
+    1): every term is >= 0, so an excess far below 1e-16 (large sigma, where T of them still add up) is kept.
+    """
+    if order < 2:
+        return 0.0
+    k = np.arange(2.0, order + 1.0)
+    with np.errstate(over="ignore", divide="ignore"):
+        growth = (k * k - k) * _half_inverse_variance(sigma)
+        log_growth_excess = growth + np.log(-np.expm1(-growth))  # log(e^g - 1)
     terms = (_log_binom(float(order), k) + k * math.log(sample_rate) + (order - k) * math.log1p(-sample_rate)
-             + (k * k - k) * _half_inverse_variance(sigma))
-    return float(special.logsumexp(terms))
+             + log_growth_excess)
+    return float(np.logaddexp(0.0, special.logsumexp(terms)))
 
 
 def _sampled_gaussian_log_moment_frac(sample_rate: float, sigma: float, order: float) -> float | None:
@@ -94,8 +104,10 @@ def _sampled_gaussian_log_moment_frac(sample_rate: float, sigma: float, order: f
 def sampled_gaussian_rdp(sample_rate: float, noise_multiplier: float, orders) -> np.ndarray:
     """Exact RDP of one Poisson-subsampled Gaussian step (sensitivity 1, std ``noise_multiplier``).
 
-    Capped by the unsampled a/(2 sigma^2) (subsampling never hurts); a fractional order whose series does not
-    converge uses the exact value at the next integer order (RDP is non-decreasing in the order).
+    Capped by the unsampled a/(2 sigma^2) (subsampling never hurts). A fractional order whose series does not
+    converge, or whose log-moment is below ``_SERIES_MIN_LOG_MOMENT`` (where the series' rounding is no longer
+    small against it), uses the chord of the log-moment between the neighbouring integer orders: (a-1) rho(a) is
+    convex in a and 0 at a = 1, so the chord bounds it from above.
     """
     orders = np.atleast_1d(np.asarray(orders, dtype=float))
     unsampled = orders * _half_inverse_variance(noise_multiplier)  # a / (2 sigma^2)
@@ -106,9 +118,10 @@ def sampled_gaussian_rdp(sample_rate: float, noise_multiplier: float, orders) ->
         log_moment = None
         if not float(order).is_integer():
             log_moment = _sampled_gaussian_log_moment_frac(sample_rate, noise_multiplier, float(order))
-        if log_moment is None:
-            log_moment = _sampled_gaussian_log_moment_int(sample_rate, noise_multiplier, math.ceil(order))
-            log_moment *= (order - 1.0) / (math.ceil(order) - 1.0)  # (a-1) * rho(ceil a) for a <= ceil a
+        if log_moment is None or log_moment < _SERIES_MIN_LOG_MOMENT:
+            low, high = (_sampled_gaussian_log_moment_int(sample_rate, noise_multiplier, n)
+                         for n in (math.floor(order), math.ceil(order)))
+            log_moment = low + (order - math.floor(order)) * (high - low)  # chord of the convex log-moment
         out[i] = max(log_moment, 0.0) / (order - 1.0)
     return np.minimum(out, unsampled)
 
