@@ -273,6 +273,7 @@ def test_sampled_gaussian_at_extreme_multipliers_is_finite_or_inf_and_capped():
     big = sampled_gaussian_rdp(0.5, 1e6, orders)  # the fractional series does not converge: next integer order
     assert np.all(big >= 0) and np.all(big <= orders / 2e12 * (1 + 1e-12))
     assert np.all(sampled_gaussian_rdp(0.01, 1e-200, orders) == math.inf)
+    assert not np.any(np.isnan(sampled_gaussian_rdp(1e-12, 1e-153, [1.5, 64.0])))  # inf - inf in logsumexp
     rdp = step_rdp(Gaussian(1e-100), L2Ball(1e100), Poisson(0.01), orders)
     assert np.all(rdp == math.inf)
 

@@ -66,6 +66,8 @@ def _sampled_gaussian_log_moment_int(sample_rate: float, sigma: float, order: in
         log_growth_excess = growth + np.log(-np.expm1(-growth))  # log(e^g - 1)
     terms = (_log_binom(float(order), k) + k * math.log(sample_rate) + (order - k) * math.log1p(-sample_rate)
              + log_growth_excess)
+    if np.any(terms == math.inf):  # logsumexp would give inf - inf = NaN
+        return math.inf
     return float(np.logaddexp(0.0, special.logsumexp(terms)))
 
 
@@ -115,13 +117,15 @@ def sampled_gaussian_rdp(sample_rate: float, noise_multiplier: float, orders) ->
         return unsampled
     out = np.empty_like(orders)
     for i, order in enumerate(orders):
-        log_moment = None
-        if not float(order).is_integer():
+        if float(order).is_integer():
+            log_moment = _sampled_gaussian_log_moment_int(sample_rate, noise_multiplier, int(order))
+        else:
             log_moment = _sampled_gaussian_log_moment_frac(sample_rate, noise_multiplier, float(order))
         if log_moment is None or log_moment < _SERIES_MIN_LOG_MOMENT:
             low, high = (_sampled_gaussian_log_moment_int(sample_rate, noise_multiplier, n)
                          for n in (math.floor(order), math.ceil(order)))
-            log_moment = low + (order - math.floor(order)) * (high - low)  # chord of the convex log-moment
+            # chord of the convex log-moment (inf where the upper end is)
+            log_moment = low + (order - math.floor(order)) * (high - low) if math.isfinite(high) else high
         out[i] = max(log_moment, 0.0) / (order - 1.0)
     return np.minimum(out, unsampled)
 
