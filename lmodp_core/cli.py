@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_delta, check_epsilon, check_positive, check_sample_rate, check_steps
+from ._validation import MAX_ORDER, check_delta, check_epsilon, check_positive, check_sample_rate, check_steps
 from .accountant import METHODS, Accountant, Mechanism
 from .geometry import L1Ball, L2Ball, Scalar
 from .noise import LMO, Gaussian, Laplace, Noise
@@ -266,7 +266,7 @@ def _check_order_grid(mechanism: Mechanism, steps: int, delta: float) -> None:
     if report.rdp_order == orders.min():
         beyond = 1.0 + (orders.min() - 1.0) * np.geomspace(1e-3, 1.0, _GRID_EXTRA_ORDERS, endpoint=False)
     elif report.rdp_order == orders.max():
-        beyond = orders.max() * np.geomspace(1.0, 10.0, _GRID_EXTRA_ORDERS + 1)[1:]
+        beyond = np.geomspace(orders.max(), MAX_ORDER, _GRID_EXTRA_ORDERS + 1)[1:]  # up to the supported limit
     else:
         return
     wider = np.concatenate([orders, beyond])
