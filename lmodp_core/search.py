@@ -558,7 +558,7 @@ def _family_or_note(family: str, notes: list, search, *args) -> Candidate | None
     try:
         return search(*args)
     except ValueError as error:
-        notes.append(f"{family}: dropped, it cannot meet the target ({error})")
+        notes.append(f"{family}: dropped ({error})")
         return None
 
 

@@ -34,7 +34,7 @@ __all__ = ["supports", "pld_epsilon", "pld_delta", "asymptotic_epsilon", "Domina
 
 MIN_DELTA = 1e-250  # below, the float64 underflow floor (1e-300 per entry) is no longer negligible next to delta
 MAX_RUNS = 64  # distinct runs per direction (each is discretised and self-composed on its own)
-MAX_ARRAY_POINTS = 2**22  # longest grid array (32 MiB; its FFTs need a few times that)
+MAX_ARRAY_POINTS = 2**20  # longest grid array (8 MiB; a composition at this size takes seconds)
 
 _LOWER_TAIL_FRACTION = 0.01  # Hoeffding failure probability of the lower end, relative to delta
 _TILT_RETRIES = (1.0, 1.25, 1.5)

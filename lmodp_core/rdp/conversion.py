@@ -77,4 +77,4 @@ def delta_from_rdp(orders, rdp, epsilon: float, *, warn: bool = True) -> tuple[f
         return 1.0, math.nan
     if warn:
         _warn_if_edge(orders, index, "delta")
-    return float(min(math.exp(log_delta[index]), 1.0)), float(orders[index])
+    return float(min(math.exp(min(log_delta[index], 0.0)), 1.0)), float(orders[index])
