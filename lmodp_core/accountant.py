@@ -33,6 +33,7 @@ STATE_VERSION = 1
 MAX_DISTINCT_MECHANISMS = 32  # distinct runs composed one by one; beyond, sampled Gaussians are bucketed
 MAX_DISTINCT_RDP = 256  # distinct non-Gaussian mechanisms whose RDP curves a ledger may need
 MIN_GAUSSIAN_MU = 1e-12  # smaller clip/sigma is accounted at this value (an upper bound; the loss is ~0)
+MAX_GAUSSIAN_MU = 1e100  # larger clip/sigma: epsilon = inf and delta = 1 (sound; mu^2 leaves the float range)
 _SMALLEST_EPSILON = 5e-324
 _STATE_KEYS = ("method", "orders", "default", "ledger")
 
@@ -86,6 +87,11 @@ def _state_checksum(state: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+def _gaussian_mu(mechanism: Mechanism) -> float:
+    """clip/sigma of a Gaussian step (0 for other noise)."""
+    return mechanism.geometry.radius / mechanism.noise.sigma if isinstance(mechanism.noise, Gaussian) else 0.0
+
+
 def _unsampled_gaussian(mechanism: Mechanism) -> bool:
     return isinstance(mechanism.noise, Gaussian) and not mechanism.sampling.subsampled
 
@@ -131,7 +137,7 @@ def compact_ledger(ledger) -> tuple[tuple[tuple[Mechanism, int], ...], str | Non
             raise ValueError(f"a ledger is a list of (Mechanism, count) pairs, e.g. [(Mechanism(Gaussian(1.0), "
                              f"L2Ball(1.0), Poisson(0.01)), 1000)]; got the entry {entry!r:.120}")
         mechanism = entry[0]
-        if isinstance(mechanism.noise, Gaussian) and mechanism.geometry.radius / mechanism.noise.sigma < MIN_GAUSSIAN_MU:
+        if isinstance(mechanism.noise, Gaussian) and _gaussian_mu(mechanism) < MIN_GAUSSIAN_MU:
             mechanism = _gaussian_at(MIN_GAUSSIAN_MU, mechanism.sampling)
         counts[mechanism] = counts.get(mechanism, 0) + check_steps(entry[1], "count")
     if not counts:
@@ -265,6 +271,9 @@ class Accountant:
                              "in the shift); use method='auto' or 'rdp'")
         return supported
 
+    def _beyond_float_range(self) -> bool:
+        return any(_gaussian_mu(m) > MAX_GAUSSIAN_MU for m, _ in self._ledger)
+
     def _pld_answer(self, query, value: float):
         """(pld answer, None) or, under "auto" when PLD would exceed its limits, (None, why it was skipped)."""
         pld = _pld_module()
@@ -281,6 +290,10 @@ class Accountant:
         if not self._ledger:
             return EpsilonReport(0.0, delta, self.method, 0.0, math.nan, steps=0)
         use_pld = self._use_pld()
+        if self._beyond_float_range():
+            return EpsilonReport(math.inf, delta, self.method, math.inf, math.nan, steps=self.steps,
+                                 notes=(f"a Gaussian step has clip/sigma > {MAX_GAUSSIAN_MU:g}: epsilon is "
+                                        "reported as inf",))
         note = compact_ledger(self.ledger)[1]
         notes = () if note is None else (note,)
         skipped = None
@@ -305,6 +318,8 @@ class Accountant:
         if not self._ledger:
             return 0.0
         use_pld = self._use_pld()
+        if self._beyond_float_range():
+            return 1.0
         skipped = None
         if use_pld:
             answer, skipped = self._pld_answer(_pld_module().pld_delta, epsilon)

@@ -267,3 +267,15 @@ def test_state_checksum_detects_an_edit():
 def test_wrong_types_get_user_worded_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("sigma", [1e-300, 1e-150, 1e-20, 1e20, 1e150, 1e300])
+@pytest.mark.parametrize("rate", [1.0, 0.01])
+def test_extreme_gaussian_scales_give_sound_numbers(sigma, rate):
+    accountant = Accountant(Gaussian(sigma), L2Ball(1.0), Poisson(rate)).step(1000)
+    value, delta = accountant.epsilon(1e-5), accountant.delta(1.0)
+    assert value >= 0.0 and 0.0 <= delta <= 1.0
+    if sigma >= 1e20:
+        assert value < 1e-9
+    else:
+        assert value > 1e3 and delta > 1e-5
