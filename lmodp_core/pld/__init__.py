@@ -11,7 +11,7 @@ discretisation interval: the true value of the composed dominating pairs lies in
 exact arithmetic and is not a guarantee of anything). See docs/pld.md.
 
 Limits (``PLDLimitError``, a ValueError; the accountant then falls back to RDP under method="auto"):
-delta >= ``MIN_DELTA``, Gaussian clip/sigma <= ``MAX_GAUSSIAN_MU``, at most ``MAX_RUNS`` distinct runs after
+delta >= ``MIN_DELTA``, clip / noise scale <= ``MAX_SHIFT_RATIO``, at most ``MAX_RUNS`` distinct runs after
 ``compact_ledger``, and at most ``MAX_ARRAY_POINTS`` grid points per array (estimated before composing).
 """
 from __future__ import annotations
@@ -30,11 +30,11 @@ from .pairs import DIRECTIONS, DominatingPair, dominating_pairs, supports
 from .pmf import delta_at, epsilon_for, hoeffding_shift
 
 __all__ = ["supports", "pld_epsilon", "pld_delta", "asymptotic_epsilon", "DominatingPair", "dominating_pairs",
-           "PLDLimitError", "MIN_DELTA", "MAX_GAUSSIAN_MU", "MAX_RUNS", "MAX_ARRAY_POINTS"]
+           "PLDLimitError", "MIN_DELTA", "MAX_SHIFT_RATIO", "MAX_RUNS", "MAX_ARRAY_POINTS"]
 
 MIN_DELTA = 1e-250  # below, the float64 underflow floor (1e-300 per entry) is no longer negligible next to delta
 MAX_RUNS = 64  # distinct runs per direction (each is discretised and self-composed on its own)
-MAX_GAUSSIAN_MU = 1e3  # clip/sigma of one Gaussian step (the loss spans ~mu^2: beyond, use RDP)
+MAX_SHIFT_RATIO = 1e3  # clip / noise scale of one step (the loss spans ~ratio^2 for a Gaussian: beyond, use RDP)
 MAX_ARRAY_POINTS = 2**20  # longest grid array (8 MiB; a composition at this size takes seconds)
 
 _LOWER_TAIL_FRACTION = 0.01  # Hoeffding failure probability of the lower end, relative to delta
@@ -48,10 +48,10 @@ class PLDLimitError(ValueError):
 
 def _runs_by_direction(ledger) -> dict[str, tuple]:
     entries, _ = compact_ledger(ledger)
-    widest = max((m.geometry.radius / m.noise.sigma for m, _ in entries if isinstance(m.noise, Gaussian)), default=0)
-    if widest > MAX_GAUSSIAN_MU:
-        raise PLDLimitError(f"PLD handles Gaussian steps with clip/sigma <= {MAX_GAUSSIAN_MU:g} (all unsampled steps "
-                            f"merged), got {widest:.4g}")
+    widest = max(m.geometry.radius / m.noise.typical_scale for m, _ in entries)
+    if not widest <= MAX_SHIFT_RATIO:
+        raise PLDLimitError(f"PLD handles steps with clip / noise scale <= {MAX_SHIFT_RATIO:g} (unsampled Gaussian "
+                            f"steps merged), got {widest:.4g}")
     if len(entries) > MAX_RUNS:
         raise PLDLimitError(f"PLD composes at most {MAX_RUNS} distinct mechanisms (after grouping equal ones), "
                             f"got {len(entries)}")
