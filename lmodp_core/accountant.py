@@ -168,7 +168,9 @@ class EpsilonReport:
 
     ``epsilon`` is the guarantee (a sound upper bound). ``epsilon_lower`` is the lower end of the PLD
     discretisation interval (the true epsilon of the composed pair lies between the two); it is not a
-    guarantee and is None when PLD was not used.
+    guarantee and is None when PLD was not used. ``pld_skipped`` says why PLD was not used although the ledger
+    supports it (a limit of ``lmodp_core.pld``: delta range, array size, run count, noise scale; RDP answered);
+    ``notes`` lists sound approximations made (bucketing of many sampled Gaussians, clip/sigma beyond 1e100).
     """
 
     epsilon: float
