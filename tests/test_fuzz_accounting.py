@@ -106,3 +106,11 @@ def test_optimize_noise_returns_a_sound_result_or_value_error(eps, steps, rate, 
     result = _sound_number(lambda: optimize_noise(eps, 1e-5, steps, rate, families=("gaussian",), cache=cache,
                                                   n_jobs=1, time_limit=10.0).epsilon)
     assert result is None or result <= eps
+
+
+@pytest.mark.parametrize("params", [5, None, "x", [], 1.5])
+def test_audit_rejects_params_that_are_not_an_lmo_or_a_dict(params):
+    from lmodp_core import audit
+
+    with pytest.raises(ValueError, match="params must be an LMO or a dict"):
+        audit(params, 10, 0.01, 1e-5)
