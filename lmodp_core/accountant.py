@@ -5,23 +5,43 @@ A ``Mechanism`` is one step: (noise, geometry, sampling). An ``Accountant`` keep
 - "rdp": Renyi DP (any density and geometry), composed by adding RDP curves, converted at the end;
 - "pld": privacy-loss distributions (tight), only where a dominating pair is known (``lmodp_core.pld``);
 - "auto": the smaller of the sound answers available (PLD where supported, RDP always).
+
+Before composing, the ledger is compacted (``compact_ledger``): equal mechanisms are grouped (composition
+commutes), unsampled Gaussian steps merge exactly into one Gaussian (mu^2 = sum_i (r_i / sigma_i)^2, Dong, Roth,
+Su 2019, arXiv:1905.02383, Cor. 3.3), and beyond ``MAX_DISTINCT_MECHANISMS`` distinct Poisson-sampled Gaussians
+of one rate are bucketed, each bucket accounted at its largest r/sigma (a sound upper bound: adding Gaussian noise
+to both distributions of the pair is a post-processing that lowers r/sigma). See docs/pld.md, "Limits".
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import check_choice, check_delta, check_epsilon, check_orders, check_steps
+from ._validation import check_choice, check_delta, check_nonnegative, check_orders, check_steps
 from .geometry import Geometry, L2Ball, check_geometry
-from .noise import Noise
+from .noise import Gaussian, Noise
 from .rdp import DEFAULT_ORDERS, check_noise, delta_from_rdp, epsilon_from_rdp, step_rdp
 from .sampling import Poisson, as_sampling
 
 METHODS = ("auto", "pld", "rdp")
 STATE_VERSION = 1
+MAX_DISTINCT_MECHANISMS = 32  # distinct runs composed one by one; beyond, sampled Gaussians are bucketed
+MAX_DISTINCT_RDP = 256  # distinct non-Gaussian mechanisms whose RDP curves a ledger may need
+MIN_GAUSSIAN_MU = 1e-12  # smaller clip/sigma is accounted at this value (an upper bound; the loss is ~0)
+MAX_GAUSSIAN_MU = 1e100  # larger clip/sigma: epsilon = inf and delta = 1 (sound; mu^2 leaves the float range)
+_SMALLEST_EPSILON = 5e-324
+_STATE_KEYS = ("method", "orders", "default", "ledger")
+
+
+def _check_noise_object(noise) -> Noise:
+    if isinstance(noise, numbers.Real) and not isinstance(noise, bool):
+        raise ValueError(f"noise must be a noise object, e.g. Gaussian({noise!r}), not the number {noise!r}")
+    return check_noise(noise)
 
 
 @dataclass(frozen=True)
@@ -33,7 +53,7 @@ class Mechanism:
     sampling: Poisson = field(default_factory=Poisson)
 
     def __post_init__(self):
-        check_noise(self.noise)
+        _check_noise_object(self.noise)
         check_geometry(self.geometry)
         object.__setattr__(self, "sampling", as_sampling(self.sampling))
 
@@ -43,8 +63,103 @@ class Mechanism:
 
     @staticmethod
     def from_dict(data: dict, **noise_extra) -> "Mechanism":
-        return Mechanism(Noise.from_dict(data["noise"], **noise_extra), Geometry.from_dict(data["geometry"]),
-                         Poisson.from_dict(data["sampling"]))
+        noise, geometry, sampling = (_required(data, key, "mechanism") for key in ("noise", "geometry", "sampling"))
+        if not isinstance(sampling, dict) or "sample_rate" not in sampling:
+            raise ValueError(f"mechanism 'sampling' must be a dict with a 'sample_rate' key, got {sampling!r}")
+        try:
+            return Mechanism(Noise.from_dict(noise, **noise_extra), Geometry.from_dict(geometry),
+                             Poisson.from_dict(sampling))
+        except (TypeError, KeyError) as error:  # unexpected or missing constructor arguments in the dicts
+            raise ValueError(f"malformed mechanism in state: {error}") from None
+
+
+def _required(data, key: str, what: str):
+    """data[key] for a state dict, or a ValueError naming the missing key."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} must be a dict, got {type(data).__name__}: {data!r:.80}")
+    if key not in data:
+        raise ValueError(f"{what} is missing the key {key!r} (malformed or truncated state)")
+    return data[key]
+
+
+def _state_checksum(state: dict) -> str:
+    body = {k: v for k, v in state.items() if k != "checksum"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _gaussian_mu(mechanism: Mechanism) -> float:
+    """clip/sigma of a Gaussian step (0 for other noise)."""
+    return mechanism.geometry.radius / mechanism.noise.sigma if isinstance(mechanism.noise, Gaussian) else 0.0
+
+
+def _unsampled_gaussian(mechanism: Mechanism) -> bool:
+    return isinstance(mechanism.noise, Gaussian) and not mechanism.sampling.subsampled
+
+
+def _sampled_gaussian(mechanism: Mechanism) -> bool:
+    return isinstance(mechanism.noise, Gaussian) and mechanism.sampling.subsampled
+
+
+def _gaussian_at(mu: float, sampling: Poisson) -> Mechanism:
+    """The Gaussian step with shift/sigma = mu (its RDP and PLD depend on nothing else)."""
+    return Mechanism(Gaussian(1.0 / mu), L2Ball(1.0), sampling)
+
+
+def _bucketed(runs: list, buckets: int) -> list:
+    """Sampled Gaussian runs of one rate in at most ``buckets`` groups of consecutive r/sigma, each accounted at
+    its largest r/sigma (a sound upper bound, see the module docstring)."""
+    runs = sorted(runs, key=lambda run: run[0].geometry.radius / run[0].noise.sigma)
+    size = math.ceil(len(runs) / buckets)
+    grouped = []
+    for start in range(0, len(runs), size):
+        part = runs[start:start + size]
+        mechanism = part[-1][0]
+        grouped.append((_gaussian_at(mechanism.geometry.radius / mechanism.noise.sigma, mechanism.sampling),
+                        sum(c for _, c in part)))
+    return grouped
+
+
+def compact_ledger(ledger) -> tuple[tuple[tuple[Mechanism, int], ...], str | None]:
+    """(runs, note): a ledger with the same or a larger (sound) privacy loss and few distinct mechanisms.
+
+    Exact: equal mechanisms are grouped and unsampled Gaussian steps merge into one Gaussian step with
+    mu^2 = sum_i count_i (r_i / sigma_i)^2 (arXiv:1905.02383, Cor. 3.3). Upper bounds: a Gaussian step with
+    r/sigma below ``MIN_GAUSSIAN_MU`` counts at that value, and beyond ``MAX_DISTINCT_MECHANISMS`` distinct runs
+    sampled Gaussians of one rate are bucketed by r/sigma; ``note`` says so (None otherwise).
+    """
+    try:
+        entries = list(ledger)
+    except TypeError:
+        raise ValueError(f"a ledger is a list of (Mechanism, count) pairs, got {ledger!r:.80}") from None
+    counts: dict[Mechanism, int] = {}
+    for entry in entries:
+        if not (isinstance(entry, (tuple, list)) and len(entry) == 2 and isinstance(entry[0], Mechanism)):
+            raise ValueError(f"a ledger is a list of (Mechanism, count) pairs, e.g. [(Mechanism(Gaussian(1.0), "
+                             f"L2Ball(1.0), Poisson(0.01)), 1000)]; got the entry {entry!r:.120}")
+        mechanism = entry[0]
+        if isinstance(mechanism.noise, Gaussian) and _gaussian_mu(mechanism) < MIN_GAUSSIAN_MU:
+            mechanism = _gaussian_at(MIN_GAUSSIAN_MU, mechanism.sampling)
+        counts[mechanism] = counts.get(mechanism, 0) + check_steps(entry[1], "count")
+    if not counts:
+        raise ValueError("a ledger must contain at least one (Mechanism, count) entry")
+    plain = [(m, c) for m, c in counts.items() if _unsampled_gaussian(m)]
+    runs = [(m, c) for m, c in counts.items() if not _unsampled_gaussian(m)]
+    if len(plain) > 1 or (plain and plain[0][1] > 1):
+        mu_squared = sum(c * (m.geometry.radius / m.noise.sigma) ** 2 for m, c in plain)
+        runs.append((_gaussian_at(math.sqrt(mu_squared), Poisson(1.0)), 1))
+    else:
+        runs.extend(plain)
+    if len(runs) <= MAX_DISTINCT_MECHANISMS:
+        return tuple(runs), None
+    sampled = [run for run in runs if _sampled_gaussian(run[0])]
+    others = [run for run in runs if not _sampled_gaussian(run[0])]
+    rates = sorted({m.sampling.sample_rate for m, _ in sampled})
+    buckets = max(1, (MAX_DISTINCT_MECHANISMS - len(others)) // max(len(rates), 1))
+    for rate in rates:
+        others.extend(_bucketed([run for run in sampled if run[0].sampling.sample_rate == rate], buckets))
+    note = (f"{len(sampled)} distinct sampled Gaussian mechanisms bucketed into at most {buckets} per sample rate, "
+            f"each accounted at its largest clip/sigma (a sound upper bound)")
+    return tuple(others), note
 
 
 @dataclass(frozen=True)
@@ -53,7 +168,9 @@ class EpsilonReport:
 
     ``epsilon`` is the guarantee (a sound upper bound). ``epsilon_lower`` is the lower end of the PLD
     discretisation interval (the true epsilon of the composed pair lies between the two); it is not a
-    guarantee and is None when PLD was not used.
+    guarantee and is None when PLD was not used. ``pld_skipped`` says why PLD was not used although the ledger
+    supports it (a limit of ``lmodp_core.pld``: delta range, array size, run count, noise scale; RDP answered);
+    ``notes`` lists sound approximations made (bucketing of many sampled Gaussians, clip/sigma beyond 1e100).
     """
 
     epsilon: float
@@ -64,9 +181,13 @@ class EpsilonReport:
     pld_epsilon: float | None = None
     epsilon_lower: float | None = None
     steps: int = 0
+    pld_skipped: str | None = None
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        data = dict(self.__dict__)
+        data["notes"] = list(self.notes)
+        return data
 
 
 def _pld_module():
@@ -86,7 +207,11 @@ class Accountant:
                  method: str = "auto", orders=None):
         self.method = check_choice("method", method, METHODS)
         self.orders = DEFAULT_ORDERS if orders is None else check_orders(orders)
-        self._default = None if noise is None else Mechanism(noise, geometry or L2Ball(1.0), as_sampling(sampling))
+        if noise is not None and geometry is None:
+            _check_noise_object(noise)  # the missing geometry is reported by step(), before anything is recorded
+        self._default = None if noise is None or geometry is None else Mechanism(noise, geometry,
+                                                                                 as_sampling(sampling))
+        self._geometry_missing = noise is not None and geometry is None
         self._ledger: list[list] = []
 
     # ---- composing -------------------------------------------------------------------------------------
@@ -95,11 +220,13 @@ class Accountant:
         """Record ``count`` more steps of the default mechanism, or of one with the given parts replaced."""
         count = check_steps(count, "count")
         base = self._default
+        if base is None and (self._geometry_missing or geometry is None and noise is not None):
+            _required_geometry(geometry)
         if base is None and noise is None:
             raise ValueError("step() needs a noise: give one to Accountant(...) or to step(noise=...)")
         mechanism = Mechanism(
             noise if noise is not None else base.noise,
-            geometry if geometry is not None else (base.geometry if base else L2Ball(1.0)),
+            geometry if geometry is not None else base.geometry,
             as_sampling(sampling) if sampling is not None else (base.sampling if base else Poisson()),
         )
         if self._ledger and self._ledger[-1][0] == mechanism:
@@ -121,7 +248,14 @@ class Accountant:
         """The composed RDP curve: sum of count * step RDP (a sound upper bound at every order)."""
         orders = self.orders if orders is None else check_orders(orders)
         total = np.zeros(orders.shape)
-        for mechanism, count in self._ledger:
+        if not self._ledger:
+            return total
+        runs, _ = compact_ledger(self.ledger)
+        distinct = sum(not isinstance(m.noise, Gaussian) for m, _ in runs)
+        if distinct > MAX_DISTINCT_RDP:
+            raise ValueError(f"the ledger holds {distinct} distinct non-Gaussian mechanisms; at most "
+                             f"{MAX_DISTINCT_RDP} are supported (each needs its own RDP curve)")
+        for mechanism, count in runs:
             total += count * step_rdp(mechanism.noise, mechanism.geometry, mechanism.sampling, orders)
         return total
 
@@ -139,56 +273,99 @@ class Accountant:
                              "in the shift); use method='auto' or 'rdp'")
         return supported
 
+    def _beyond_float_range(self) -> bool:
+        return any(_gaussian_mu(m) > MAX_GAUSSIAN_MU for m, _ in self._ledger)
+
+    def _pld_answer(self, query, value: float):
+        """(pld answer, None) or, under "auto" when PLD would exceed its limits, (None, why it was skipped)."""
+        pld = _pld_module()
+        try:
+            return query(self.ledger, value), None
+        except pld.PLDLimitError as error:
+            if self.method == "pld":
+                raise
+            return None, str(error)
+
     def report(self, delta: float) -> EpsilonReport:
         """epsilon at ``delta`` with the method used and the PLD discretisation interval."""
         delta = check_delta(delta)
         if not self._ledger:
             return EpsilonReport(0.0, delta, self.method, 0.0, math.nan, steps=0)
         use_pld = self._use_pld()
-        rdp_eps, order = epsilon_from_rdp(self.orders, self.rdp(), delta, warn=not use_pld)
-        if not use_pld:
-            return EpsilonReport(rdp_eps, delta, "rdp", rdp_eps, order, steps=self.steps)
-        upper, lower = _pld_module().pld_epsilon(self.ledger, delta)
+        if self._beyond_float_range():
+            return EpsilonReport(math.inf, delta, self.method, math.inf, math.nan, steps=self.steps,
+                                 notes=(f"a Gaussian step has clip/sigma > {MAX_GAUSSIAN_MU:g}: epsilon is "
+                                        "reported as inf",))
+        note = compact_ledger(self.ledger)[1]
+        notes = () if note is None else (note,)
+        skipped = None
+        if use_pld:
+            answer, skipped = self._pld_answer(_pld_module().pld_epsilon, delta)
+        rdp_eps, order = epsilon_from_rdp(self.orders, self.rdp(), delta, warn=not use_pld or skipped is not None)
+        if not use_pld or skipped is not None:
+            return EpsilonReport(rdp_eps, delta, "rdp", rdp_eps, order, steps=self.steps, pld_skipped=skipped,
+                                 notes=notes)
+        upper, lower = answer
         method = "pld" if (self.method == "pld" or upper <= rdp_eps) else "rdp"
         best = upper if method == "pld" else rdp_eps
-        return EpsilonReport(best, delta, method, rdp_eps, order, upper, lower, self.steps)
+        return EpsilonReport(best, delta, method, rdp_eps, order, upper, lower, self.steps, notes=notes)
 
     def epsilon(self, delta: float) -> float:
         """A sound upper bound on epsilon at ``delta`` for everything in the ledger."""
         return self.report(delta).epsilon
 
     def delta(self, epsilon: float) -> float:
-        """A sound upper bound on delta at ``epsilon``."""
-        epsilon = check_epsilon(epsilon)
+        """A sound upper bound on delta at ``epsilon`` (>= 0; at 0 it bounds the total variation distance)."""
+        epsilon = check_nonnegative("epsilon", epsilon)
         if not self._ledger:
             return 0.0
         use_pld = self._use_pld()
-        rdp_delta, _ = delta_from_rdp(self.orders, self.rdp(), epsilon, warn=not use_pld)
-        if not use_pld:
+        if self._beyond_float_range():
+            return 1.0
+        skipped = None
+        if use_pld:
+            answer, skipped = self._pld_answer(_pld_module().pld_delta, epsilon)
+        # the RDP conversion is continuous in epsilon and at the smallest float it equals its value at 0
+        rdp_delta, _ = delta_from_rdp(self.orders, self.rdp(), max(epsilon, _SMALLEST_EPSILON),
+                                      warn=not use_pld or skipped is not None)
+        if not use_pld or skipped is not None:
             return rdp_delta
-        upper, _ = _pld_module().pld_delta(self.ledger, epsilon)
-        return upper if self.method == "pld" else min(upper, rdp_delta)
+        return answer[0] if self.method == "pld" else min(answer[0], rdp_delta)
 
     # ---- persistence -----------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """JSON-safe state; ``Accountant.from_state_dict`` restores an identical ledger."""
-        return {
+        """JSON-safe state with a format version and a checksum; ``from_state_dict`` restores the same ledger."""
+        state = {
             "state_version": STATE_VERSION,
             "method": self.method,
             "orders": [float(a) for a in self.orders],
             "default": None if self._default is None else self._default.to_dict(),
             "ledger": [{"mechanism": m.to_dict(), "count": int(c)} for m, c in self._ledger],
         }
+        state["checksum"] = _state_checksum(state)
+        return state
 
     def load_state_dict(self, state: dict, **noise_extra) -> None:
-        """Replace this accountant's state (``noise_extra`` passes logpdf/sampler for custom noises)."""
+        """Replace this accountant's state (``noise_extra`` passes logpdf/sampler for custom noises).
+
+        A malformed state (not a dict, wrong version, missing key, wrong container type, checksum mismatch)
+        raises ValueError naming what is wrong; this accountant is left unchanged.
+        """
         if not isinstance(state, dict) or state.get("state_version") != STATE_VERSION:
             raise ValueError(f"accountant state must be a dict with state_version={STATE_VERSION}")
-        restored = Accountant(method=state["method"], orders=state["orders"])
-        if state["default"] is not None:
-            restored._default = Mechanism.from_dict(state["default"], **noise_extra)
-        restored._ledger = [[Mechanism.from_dict(e["mechanism"], **noise_extra), check_steps(e["count"], "count")]
-                            for e in state["ledger"]]
+        method, orders, default, ledger = (_required(state, key, "accountant state") for key in _STATE_KEYS)
+        if "checksum" in state and state["checksum"] != _state_checksum(state):
+            raise ValueError("accountant state checksum mismatch: the state was edited or damaged")
+        if not isinstance(orders, list) or not isinstance(ledger, list):
+            raise ValueError(f"accountant state needs lists for 'orders' and 'ledger', got "
+                             f"{type(orders).__name__} and {type(ledger).__name__}")
+        if not all(isinstance(a, numbers.Real) and not isinstance(a, bool) for a in orders):
+            raise ValueError("accountant state 'orders' must be a list of numbers > 1")
+        restored = Accountant(method=method, orders=orders)
+        if default is not None:
+            restored._default = Mechanism.from_dict(default, **noise_extra)
+        restored._ledger = [[Mechanism.from_dict(_required(entry, "mechanism", "ledger entry"), **noise_extra),
+                             check_steps(_required(entry, "count", "ledger entry"), "count")] for entry in ledger]
         self.__dict__.update(restored.__dict__)
 
     @classmethod
@@ -202,12 +379,23 @@ class Accountant:
 
     @classmethod
     def from_json(cls, text: str, **noise_extra) -> "Accountant":
-        return cls.from_state_dict(json.loads(text), **noise_extra)
+        try:
+            state = json.loads(text)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"accountant state is not valid JSON: {error}") from None
+        return cls.from_state_dict(state, **noise_extra)
 
     def __repr__(self) -> str:
         return f"Accountant(method={self.method!r}, steps={self.steps}, runs={len(self._ledger)})"
 
 
+def _required_geometry(geometry) -> Geometry:
+    if geometry is None:
+        raise ValueError("geometry is required: pass Scalar(...), L1Ball(...) or L2Ball(...)")
+    return check_geometry(geometry)
+
+
 def epsilon(noise: Noise, geometry: Geometry, sampling, steps: int, delta: float, method: str = "auto") -> float:
-    """Sound epsilon of ``steps`` compositions of one mechanism at ``delta``."""
-    return Accountant(noise, geometry, sampling, method=method).step(check_steps(steps)).epsilon(delta)
+    """Sound epsilon of ``steps`` compositions of one mechanism at ``delta`` (``geometry`` is required)."""
+    return Accountant(noise, _required_geometry(geometry), sampling, method=method).step(
+        check_steps(steps)).epsilon(delta)

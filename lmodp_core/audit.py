@@ -57,6 +57,9 @@ class AuditResult:
 def audit(params, steps, sample_rate, delta, geometry: Geometry = L2Ball(1.0), *, method: str = "auto",
           label: str | None = None) -> AuditResult:
     """Audit one LMO parameter set (paper naming dict, or an ``LMO``) for ``steps`` Poisson-sampled steps."""
+    if not isinstance(params, (LMO, dict)):
+        raise ValueError(f"params must be an LMO or a dict of paper parameters (a1, a3, a4, G_k, G_theta, E_lambda, "
+                         f"U_a, U_b), got {params!r:.80}")
     noise = params if isinstance(params, LMO) else LMO.from_paper(params)
     steps = check_steps(steps)
     sample_rate = check_sample_rate(sample_rate)

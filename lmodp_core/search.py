@@ -24,6 +24,7 @@ library version, as is the table of shape metrics of the grid (it does not depen
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -32,7 +33,7 @@ import os
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -41,10 +42,11 @@ from scipy import optimize
 
 from ._quadrature import half_line_nodes
 from ._validation import check_choice, check_delta, check_epsilon, check_positive, check_sample_rate, check_steps
-from .accountant import METHODS, Accountant
+from .accountant import METHODS, Accountant, Mechanism
 from .geometry import Geometry, L2Ball, check_geometry
 from .noise import LMO, Gaussian, Laplace, Noise
-from .rdp import OrderGridWarning
+from .pld import supports as pld_supports
+from .rdp import DEFAULT_ORDERS, OrderGridWarning, epsilon_from_rdp
 from .sampling import Poisson
 
 OBJECTIVES = ("std", "mean_abs", "usefulness")
@@ -64,6 +66,7 @@ _REFINE_SECANT_EVALUATIONS = 2  # accountant evaluations to estimate a tried sha
 _SCALE_RTOL = 1e-3  # calibrated epsilon lies in [target*(1 - rtol), target]
 _PRUNE_MARGIN = 1.01  # a lower bound must exceed the best objective by 1% to prune (PLD discretisation slack)
 _TABLE_CHUNK = 512
+_CACHE_RTOL = 1e-9  # a cached noise is trusted when its re-computed sound epsilon is <= target * (1 + this)
 
 
 # ---- inputs ------------------------------------------------------------------------------------------------
@@ -77,6 +80,8 @@ class _Problem:
     method: str
     objective: str
     gamma: float
+    time_limit: float = math.inf
+    deadline: float = math.inf  # time.time() at which every further accountant evaluation raises
 
     def value(self, noise: Noise) -> float:
         """The objective as reported: std, E|Z|, or P(|Z| <= gamma) = 1 - 2 P(Z > gamma)."""
@@ -93,6 +98,8 @@ class _Problem:
     def report(self, noise: Noise, method: str):
         """The sound epsilon report of ``noise``; order-grid-edge warnings are silenced inside the search (an
         edge optimum only means the bound could be tighter, and calibration loops would repeat it)."""
+        if time.time() > self.deadline:
+            raise ValueError(f"the search reached its time_limit of {self.time_limit:g} s")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OrderGridWarning)
             return Accountant(noise, self.geometry, self.sampling, method=method).step(self.steps).report(self.delta)
@@ -166,6 +173,8 @@ class OptimizeResult:
 
 # ---- calibration -------------------------------------------------------------------------------------------
 _MAX_CALIBRATION_EVALUATIONS = 60
+DEFAULT_TIME_LIMIT = 300.0  # seconds of accountant evaluations in one optimize_noise call
+_BRACKET_LOG_WIDTH = 1e-4  # stop when a meeting and a missing scale are this close (relative)
 
 
 def _next_log_scale(points: list[tuple[float, float]], log_aim: float) -> float:
@@ -183,31 +192,52 @@ def _calibrate(noise: Noise, problem: _Problem, method: str, *, rtol: float = _S
                evaluations: int = _MAX_CALIBRATION_EVALUATIONS) -> tuple[Noise, object]:
     """noise.scaled(c) whose sound epsilon lies in [target*(1 - rtol), target], and its epsilon report.
 
-    Secant steps on (log c, log eps) from ``noise`` as the first guess. The returned noise has been evaluated
-    and meets the target (calibration never returns a noise that misses it). With a small ``evaluations``
-    budget the report is None and the scale is the secant's estimate: a ranking value, not a guarantee.
+    Secant steps on (log c, log eps) from ``noise`` as the first guess, safeguarded by bisection once a scale
+    that meets the target and one that misses it are known (epsilon can drop to exactly 0 at a finite scale,
+    where the secant has no slope). The search also stops when that bracket is narrower than
+    ``_BRACKET_LOG_WIDTH``. The returned noise has been evaluated and meets the target (calibration never
+    returns a noise that misses it). With a small ``evaluations`` budget the report is None and the scale is
+    the secant's estimate: a ranking value, not a guarantee.
     """
     target = problem.epsilon
+    _check_reachable(noise, problem, method)
     log_aim = math.log(target) + math.log1p(-0.3 * rtol)
     points: list[tuple[float, float]] = []  # (log c, log eps) of the evaluated scales
-    log_c = 0.0
+    log_c, missing = 0.0, -math.inf  # missing: the largest log c evaluated whose epsilon misses the target
     best = None
     for _ in range(evaluations):
         report = problem.report(noise.scaled(math.exp(log_c)), method)
         if report.epsilon <= target and (best is None or log_c < best[0]):
             best = (log_c, report)
-        if best is not None and best[1].epsilon >= target * (1.0 - rtol):
+        elif report.epsilon > target:
+            missing = max(missing, log_c)
+        if best is not None and (best[1].epsilon >= target * (1.0 - rtol) or best[0] - missing < _BRACKET_LOG_WIDTH):
             return noise.scaled(math.exp(best[0])), best[1]
         if not math.isfinite(report.epsilon) or report.epsilon <= 0.0:
-            log_c += math.log(4.0) if not math.isfinite(report.epsilon) else -math.log(4.0)
-            continue
-        points.append((log_c, math.log(report.epsilon)))
-        log_c = _next_log_scale(points, log_aim)
+            proposal = log_c + (math.log(4.0) if not math.isfinite(report.epsilon) else -math.log(4.0))
+        else:
+            points.append((log_c, math.log(report.epsilon)))
+            proposal = _next_log_scale(points, log_aim)
+        if best is not None and math.isfinite(missing) and not missing < proposal < best[0]:
+            proposal = 0.5 * (missing + best[0])
+        log_c = proposal
     if evaluations < _MAX_CALIBRATION_EVALUATIONS and points:
         return noise.scaled(math.exp(log_c)), None
     if best is None:
         raise ValueError(f"epsilon={target} could not be met by scaling {noise!r}")
     return noise.scaled(math.exp(best[0])), best[1]
+
+
+def _check_reachable(noise: Noise, problem: _Problem, method: str) -> None:
+    """ValueError when only RDP can account ``noise`` and the target lies below what RDP certifies at any scale:
+    epsilon_from_rdp at an RDP curve of 0 (the floor min_a log(1 - 1/a) - (log delta + log a)/(a - 1))."""
+    mechanism = Mechanism(noise, problem.geometry, problem.sampling)
+    if method != "rdp" and pld_supports(mechanism):
+        return
+    floor, _ = epsilon_from_rdp(DEFAULT_ORDERS, np.zeros(DEFAULT_ORDERS.shape), problem.delta, warn=False)
+    if problem.epsilon < floor:
+        raise ValueError(f"epsilon={problem.epsilon:g} is below {floor:.4g}, the smallest epsilon RDP certifies at "
+                         f"delta={problem.delta:g} for any scale of {noise.family} noise in this geometry")
 
 
 def _candidate(family: str, noise: Noise, problem: _Problem, method: str) -> Candidate:
@@ -260,7 +290,12 @@ def _shape_metrics(shapes: list[dict]) -> np.ndarray:
 def _grid_table(shapes, grid_digest: str, cache_dir: Path | None, n_jobs: int) -> np.ndarray:
     path = None if cache_dir is None else cache_dir / f"lmo-grid-{grid_digest}.npy"
     if path is not None and path.exists():
-        return np.load(path)
+        try:
+            table = np.load(path, allow_pickle=False)
+            if table.shape == (len(shapes), len(_TABLE_COLUMNS)) and not np.any(np.isnan(table)):
+                return table
+        except (OSError, ValueError, EOFError):  # damaged file: recompute and overwrite it
+            pass
     chunks = [shapes[i:i + _TABLE_CHUNK] for i in range(0, len(shapes), _TABLE_CHUNK)]
     table = np.concatenate(_map(_shape_metrics, chunks, n_jobs, progress=None))
     if path is not None:
@@ -358,21 +393,58 @@ def _digest(payload) -> str:
 
 
 def _cache_dir(cache) -> Path | None:
-    if cache is False or cache is None:
+    """The cache directory, or None (uncached) for None/False or when it cannot be created (one warning)."""
+    if cache is None or cache is False:
         return None
     if cache is True:
-        path = Path(os.environ.get("LMODP_CACHE_DIR") or Path.home() / ".cache" / "lmodp")
-    else:
+        try:
+            path = Path(os.environ.get("LMODP_CACHE_DIR") or Path.home() / ".cache" / "lmodp")
+        except RuntimeError as error:  # no home directory
+            return _uncached(error)
+    elif isinstance(cache, (str, os.PathLike)) and str(cache):
         path = Path(cache)
-    path.mkdir(parents=True, exist_ok=True)
+    else:
+        raise ValueError(f"cache must be None, False, True or a directory path (str or os.PathLike), got {cache!r}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return _uncached(error)
     return path
 
 
+def _uncached(error: Exception) -> None:
+    warnings.warn(f"optimize_noise: the cache is unusable ({error}); continuing without it", RuntimeWarning,
+                  stacklevel=4)
+    return None
+
+
 def _atomic_write(path: Path, write) -> None:
+    """Write to a temporary file and rename it over ``path`` (readers never see a partial file); on OSError warn
+    once and leave the cache as it was."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        write(handle)
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as handle:
+            write(handle)
+        os.replace(temporary, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        _uncached(error)
+
+
+def _read_cached(path: Path, problem: _Problem, inputs: dict) -> OptimizeResult | None:
+    """The cached result, re-certified (one accountant call on the stored noise), or None for a miss: anything
+    unreadable, malformed, for other inputs, or whose noise does not meet the target, is ignored."""
+    try:
+        result = OptimizeResult.from_dict(json.loads(path.read_text()))
+        if result.inputs != inputs or not isinstance(result.noise, Noise):
+            return None
+        report = problem.report(result.noise, "auto")
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, OverflowError, ZeroDivisionError):
+        return None
+    if not report.epsilon <= problem.epsilon * (1.0 + _CACHE_RTOL):
+        return None
+    return result
 
 
 def _check_families(families) -> tuple[str, ...]:
@@ -395,20 +467,26 @@ def _check_jobs(n_jobs) -> int:
 # ---- the search ------------------------------------------------------------------------------------------
 def optimize_noise(eps, delta, steps, sample_rate, *, geometry: Geometry = L2Ball(1.0), objective: str = "std",
                    families=FAMILIES, method: str = "auto", gamma: float = 1.0, seed: int | None = None,
-                   cache=True, progress: bool = False, n_jobs: int | None = None) -> OptimizeResult:
+                   cache=True, progress: bool = False, n_jobs: int | None = None,
+                   time_limit: float = DEFAULT_TIME_LIMIT) -> OptimizeResult:
     """The noise (among ``families``) with the best ``objective`` whose sound epsilon at ``delta`` after ``steps``
     Poisson-subsampled steps (rate ``sample_rate``) is <= ``eps``.
 
     objective: "std" (per-coordinate standard deviation, minimised), "mean_abs" (E|Z|, minimised) or
     "usefulness" (P(|Z| <= gamma), maximised; gamma in the units of the clip). method: accounting method for the
     non-Gaussian families ("auto" = tightest sound). cache: True (``LMODP_CACHE_DIR`` or ``~/.cache/lmodp``),
-    False, or a directory. seed: the random initial simplex of the refinement (None = 0; results are
-    deterministic either way). n_jobs: processes for a cold search (None = all cores).
+    False or None (no cache), or a directory (str or path-like); a cached result is re-certified before it is
+    returned, and an unusable cache only warns. seed: the random initial simplex of the refinement (None = 0;
+    results are deterministic either way). n_jobs: processes for a cold search (None = all cores).
+    time_limit: seconds after which no further accountant evaluation starts; a family still searching then is
+    dropped with a note (ValueError if the Gaussian baseline or every requested family is). A family that
+    cannot meet the target at any scale is dropped with a note too.
     """
+    limit = check_positive("time_limit", time_limit)
     problem = _Problem(check_epsilon(eps, "eps"), check_delta(delta), check_steps(steps),
                        Poisson(check_sample_rate(sample_rate)), check_geometry(geometry),
                        check_choice("method", method, METHODS), check_choice("objective", objective, OBJECTIVES),
-                       check_positive("gamma", gamma))
+                       check_positive("gamma", gamma), limit)
     families = _check_families(families)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
@@ -422,10 +500,13 @@ def optimize_noise(eps, delta, steps, sample_rate, *, geometry: Geometry = L2Bal
     key = _digest({"inputs": inputs, "grid": spec, "budget": (_SCREEN_TOP, _REFINE_STARTS, _REFINE_EVALUATIONS)})
     path = None if cache_dir is None else cache_dir / f"search-{key}.json"
     if path is not None and path.exists():
-        return OptimizeResult.from_dict(json.loads(path.read_text()))
+        cached = _read_cached(path, problem, inputs)
+        if cached is not None:
+            return cached
+    problem = replace(problem, deadline=time.time() + limit)
     result = _search(problem, families, spec, inputs, 0 if seed is None else seed, cache_dir,
                      n_jobs, progress)
-    if path is not None:
+    if path is not None and not result.stats.get("time_limited"):
         _atomic_write(path, lambda handle: handle.write(result.to_json().encode()))
     return result
 
@@ -439,16 +520,23 @@ def _search(problem: _Problem, families, spec, inputs, seed, cache_dir, n_jobs, 
     bar.update(1)
     best_by_family = {"gaussian": gaussian}
     if "laplace" in families:
-        best_by_family["laplace"] = _candidate("laplace", Laplace(problem.geometry.radius), problem, problem.method)
+        laplace = _family_or_note("laplace", notes, _candidate, "laplace", Laplace(problem.geometry.radius), problem,
+                                  problem.method)
+        if laplace is not None:
+            best_by_family["laplace"] = laplace
         bar.update(1)
     stats = {"lmo_shapes_screened": len(shapes), "lmo_shapes_calibrated": 0, "lmo_refinement_evaluations": 0}
     if shapes:
         table = _grid_table(shapes, _digest({"grid": spec, "columns": _TABLE_COLUMNS}), cache_dir, n_jobs)
         rivals = [c for f, c in best_by_family.items() if f in families]
-        best_by_family["lmo"] = _search_lmo(problem, shapes, table, gaussian, rivals, _Run(seed, n_jobs, bar, notes,
-                                                                                          stats))
+        lmo = _family_or_note("lmo", notes, _search_lmo, problem, shapes, table, gaussian, rivals,
+                              _Run(seed, n_jobs, bar, notes, stats))
+        if lmo is not None:
+            best_by_family["lmo"] = lmo
     bar.close()
     considered = {f: c for f, c in best_by_family.items() if f in families}
+    if not considered:
+        raise ValueError("no family in " + repr(tuple(families)) + " can meet the target: " + "; ".join(notes))
     winner = min(considered.values(), key=lambda c: problem.loss(c.objective))
     if winner.family != "gaussian" and "gaussian" in families:
         notes.append(f"{winner.family} beats the Gaussian: objective {winner.objective:.6g} vs "
@@ -458,10 +546,20 @@ def _search(problem: _Problem, families, spec, inputs, seed, cache_dir, n_jobs, 
             f"{f} {c.objective:.6g} ({c.objective / gaussian.objective:.3f}x)"
             for f, c in considered.items() if f != "gaussian"))
     stats["seconds"] = round(time.perf_counter() - started, 3)
+    stats["time_limited"] = time.time() > problem.deadline
     return OptimizeResult(winner.noise, winner.epsilon, winner.objective, problem.objective,
                           winner.objective / gaussian.objective, winner.method,
                           tuple(best_by_family[f] for f in FAMILIES if f in best_by_family), inputs,
                           tuple(notes), stats)
+
+
+def _family_or_note(family: str, notes: list, search, *args) -> Candidate | None:
+    """``search(*args)``, or None with a note when the family cannot meet the target (it is then dropped)."""
+    try:
+        return search(*args)
+    except ValueError as error:
+        notes.append(f"{family}: dropped ({error})")
+        return None
 
 
 @dataclass

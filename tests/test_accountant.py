@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scipy import special
 
 from lmodp_core import (LMO, Accountant, Gaussian, L1Ball, L2Ball, Laplace, Mechanism, OrderGridWarning, Poisson,
                         Scalar, calibrate, epsilon, step_rdp)
@@ -153,3 +154,128 @@ def test_l2_is_at_least_the_scalar_query_with_the_same_clip(noise, rate, clip):
 def test_bad_input_raises_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ---- robustness (issue 12: bounded time, malformed state, wrong types; issue 9: delta at epsilon = 0) ----------
+def test_huge_step_counts_fall_back_to_rdp_with_a_note():
+    report = Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.01)).step(10**18).report(1e-5)
+    assert report.method == "rdp" and "grid points" in report.pld_skipped
+    assert report.epsilon == epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10**18, 1e-5, method="rdp")
+    with pytest.raises(ValueError, match="grid points"):
+        epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10**18, 1e-5, method="pld")
+    assert 0.0 <= epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(1e-12), 1000, 1e-5) < 1e-3
+
+
+def test_distinct_unsampled_gaussians_merge_exactly():
+    sigmas = np.linspace(20.0, 40.0, 1000)
+    accountant = Accountant(Gaussian(1.0), L2Ball(2.0), None)
+    for sigma in sigmas:
+        accountant.step(1, noise=Gaussian(float(sigma)))
+    report = accountant.report(1e-5)
+    merged = 1.0 / math.sqrt(np.sum((2.0 / sigmas) ** 2))  # mu^2 = sum_i (r / sigma_i)^2
+    assert report.method == "pld" and report.notes == () and report.steps == 1000
+    assert report.epsilon == epsilon(Gaussian(merged), L2Ball(1.0), None, 1, 1e-5)
+
+
+def test_many_distinct_sampled_gaussians_are_bucketed_soundly():
+    sigmas = np.linspace(1.0, 1.5, 40)
+    accountant = Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.01))
+    for sigma in sigmas:
+        accountant.step(5, noise=Gaussian(float(sigma)))
+    report = accountant.report(1e-5)
+    assert report.method == "pld" and "bucketed" in report.notes[0]
+    assert epsilon(Gaussian(1.5), L2Ball(1.0), Poisson(0.01), 200, 1e-5) < report.epsilon
+    assert report.epsilon <= epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 200, 1e-5)
+
+
+def test_tiny_noise_gives_a_finite_sound_epsilon():
+    mu = 100.0 * math.sqrt(10.0)  # ten unsampled steps of sigma = 0.01, clip 1
+    value = epsilon(Gaussian(0.01), L2Ball(1.0), None, 10, 1e-5)
+    # exact Gaussian delta at the reported epsilon (Balle & Wang 2018, Thm 8), in log space
+    log_delta = special.log_ndtr(-value / mu + mu / 2) + np.log1p(
+        -np.exp(value + special.log_ndtr(-value / mu - mu / 2) - special.log_ndtr(-value / mu + mu / 2)))
+    assert math.isfinite(value) and log_delta <= math.log(1e-5)
+
+
+def test_delta_below_the_pld_range_uses_rdp():
+    report = Accountant(Gaussian(1.0), L2Ball(1.0), None).step(1).report(1e-300)
+    assert report.method == "rdp" and "1e-250" in report.pld_skipped
+    mp = pytest.importorskip("mpmath")
+    exact = mp.ncdf(-report.epsilon + 0.5) - mp.e ** mp.mpf(report.epsilon) * mp.ncdf(-report.epsilon - 0.5)
+    assert exact <= 1e-300
+    with pytest.raises(ValueError, match="1e-250"):
+        Accountant(Gaussian(1.0), L2Ball(1.0), None, method="pld").step(1).epsilon(1e-300)
+
+
+def test_delta_at_epsilon_zero_is_the_total_variation_bound():
+    accountant = Accountant(Gaussian(2.0), L2Ball(1.0), None).step(1)
+    assert accountant.delta(0.0) >= 2.0 * special.ndtr(0.25) - 1.0
+    assert accountant.delta(0.0) == pytest.approx(2.0 * special.ndtr(0.25) - 1.0, rel=1e-6)
+    rdp_only = Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), method="rdp").step(100)
+    assert 0.0 < rdp_only.delta(0.0) <= 1.0
+    with pytest.raises(ValueError, match="epsilon must be >= 0"):
+        accountant.delta(-0.5)
+
+
+def _damaged(path, change):
+    state = Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.01)).step(3).state_dict()
+    state.pop("checksum")
+    node = state
+    for key in path[:-1]:
+        node = node[key]
+    change(node, path[-1])
+    return state
+
+
+@pytest.mark.parametrize("path", [("method",), ("orders",), ("ledger",), ("default",), ("ledger", 0, "count"),
+                                  ("ledger", 0, "mechanism"), ("ledger", 0, "mechanism", "noise"),
+                                  ("ledger", 0, "mechanism", "geometry"), ("ledger", 0, "mechanism", "sampling"),
+                                  ("ledger", 0, "mechanism", "sampling", "sample_rate")])
+def test_state_missing_a_key_names_it(path):
+    state = _damaged(path, lambda node, key: node.pop(key))
+    with pytest.raises(ValueError, match=repr(path[-1])):
+        Accountant.from_state_dict(state)
+
+
+@pytest.mark.parametrize("path, value", [(("ledger",), "x"), (("orders",), {"a": 1}), (("ledger", 0), 5),
+                                         (("ledger", 0, "mechanism"), []), (("orders",), ["a"]),
+                                         (("ledger", 0, "mechanism", "geometry"), {"kind": "l2", "radius": 1}),
+                                         (("ledger", 0, "mechanism", "noise"), {"family": "gaussian"}),
+                                         (("ledger", 0, "count"), None)])
+def test_state_with_wrong_types_raises_value_error(path, value):
+    state = _damaged(path, lambda node, key: node.__setitem__(key, value))
+    with pytest.raises(ValueError):
+        Accountant.from_state_dict(state)
+
+
+def test_state_checksum_detects_an_edit():
+    state = Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.01)).step(3).state_dict()
+    assert Accountant.from_state_dict(state).ledger[0][1] == 3
+    state["ledger"][0]["count"] = 1
+    with pytest.raises(ValueError, match="checksum"):
+        Accountant.from_state_dict(state)
+    with pytest.raises(ValueError, match="JSON"):
+        Accountant.from_json('{"state_version": 1, "method"')
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: epsilon(Gaussian(1.0), None, Poisson(0.01), 10, 1e-5), "geometry is required"),
+    (lambda: Accountant(Gaussian(1.0)).step(1), "geometry is required"),
+    (lambda: Accountant(1.0, L2Ball(1.0)), r"Gaussian\(1.0\)"),
+    (lambda: epsilon(2, L2Ball(1.0), None, 10, 1e-5), r"Gaussian\(2\)"),
+])
+def test_wrong_types_get_user_worded_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("sigma", [1e-300, 1e-150, 1e-20, 1e20, 1e150, 1e300])
+@pytest.mark.parametrize("rate", [1.0, 0.01])
+def test_extreme_gaussian_scales_give_sound_numbers(sigma, rate):
+    accountant = Accountant(Gaussian(sigma), L2Ball(1.0), Poisson(rate)).step(1000)
+    value, delta = accountant.epsilon(1e-5), accountant.delta(1.0)
+    assert value >= 0.0 and 0.0 <= delta <= 1.0
+    if sigma >= 1e20:
+        assert value < 1e-9
+    else:
+        assert value > 1e3 and delta > 1e-5

@@ -236,7 +236,7 @@ def test_bad_delta(delta):
         pld_epsilon(dp_sgd(1.0, 0.01, 10), delta)
 
 
-@pytest.mark.parametrize("epsilon", [0.0, -1.0, float("nan"), float("inf")])
+@pytest.mark.parametrize("epsilon", [-1.0, float("nan"), float("inf")])
 def test_bad_epsilon(epsilon):
     with pytest.raises(ValueError, match="epsilon"):
         pld_delta(dp_sgd(1.0, 0.01, 10), epsilon)
@@ -304,3 +304,12 @@ def test_delta_decreases_to_zero_beyond_the_largest_loss():
     assert all(a > b for a, b in zip(deltas, deltas[1:])) and deltas[-1] < 1e-300
     laplace = [(Mechanism(Laplace(1.0), Scalar(1.0)), 1)]
     assert pld_delta(laplace, 1.5)[0] < 1e-40  # the loss never exceeds D/b = 1
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-100, 1e-8])
+@pytest.mark.parametrize("rate", [1.0, 0.01])
+def test_extreme_laplace_scales_are_outside_the_pld_limits(scale, rate):
+    from lmodp_core.pld import PLDLimitError
+
+    with pytest.raises(PLDLimitError, match="noise scale"):
+        pld_epsilon([(Mechanism(Laplace(scale), Scalar(1.0), Poisson(rate)), 3)], 1e-5)

@@ -117,3 +117,89 @@ def test_cache_false_writes_nothing(tmp_path, monkeypatch):
 def test_bad_inputs_raise(args, kwargs, name):
     with pytest.raises(ValueError, match=name):
         optimize_noise(*args, cache=False, **kwargs)
+
+
+# ---- cache integrity and bounded searches (issue 12 §5, §6) -------------------------------------------------
+GAUSSIAN_ONLY = dict(families=("gaussian",), n_jobs=1)
+
+
+def _cached_search(tmp_path):
+    result = optimize_noise(2.0, 1e-5, 10, 0.1, cache=tmp_path, **GAUSSIAN_ONLY)
+    (path,) = tmp_path.glob("search-*.json")
+    return result, path
+
+
+def _poison(text):
+    data = json.loads(text)
+    data["noise"]["sigma"] = data["noise"]["sigma"] / 3.0  # claims a much smaller noise
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize("damage", [
+    _poison, lambda text: text[: len(text) // 2], lambda text: "\x00garbage{", lambda text: "null",
+    lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "noise"}),
+    lambda text: text.replace('"sigma": ', '"sigma": NaN, "_was": ', 1), lambda text: "[1, 2]",
+])
+def test_a_damaged_cache_entry_is_a_miss_and_is_overwritten(tmp_path, damage):
+    honest, path = _cached_search(tmp_path)
+    path.write_text(damage(path.read_text()))
+    again = optimize_noise(2.0, 1e-5, 10, 0.1, cache=tmp_path, **GAUSSIAN_ONLY)
+    assert again.noise == honest.noise and again.epsilon <= 2.0
+    assert json.loads(path.read_text())["noise"] == honest.noise.to_dict()
+
+
+def test_a_truncated_grid_table_is_recomputed(tmp_path):
+    shapes = search._lmo_grid(search._grid_spec())[:3]
+    table = search._grid_table(shapes, "digest", tmp_path, 1)
+    path = tmp_path / "lmo-grid-digest.npy"
+    path.write_bytes(path.read_bytes()[:60])
+    np.testing.assert_array_equal(search._grid_table(shapes, "digest", tmp_path, 1), table)
+    assert np.load(path).shape == table.shape
+
+
+def test_an_unusable_cache_warns_and_continues(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.warns(RuntimeWarning, match="cache is unusable"):
+        result = optimize_noise(2.0, 1e-5, 10, 0.1, cache=blocker / "cache", **GAUSSIAN_ONLY)
+    assert result.epsilon <= 2.0
+    honest, path = _cached_search(tmp_path)
+    path.unlink()
+    path.mkdir()  # the entry cannot be written: a directory sits at its name
+    with pytest.warns(RuntimeWarning, match="cache is unusable"):
+        assert optimize_noise(2.0, 1e-5, 10, 0.1, cache=tmp_path, **GAUSSIAN_ONLY).noise == honest.noise
+
+
+def _search_into(cache_dir):
+    return optimize_noise(2.0, 1e-5, 10, 0.1, cache=cache_dir, **GAUSSIAN_ONLY).noise.sigma
+
+
+def test_concurrent_writers_leave_a_valid_entry(tmp_path):
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        sigmas = pool.map(_search_into, [str(tmp_path)] * 2)
+    (path,) = tmp_path.glob("search-*.json")
+    assert not list(tmp_path.glob(".*.tmp"))
+    assert sigmas[0] == sigmas[1] == json.loads(path.read_text())["noise"]["sigma"]
+
+
+@pytest.mark.parametrize("cache", [0, 1, [], 2.5, ""])
+def test_cache_accepts_only_none_bool_or_a_path(cache):
+    with pytest.raises(ValueError, match="cache must be"):
+        optimize_noise(2.0, 1e-5, 10, 0.1, cache=cache, **GAUSSIAN_ONLY)
+
+
+def test_a_family_that_cannot_meet_the_target_is_dropped_with_a_note():
+    result = optimize_noise(1e-6, 1e-5, 1000, 0.01, families=("gaussian", "laplace"), cache=False, n_jobs=1)
+    assert result.family == "gaussian" and result.epsilon <= 1e-6
+    assert any(note.startswith("laplace: dropped") and "RDP certifies" in note for note in result.notes)
+    with pytest.raises(ValueError, match="no family"):
+        optimize_noise(1e-6, 1e-5, 1000, 0.01, families=("laplace",), cache=False, n_jobs=1)
+
+
+def test_the_time_limit_bounds_a_search():
+    with pytest.raises(ValueError, match="time_limit"):
+        optimize_noise(2.0, 1e-5, 10, 0.1, cache=False, time_limit=1e-9, **GAUSSIAN_ONLY)
+    with pytest.raises(ValueError, match="time_limit"):
+        optimize_noise(2.0, 1e-5, 10, 0.1, cache=False, time_limit=0.0, **GAUSSIAN_ONLY)

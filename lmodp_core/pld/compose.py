@@ -188,6 +188,23 @@ def _self_compose(base: _Part, count: int, the_plan: Plan) -> _Part:
         power = _combine(power, power, the_plan)
 
 
+def largest_array(runs, the_plan: Plan) -> int:
+    """Estimated length of the longest array of ``compose(runs, the_plan)``: the window of every power-of-two
+    partial sum of each run, and of the whole composition (rounding spread left out: an estimate)."""
+    largest = 0
+    total = np.zeros(ORDERS.shape)
+    for pair, count in runs:
+        log_moment = pair_log_moment(pair)
+        total = total + count * log_moment
+        for level in range(int(math.log2(count)) + 1):
+            steps = 2**level
+            low, high = the_plan.window(steps * log_moment, steps, the_plan.step_for(steps), 0.0, 0.0)
+            largest = max(largest, high - low + 1)
+    steps = the_plan.total_steps
+    low, high = the_plan.window(total, steps, the_plan.step_for(steps), 0.0, 0.0)
+    return max(largest, high - low + 1)
+
+
 @lru_cache(maxsize=64)
 def _step_pmf(pair, step: float, low: int, high: int, tilt: float) -> LossPMF:
     return discretise(pair, step, low, high, tilt)

@@ -269,7 +269,14 @@ def epsilon_for(pmf: LossPMF, delta: float, with_allowance: bool = True) -> floa
     above, below = math.exp(raw[k - 1]), math.exp(raw[k])
     target = delta - (math.exp(curve[k - 1]) - above)
     frac = (above - target) / (above - below) if above > below else 1.0
-    return float(pmf.losses[k - 1] + math.log1p(min(max(frac, 0.0), 1.0) * math.expm1(pmf.step)))
+    return float(pmf.losses[k - 1] + _log_chord(min(max(frac, 0.0), 1.0), pmf.step))
+
+
+def _log_chord(frac: float, step: float) -> float:
+    """log(1 + frac (e^step - 1)): where the chord in e^eps sits, without overflow for steps beyond ~709."""
+    if step < 30.0 or frac == 0.0:
+        return math.log1p(frac * math.expm1(step))
+    return step + math.log(frac + (1.0 - frac) * math.exp(-step))
 
 
 def hoeffding_shift(pmf: LossPMF, tail_probability: float) -> float:
