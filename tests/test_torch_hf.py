@@ -137,8 +137,8 @@ def test_resume_with_other_noise_or_rate_appends_a_ledger_entry(six_steps, tmp_p
     resumed.train(resume_from_checkpoint=str(checkpoint))
     stored = Mechanism(Gaussian(2.0), L2Ball(1.0), Poisson(BATCH / N))
     assert resumed.accountant.ledger == ((stored, 6), (mechanism, 3))  # past steps keep their own mechanism
-    truth = Accountant(method="rdp").step(6, noise=stored.noise, sampling=stored.sampling)
-    truth.step(3, noise=mechanism.noise, sampling=mechanism.sampling)
+    truth = Accountant(method="rdp").step(6, noise=stored.noise, geometry=stored.geometry, sampling=stored.sampling)
+    truth.step(3, noise=mechanism.noise, geometry=mechanism.geometry, sampling=mechanism.sampling)
     assert resumed.epsilon() == pytest.approx(truth.epsilon(DELTA), rel=1e-12)
     relabelled = Accountant(stored.noise, L2Ball(1.0), stored.sampling, method="rdp").step(9).epsilon(DELTA)
     assert resumed.epsilon() > relabelled  # what the ledger reported when it trusted the stored mechanism
