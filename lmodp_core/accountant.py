@@ -17,7 +17,9 @@ import numpy as np
 from ._validation import check_choice, check_delta, check_epsilon, check_orders, check_steps
 from .geometry import Geometry, L2Ball, check_geometry
 from .noise import Noise
+from .noise.custom import check_unambiguous_densities
 from .rdp import DEFAULT_ORDERS, check_noise, delta_from_rdp, epsilon_from_rdp, step_rdp
+from .rdp.per_step import unbounded_l2_reason
 from .sampling import Poisson, as_sampling
 
 METHODS = ("auto", "pld", "rdp")
@@ -64,6 +66,7 @@ class EpsilonReport:
     pld_epsilon: float | None = None
     epsilon_lower: float | None = None
     steps: int = 0
+    note: str | None = None  # why epsilon is inf when no bound exists (e.g. a non-smooth density under L2Ball)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -144,6 +147,10 @@ class Accountant:
         delta = check_delta(delta)
         if not self._ledger:
             return EpsilonReport(0.0, delta, self.method, 0.0, math.nan, steps=0)
+        reasons = [unbounded_l2_reason(m.noise, m.geometry) for m, _ in self._ledger]
+        note = next((r for r in reasons if r), None)
+        if note:
+            return EpsilonReport(math.inf, delta, "rdp", math.inf, math.nan, steps=self.steps, note=note)
         use_pld = self._use_pld()
         rdp_eps, order = epsilon_from_rdp(self.orders, self.rdp(), delta, warn=not use_pld)
         if not use_pld:
@@ -184,6 +191,7 @@ class Accountant:
         """Replace this accountant's state (``noise_extra`` passes logpdf/sampler for custom noises)."""
         if not isinstance(state, dict) or state.get("state_version") != STATE_VERSION:
             raise ValueError(f"accountant state must be a dict with state_version={STATE_VERSION}")
+        check_unambiguous_densities(state, noise_extra)
         restored = Accountant(method=state["method"], orders=state["orders"])
         if state["default"] is not None:
             restored._default = Mechanism.from_dict(state["default"], **noise_extra)

@@ -18,6 +18,7 @@ from ._validation import check_delta, check_epsilon, check_positive, check_steps
 from .accountant import Accountant
 from .geometry import Geometry
 from .noise import Noise
+from .rdp.per_step import unbounded_l2_reason
 
 _MAX_EVALUATIONS = 400  # bracketing steps are capped at a factor 20, so this reaches scales 20^+-300
 _MAX_LOG_STEP = 3.0
@@ -83,6 +84,9 @@ def calibrate(noise: Noise, geometry: Geometry, sampling, steps: int, *, epsilon
     delta = check_delta(delta)
     steps = check_steps(steps)
     rtol = check_positive("rtol", rtol)
+    reason = unbounded_l2_reason(noise, geometry)
+    if reason:
+        raise ValueError(f"cannot calibrate {noise!r} under {geometry!r}: {reason}")
 
     def log_excess(log_factor: float) -> float:
         value = _epsilon_at(noise.scaled(math.exp(log_factor)), geometry, sampling, steps, delta, method)

@@ -6,7 +6,9 @@ Additivity of Renyi divergence over independent coordinates gives, for a shift v
     L2Ball(C):  sum_i r_a(|v_i|) <= C^2 * sup_{0<s<=C} r_a(s)/s^2      (||v||_2 <= C, any dimension)
 The sup is taken on a geometric shift grid with a local refinement around interior maxima (no monotonicity
 is assumed); the small-shift end of the L2 ratio uses its limit a*I_f/2 (I_f = Fisher information) instead of
-evaluating r_a at tiny shifts. A relative safety margin ``SUP_MARGIN`` covers the residual between grid points.
+evaluating r_a at tiny shifts; for a density with infinite Fisher information (a jump) no L2 bound exists and
+the RDP is +inf. The small-shift end of the L1 ratio uses lim r_a(s)/s, which is > 0 only for densities with
+jumps (``small_shift_slope``). A relative safety margin ``SUP_MARGIN`` covers the residual between grid points.
 """
 from __future__ import annotations
 
@@ -61,7 +63,31 @@ def unsampled_rdp(noise: Noise, geometry: Geometry, orders) -> np.ndarray:
     def ratio(shifts):
         return renyi_shift(noise, shifts, orders) / shifts[:, None] ** power * radius**power
 
+    if power == 2 and unbounded_l2_reason(noise, geometry):
+        return np.full(orders.shape, np.inf)
     best = sup_over_shifts(ratio, radius, orders)
     if power == 2:
         best = np.maximum(best, 0.5 * orders * noise.fisher_information * radius**2)  # s -> 0 limit a I_f C^2/2
+    if power == 1:
+        best = np.maximum(best, small_shift_slope(noise, orders) * radius)  # s -> 0 limit of C r_a(s)/s
     return best * (1.0 + SUP_MARGIN)
+
+
+def small_shift_slope(noise: Noise, orders: np.ndarray) -> np.ndarray:
+    """lim_{s -> 0} r_a(s)/s: 0 for a continuous density (r_a(s) = O(s^2)); a density with jumps supplies it
+    through its ``small_shift_slope`` method (r_a falls off only linearly in s there)."""
+    slope = getattr(noise, "small_shift_slope", None)
+    return np.zeros(orders.shape) if slope is None else np.asarray(slope(orders), dtype=float)
+
+
+def unbounded_l2_reason(noise: Noise, geometry: Geometry) -> str | None:
+    """Why no dimension-free L2 bound exists for this step, or None.
+
+    With infinite Fisher information (a jump, or a divergent integral) r_a(s)/s^2 -> inf as s -> 0: a shift of
+    L2 norm C spread over d coordinates costs ~ d * r_a(C/sqrt d), which grows without bound in d.
+    """
+    if (isinstance(geometry, L2Ball) and isinstance(noise, Noise) and not isinstance(noise, Gaussian)
+            and not np.isfinite(noise.fisher_information)):
+        return ("no dimension-free L2 bound: the density is not smooth (infinite Fisher information), so the "
+                "privacy loss of an L2-clipped query grows without bound with the dimension; use Scalar or L1Ball")
+    return None
