@@ -76,7 +76,7 @@ def test_state_dict_keys_custom_densities_by_name_or_refuses():
         return -np.abs(np.asarray(x, dtype=float)) - math.log(2.0)
 
     a, b = CustomNoise(_gauss, name="gauss"), CustomNoise(laplace, name="laplace")
-    acc = Accountant(a, Scalar(1.0), method="rdp").step(2).step(3, noise=b)
+    acc = Accountant(a, Scalar(1.0), method="rdp", orders=[2.0, 8.0]).step(2).step(3, noise=b)
     with pytest.raises(ValueError, match="logpdf=\\{name: callable\\}"):
         Accountant.from_state_dict(acc.state_dict(), logpdf=_gauss)
     with pytest.raises(ValueError, match="no entry for the CustomNoise 'laplace'"):

@@ -156,3 +156,15 @@ def test_torch_sampler():
 
     draws = sample_noise(SMALL, (20_000,), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     assert float(draws.var()) == pytest.approx(SMALL.variance, rel=0.1)
+
+
+def test_certified_sup_over_shifts_bounds_a_dense_shift_grid():
+    from lmodp_core.rdp.per_step import unsampled_rdp
+
+    orders = np.array([1.5, 2.0, 8.0])
+    shifts = np.linspace(1e-6, 1.0, 2001)
+    values = renyi_shift(SMALL, shifts, orders)
+    scalar = unsampled_rdp(SMALL, Scalar(1.0), orders)
+    np.testing.assert_allclose(scalar, values.max(axis=0), rtol=1e-12)  # attained at a multiple of w or at D
+    l1 = unsampled_rdp(SMALL, L1Ball(1.0), orders)
+    assert np.all(l1 >= (values / shifts[:, None]).max(axis=0) * (1 - 1e-12))
