@@ -168,3 +168,13 @@ def test_certified_sup_over_shifts_bounds_a_dense_shift_grid():
     np.testing.assert_allclose(scalar, values.max(axis=0), rtol=1e-12)  # attained at a multiple of w or at D
     l1 = unsampled_rdp(SMALL, L1Ball(1.0), orders)
     assert np.all(l1 >= (values / shifts[:, None]).max(axis=0) * (1 - 1e-12))
+
+
+def test_subsampled_scalar_sup_is_taken_at_the_knots():
+    from lmodp_core.rdp import scalar_subsampled_rdp
+
+    orders = np.array([2.0, 8.0])
+    shifts = np.linspace(1e-6, 1.3, 400)
+    dense = np.array([np.maximum(*renyi_poisson_mixture(SMALL, s, 0.2, orders)) for s in shifts]).max(axis=0)
+    certified = scalar_subsampled_rdp(SMALL, 1.3, 0.2, orders)
+    assert np.all(certified >= dense) and np.all(certified <= dense * (1 + 1e-5))

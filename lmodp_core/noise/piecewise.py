@@ -124,6 +124,12 @@ class PiecewiseNoise(Noise):
     def _width(self) -> float:
         return self.scale * self.bin_width
 
+    @property
+    def shift_knot_spacing(self) -> float:
+        """w: every divergence of the pair (f(. - s), f) and of its Poisson mixtures is an integral over cells whose
+        lengths are linear in s between multiples of w (module docstring), so it is monotone in s there."""
+        return self._width
+
     def _log_g(self, index: np.ndarray) -> np.ndarray:
         """log density on the bins with the given integer indices (any sign)."""
         index = np.abs(np.asarray(index, dtype=np.int64))

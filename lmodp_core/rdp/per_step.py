@@ -36,12 +36,16 @@ def _ratio_power(geometry: Geometry) -> int:
     raise ValueError(f"unsupported geometry {geometry!r}")
 
 
-def sup_over_shifts(value_at, radius: float, orders: np.ndarray) -> np.ndarray:
+def sup_over_shifts(value_at, radius: float, orders: np.ndarray, knot_spacing: float | None = None) -> np.ndarray:
     """max over s in (0, radius] of value_at(shifts) -> (n_shifts, n_orders), with local refinement.
 
     The coarse grid is geometric in s; for every order whose maximum is interior, the two neighbouring grid
-    intervals are resampled with ``_REFINE_POINTS`` points each.
+    intervals are resampled with ``_REFINE_POINTS`` points each. With ``knot_spacing`` w (a noise whose
+    divergences are monotone in s between multiples of w, see ``PiecewiseNoise.shift_knot_spacing``) the sup is
+    exact: the max over s = k w <= radius and s = radius.
     """
+    if knot_spacing is not None:
+        return value_at(_knots(radius, knot_spacing)).max(axis=0)
     shifts = radius * _COARSE_FRACTIONS
     values = value_at(shifts)
     best = values.max(axis=0)
@@ -85,10 +89,9 @@ def _piecewise_sup(noise: Noise, radius: float, orders: np.ndarray, power: int) 
     (0, w] r_a(s)/s = log(1 + t (I(w) - 1)) / ((a-1) t w) decreases in t, so its sup is the s -> 0 limit; on each
     later interval, cut into ``_L1_PIECES`` pieces [s1, s2], r_a(s)/s <= max(r_a(s1), r_a(s2)) / s1.
     """
-    width = noise.scale * noise.bin_width
+    width = noise.shift_knot_spacing
     count = int(np.floor(radius / width + 1e-12))
-    knots = np.append(width * np.arange(1, count + 1), radius) if count else np.array([radius])
-    log_moment = np.array([log_renyi_moment(*noise.shift_pair_masses(s), orders) for s in knots])
+    log_moment = np.array([log_renyi_moment(*noise.shift_pair_masses(s), orders) for s in _knots(radius, width)])
     if power == 0:
         return np.maximum(log_moment.max(axis=0), 0.0) / (orders - 1.0)
     best = noise.small_shift_slope(orders) * radius
@@ -107,6 +110,12 @@ def _piecewise_sup(noise: Noise, radius: float, orders: np.ndarray, power: int) 
         bound = np.maximum(r[:-1], r[1:]) / cuts[:-1, None] * radius
         best = np.maximum(best, bound.max(axis=0))
     return best
+
+
+def _knots(radius: float, spacing: float) -> np.ndarray:
+    """The multiples k * spacing <= radius (k >= 1), then radius itself."""
+    count = int(np.floor(radius / spacing + 1e-12))
+    return np.append(spacing * np.arange(1, count + 1), radius)
 
 
 def small_shift_slope(noise: Noise, orders: np.ndarray) -> np.ndarray:
