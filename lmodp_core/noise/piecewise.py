@@ -96,8 +96,8 @@ class PiecewiseNoise(Noise):
         gamma defaults to the optimum for the variance, 1/(1 + e^{eps0/2}), and is rounded to the nearest
         (2i+1)/(2m) with m <= ``max_bins_per_step`` so that the steps fall on a grid of bins of width D/m.
         Any gamma in [0, 1] gives pure eps0-DP for shifts up to D (f(x)/f(x+s) <= e^{eps0}), so rounding keeps
-        the guarantee. After 40/eps0 steps (at least 8) the staircase continues as a geometric tail decaying by
-        e^{-eps0/m} per bin, which keeps every ratio over a shift <= D at most e^{eps0}.
+        the guarantee. After 20/eps0 steps (at least 8; mass e^{-20} beyond) the staircase continues as a
+        geometric tail decaying by e^{-eps0/m} per bin, which keeps every ratio over a shift <= D at most e^{eps0}.
         """
         eps0 = check_positive("epsilon0", epsilon0)
         sens = check_positive("sensitivity", sensitivity)
@@ -108,7 +108,7 @@ class PiecewiseNoise(Noise):
             raise ValueError(f"max_bins_per_step must be an integer >= 1, got {max_bins_per_step!r}")
         m, half = min(((m, max(0, min(m - 1, round(gamma * m - 0.5)))) for m in range(1, max_bins_per_step + 1)),
                       key=lambda mh: abs((mh[1] + 0.5) / mh[0] - gamma))
-        steps = max(8, int(math.ceil(40.0 / eps0)))
+        steps = max(8, int(math.ceil(20.0 / eps0)))
         index = np.arange(steps * m + half + 1)
         # bin i covers [(i - 1/2) w, (i + 1/2) w]; it lies in step floor((i - half - 1) / m) + 1 (0 before gamma D)
         level = np.where(index <= half, 0, (index - half - 1) // m + 1)
