@@ -10,9 +10,11 @@ STAMP := $(VENV)/.installed
 
 # torch is pinned in the same pip command as everything else so that no package pulls a CUDA build.
 $(STAMP): pyproject.toml
+	@echo "Installing lmodp with every extra (CPU torch, transformers, opacus, matplotlib, ...) into $(VENV);" \
+		"this takes a few minutes and prints nothing until it is done."
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet "torch==2.13.0" -e ".[dev,plot,torch,demo,bench]"
+	$(PY) -m pip install --quiet "torch==2.13.0" -e ".[dev,plot,torch,demo,bench,interop]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -10,11 +10,22 @@ import numbers
 
 import numpy as np
 
+# Supported magnitudes of every length (noise scales, clips, sensitivities): outside them the closed forms and the
+# quadrature over- or underflow in double precision, so inputs beyond them are refused rather than half-computed.
+MIN_SCALE = 1e-100
+MAX_SCALE = 1e100
+MAX_DRAWS = 2**30  # samples per call (8 GiB of float64)
+MAX_ORDER = 1e4  # largest Renyi order (the default grid stops at 1024)
+MAX_STEPS = 10**18  # compositions: beyond any training run, and far from float overflow in count * rdp
+
 
 def _as_float(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
+        raise ValueError(f"{name} must be a real number, got {value!r:.80}")
+    try:
+        value = float(value)
+    except OverflowError:  # a Python int beyond the float range
+        value = math.inf if value > 0 else -math.inf
     if math.isnan(value):
         raise ValueError(f"{name} must be a real number, got NaN")
     return value
@@ -41,6 +52,56 @@ def check_nonnegative(name: str, value) -> float:
     if value < 0:
         raise ValueError(f"{name} must be >= 0 (finite), got {value!r}")
     return value
+
+
+def check_scale(name: str, value, low: float = MIN_SCALE, high: float = MAX_SCALE) -> float:
+    """A length (noise scale, clip, sensitivity) or another positive parameter: in [low, high]."""
+    value = check_positive(name, value)
+    if not low <= value <= high:
+        raise ValueError(f"{name} must lie in [{low:g}, {high:g}] (the numerically supported range), got {value!r}")
+    return value
+
+
+def check_real_array(name: str, values) -> np.ndarray:
+    """A real number or a (rectangular) array of real numbers, as floats; NaN and +-inf pass through."""
+    if isinstance(values, numbers.Real) and not isinstance(values, bool):
+        try:
+            values = float(values)
+        except OverflowError:  # a Python int beyond the float range
+            values = math.inf if values > 0 else -math.inf
+    try:
+        arr = np.asarray(values) if not isinstance(values, (str, bytes)) else np.asarray(None)
+    except (TypeError, ValueError):
+        arr = np.asarray(None)
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be a real number or an array of real numbers, got {values!r:.80}")
+    return arr.astype(float, copy=False)
+
+
+def check_points(x) -> np.ndarray:
+    """Evaluation points of a density: real numbers or arrays of them, +-inf allowed, NaN not."""
+    arr = check_real_array("x", x)
+    if np.any(np.isnan(arr)):
+        raise ValueError("x must not contain NaN (real numbers and +-inf are allowed)")
+    return arr
+
+
+def check_generator(rng) -> np.random.Generator:
+    """A numpy Generator (not a seed: reusing a seed would reuse the noise)."""
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator, e.g. np.random.default_rng(seed), got {rng!r:.80}")
+    return rng
+
+
+def check_size(size):
+    """A numpy sample size: None, a whole number >= 0 or a tuple of them, at most MAX_DRAWS draws in all."""
+    dims = (size,) if isinstance(size, (numbers.Integral, np.integer)) else size
+    if size is not None and not (isinstance(dims, (tuple, list)) and all(
+            isinstance(d, (numbers.Integral, np.integer)) and not isinstance(d, bool) and d >= 0 for d in dims)):
+        raise ValueError(f"size must be None, a whole number >= 0 or a tuple of them, got {size!r:.80}")
+    if size is not None and math.prod(int(d) for d in dims) > MAX_DRAWS:
+        raise ValueError(f"size asks for {math.prod(int(d) for d in dims)} draws; at most {MAX_DRAWS} per call")
+    return size
 
 
 def check_epsilon(value, name: str = "epsilon") -> float:
@@ -72,18 +133,20 @@ def check_steps(value, name: str = "steps") -> int:
         if not math.isfinite(value) or value != int(value):
             raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
     value = int(value)
-    if value < 1:
-        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    if not 1 <= value <= MAX_STEPS:
+        raise ValueError(f"{name} must be a whole number in [1, {MAX_STEPS:.0e}], got {value!r:.80}")
     return value
 
 
 def check_orders(orders) -> np.ndarray:
-    """Renyi orders: a non-empty 1-D array of finite numbers > 1."""
-    arr = np.atleast_1d(np.asarray(orders, dtype=float))
+    """Renyi orders: a non-empty 1-D array of numbers in (1, MAX_ORDER]."""
+    arr = np.atleast_1d(check_real_array("orders", orders))
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"orders must be a non-empty 1-D sequence of numbers > 1, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 1.0):
-        raise ValueError(f"orders must be finite and > 1, got {arr[(~np.isfinite(arr)) | (arr <= 1)][:5]}")
+    bad = ~((arr > 1.0) & (arr <= MAX_ORDER))
+    if np.any(bad):
+        raise ValueError(f"orders must lie in (1, {MAX_ORDER:g}] (integer-order bounds cost time and memory in "
+                         f"the order), got {arr[bad][:5]}")
     return arr
 
 

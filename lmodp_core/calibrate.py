@@ -9,21 +9,40 @@ so that two evaluations usually close the bracket to ``rtol``; bisection wheneve
 evaluations instead of ~15 for doubling + bisection.
 The returned noise is always the upper end of the bracket, whose epsilon has been evaluated and is <= the
 target: calibration never returns a noise that misses the target, even if epsilon were not monotone.
+Bounded: a target below what RDP can certify at delta is refused up front, the search stops at the noise
+families' supported scales, and after ``_MAX_EVALUATIONS`` accountant evaluations it raises a ValueError.
 """
 from __future__ import annotations
 
 import math
 
-from ._validation import check_delta, check_epsilon, check_positive, check_steps
-from .accountant import Accountant
-from .geometry import Geometry
-from .noise import Noise
-from .rdp.per_step import unbounded_l2_reason
+import numpy as np
 
-_MAX_EVALUATIONS = 400  # bracketing steps are capped at a factor 20, so this reaches scales 20^+-300
+from ._validation import check_choice, check_delta, check_epsilon, check_positive, check_steps
+from .accountant import METHODS, Accountant
+from .geometry import Geometry, check_geometry
+from .noise import Noise
+from .rdp import DEFAULT_ORDERS, check_noise, epsilon_from_rdp
+from .rdp.per_step import unbounded_l2_reason
+from .sampling import as_sampling
+
+_MAX_EVALUATIONS = 100  # bracketing steps are capped at a factor 20: from any start this spans the scale range
 _MAX_LOG_STEP = 3.0
 _SLOPE_RANGE = (-8.0, -0.05)  # d log(epsilon) / d log(scale)
 _FIRST_SLOPE = -1.5  # -1 for a Gaussian at large sigma, steeper where sampling amplification fades
+
+
+def _check_certifiable(noise: Noise, geometry: Geometry, sampling, target: float, delta: float,
+                       method: str) -> None:
+    """Refuse a target below the RDP conversion's floor when RDP is the method that will answer."""
+    if method == "pld" or (method == "auto" and Accountant(noise, geometry, sampling).step().pld_supported()):
+        return
+    floor, _ = epsilon_from_rdp(DEFAULT_ORDERS, np.zeros(DEFAULT_ORDERS.shape), delta, warn=False)
+    if target <= floor:
+        raise ValueError(
+            f"epsilon={target:g} is below what RDP accounting can certify at delta={delta:g}: even zero Renyi "
+            f"divergence gives epsilon {floor:.6g} (min over orders a of log(1 - 1/a) - (log delta + log a)/(a - 1)); "
+            f"ask for epsilon > {floor:.6g} or a larger delta")
 
 
 def _epsilon_at(noise: Noise, geometry: Geometry, sampling, steps: int, delta: float, method: str) -> float:
@@ -59,7 +78,10 @@ def _next_point(low, high, history, width: float) -> float:
             slope = (r - previous[1]) / (x - previous[0])
         slope = min(max(slope, _SLOPE_RANGE[0]), _SLOPE_RANGE[1])
         step = -r / slope
-        step = math.copysign(min(max(abs(step) * 1.02, width), _MAX_LOG_STEP), step)
+        # at most a factor e^3 per step; more when epsilon is off by more than e^24 (an extreme start), and a cap
+        # doubling after three steps that did not bracket the root (epsilon flat at a floor, or a far root)
+        cap = max(_MAX_LOG_STEP * 2.0 ** max(0, len(history) - 3), abs(r) / 8.0)
+        step = math.copysign(min(max(abs(step) * 1.02, width), cap), step)
         return x + step
     candidates = (  # inverse quadratic through the latest three points, secant through two, regula falsi
         _inverse_quadratic_root(history[-3:]) if len(history) > 2 else math.nan,
@@ -78,18 +100,32 @@ def _next_point(low, high, history, width: float) -> float:
 def calibrate(noise: Noise, geometry: Geometry, sampling, steps: int, *, epsilon: float, delta: float,
               method: str = "auto", rtol: float = 1e-3) -> Noise:
     """``noise.scaled(c)`` with c within a factor (1 + rtol) of the smallest scale whose sound epsilon at
-    ``delta`` after ``steps`` steps is <= ``epsilon``.
+    ``delta`` after ``steps`` steps is <= ``epsilon``. ``geometry`` is required (Scalar, L1Ball or L2Ball).
+
+    Raises ValueError when the target is below what the accounting method can certify at ``delta`` (RDP: even
+    zero Renyi divergence gives min_a [log(1 - 1/a) - (log delta + log a)/(a - 1)] > 0), when no supported
+    scale of the noise meets it, or after ``_MAX_EVALUATIONS`` accountant evaluations.
     """
+    noise = check_noise(noise)
+    geometry = check_geometry(geometry)
+    sampling = as_sampling(sampling)
     target = check_epsilon(epsilon)
     delta = check_delta(delta)
     steps = check_steps(steps)
     rtol = check_positive("rtol", rtol)
+    method = check_choice("method", method, METHODS)
     reason = unbounded_l2_reason(noise, geometry)
     if reason:
         raise ValueError(f"cannot calibrate {noise!r} under {geometry!r}: {reason}")
+    _check_certifiable(noise, geometry, sampling, target, delta, method)
 
     def log_excess(log_factor: float) -> float:
-        value = _epsilon_at(noise.scaled(math.exp(log_factor)), geometry, sampling, steps, delta, method)
+        try:
+            scaled = noise.scaled(math.exp(log_factor))
+        except ValueError as err:
+            raise ValueError(f"epsilon={target:g} at delta={delta:g} cannot be calibrated: the search left the "
+                             f"supported noise scales ({err})") from None
+        value = _epsilon_at(scaled, geometry, sampling, steps, delta, method)
         return math.log(value / target) if value > 0 else -math.inf
 
     width = math.log1p(rtol)
@@ -106,5 +142,5 @@ def calibrate(noise: Noise, geometry: Geometry, sampling, steps: int, *, epsilon
             return noise.scaled(math.exp(high[0]))
         x_next = _next_point(low, high, history, width)
         history.append((x_next, log_excess(x_next)))
-    side = "met by every scale tried down to" if low is None else "not met by any scale up to"
-    raise ValueError(f"epsilon={target} is {side} {math.exp(history[-1][0]):g}x the given noise: check the inputs")
+    raise ValueError(f"calibration did not converge within {_MAX_EVALUATIONS} accountant evaluations (last scale "
+                     f"{math.exp(history[-1][0]):g}x the given noise): check the inputs")

@@ -4,10 +4,10 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import ClassVar
 
-from ._validation import check_positive
+from ._validation import check_scale
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,13 @@ class Geometry:
         kinds = {cls.kind: cls for cls in (Scalar, L1Ball, L2Ball)}
         if not isinstance(data, dict) or data.get("kind") not in kinds:
             raise ValueError(f"geometry dict needs 'kind' in {sorted(kinds)}, got {data!r}")
-        return kinds[data["kind"]](**{k: v for k, v in data.items() if k != "kind"})
+        cls = kinds[data["kind"]]
+        params = {k: v for k, v in data.items() if k != "kind"}
+        names = [f.name for f in fields(cls)]
+        if set(params) != set(names):
+            raise ValueError(f"a {data['kind']!r} geometry dict needs exactly the keys {['kind', *names]}, "
+                             f"got {sorted(data)}")
+        return cls(**params)
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,7 @@ class Scalar(Geometry):
     kind: ClassVar[str] = "scalar"
 
     def __post_init__(self):
-        object.__setattr__(self, "sensitivity", check_positive("sensitivity", self.sensitivity))
+        object.__setattr__(self, "sensitivity", check_scale("sensitivity", self.sensitivity))
 
     @property
     def radius(self) -> float:
@@ -52,7 +58,7 @@ class L1Ball(Geometry):
     kind: ClassVar[str] = "l1"
 
     def __post_init__(self):
-        object.__setattr__(self, "clip", check_positive("clip", self.clip))
+        object.__setattr__(self, "clip", check_scale("clip", self.clip))
 
     @property
     def radius(self) -> float:
@@ -67,7 +73,7 @@ class L2Ball(Geometry):
     kind: ClassVar[str] = "l2"
 
     def __post_init__(self):
-        object.__setattr__(self, "clip", check_positive("clip", self.clip))
+        object.__setattr__(self, "clip", check_scale("clip", self.clip))
 
     @property
     def radius(self) -> float:
@@ -75,6 +81,9 @@ class L2Ball(Geometry):
 
 
 def check_geometry(geometry) -> Geometry:
+    """A concrete geometry; there is no default (the clip and the norm must be stated)."""
+    if geometry is None:
+        raise ValueError("geometry is required: pass Scalar(...), L1Ball(...) or L2Ball(...)")
     if not isinstance(geometry, Geometry) or type(geometry) is Geometry:
         raise ValueError(f"geometry must be Scalar(...), L1Ball(...) or L2Ball(...), got {geometry!r}")
     return geometry

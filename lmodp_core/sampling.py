@@ -28,8 +28,8 @@ class Poisson:
 
     @staticmethod
     def from_dict(data: dict) -> "Poisson":
-        if not isinstance(data, dict) or data.get("kind") != "poisson":
-            raise ValueError(f"sampling dict needs kind='poisson', got {data!r}")
+        if not isinstance(data, dict) or data.get("kind") != "poisson" or "sample_rate" not in data:
+            raise ValueError(f"sampling dict needs kind='poisson' and a 'sample_rate', got {data!r}")
         return Poisson(data["sample_rate"])
 
 

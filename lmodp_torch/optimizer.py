@@ -1,4 +1,4 @@
-"""Opacus optimizers that add any lmodp noise instead of Gaussian noise (DESIGN §5).
+"""Opacus optimizers that add any lmodp noise instead of Gaussian noise (docs/torch.md).
 
 Per-example gradients, clipping, accumulation, averaging and the distributed all-reduce are Opacus's own; this
 module replaces exactly two things:
@@ -12,7 +12,9 @@ module replaces exactly two things:
 
 ``LMODPOptimizer(optimizer, noise=..., max_grad_norm=..., expected_batch_size=...)`` is a drop-in for Opacus's
 ``DPOptimizer(optimizer, noise_multiplier=..., ...)``: ``noise=Gaussian(noise_multiplier)`` reproduces it.
-The noise is expressed in units of the clipping norm, exactly like ``noise_multiplier``.
+The noise is expressed in units of the clipping norm, exactly like ``noise_multiplier``. ``noise_multiplier``
+itself is the Gaussian's sigma (so Opacus's accountant hooks and noise schedulers keep working with Gaussian
+noise) and raises a ValueError for any other noise: no NaN or placeholder ever reaches Opacus.
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ from opacus.optimizers import (
 )
 from opacus.optimizers.optimizer import _check_processed_flag, _mark_as_processed
 
-from lmodp_core import Noise
+from lmodp_core import Gaussian, Noise
+from lmodp_core._validation import check_positive
 
 from .noise import sample_noise
 
@@ -43,31 +46,66 @@ class _LMONoise:
             raise ValueError(f"noise must be an lmodp_core Noise (e.g. Gaussian(1.0), LMO(...)), got {noise!r}")
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-        if not (isinstance(max_grad_norm, (int, float)) and max_grad_norm > 0):
-            raise ValueError(f"max_grad_norm must be a number > 0 (the per-example clipping norm), got {max_grad_norm!r}")
+        max_grad_norm = check_positive("max_grad_norm (the per-example clipping norm)", max_grad_norm)
+        if loss_reduction == "mean" or expected_batch_size is not None:
+            expected_batch_size = check_positive("expected_batch_size (q * dataset size, the divisor of the noisy "
+                                                 "sum)", expected_batch_size)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise ValueError(f"generator must be None or a torch.Generator, got {generator!r}")
         if secure_rng and generator is not None:
             raise ValueError("generator must be None when secure_rng=True")
         if norm == "l1" and isinstance(self, DPOptimizerFastGradientClipping):
             raise ValueError("norm='l1' is not available with ghost clipping (it computes L2 norms); "
                              "use grad_sample_mode='hooks'")
-        super().__init__(optimizer, noise_multiplier=float("nan"), max_grad_norm=float(max_grad_norm),
+        super().__init__(optimizer, noise_multiplier=noise, max_grad_norm=max_grad_norm,
                          expected_batch_size=expected_batch_size, loss_reduction=loss_reduction,
                          generator=generator, secure_mode=False, **kwargs)
-        self.noise = noise
-        self._step_noise = noise.scaled(max_grad_norm)  # clip * Z, the law actually added
         self.norm = norm
         self.secure_rng = bool(secure_rng)
+
+    @property
+    def noise(self) -> Noise:
+        """The lmodp noise in units of ``max_grad_norm``: each step adds ``max_grad_norm * Z``, Z ~ noise."""
+        return self._noise
+
+    @noise.setter
+    def noise(self, noise: Noise) -> None:
+        if not isinstance(noise, Noise):
+            raise ValueError(f"noise must be an lmodp_core Noise (e.g. Gaussian(1.0), LMO(...)), got {noise!r}")
+        self._noise = noise
+
+    @property
+    def noise_multiplier(self) -> float:
+        """Opacus's noise multiplier sigma / clip; defined for Gaussian noise only (other noise raises)."""
+        if isinstance(self._noise, Gaussian):
+            return self._noise.sigma
+        raise ValueError(f"noise_multiplier is defined for Gaussian noise only; this optimizer adds "
+                         f"{self._noise.family} noise ({self._noise!r}), which Opacus's accountants cannot account "
+                         f"for: use the lmodp accountant (make_private's accountant or lmodp_core.Accountant)")
+
+    @noise_multiplier.setter
+    def noise_multiplier(self, value) -> None:
+        """A number replaces a Gaussian's sigma (as Opacus's noise schedulers do); an lmodp Noise replaces the
+        noise."""
+        if isinstance(value, Noise):
+            self.noise = value
+        elif isinstance(self._noise, Gaussian):
+            self.noise = Gaussian(value)
+        else:
+            raise ValueError(f"noise_multiplier can be set only for Gaussian noise; this optimizer adds "
+                             f"{self._noise.family} noise: set optimizer.noise to an lmodp Noise instead")
 
     def _draws_noise(self) -> bool:
         return getattr(self, "rank", 0) == 0
 
     def add_noise(self):
         """``p.grad = p.summed_grad + max_grad_norm * Z`` (Z only on rank 0 when distributed)."""
+        step_noise = self._noise.scaled(self.max_grad_norm)  # clip * Z, the law actually added
         for p in self.params:
             _check_processed_flag(p.summed_grad)
             grad = p.summed_grad
             if self._draws_noise():
-                grad = sample_noise(self._step_noise, grad.shape, generator=self.generator, device=grad.device,
+                grad = sample_noise(step_noise, grad.shape, generator=self.generator, device=grad.device,
                                     dtype=grad.dtype, secure_rng=self.secure_rng).add_(grad)
             p.grad = grad.view_as(p)
             _mark_as_processed(p.summed_grad)
@@ -76,9 +114,12 @@ class _LMONoise:
         if self.norm == "l2":
             return super().clip_and_accumulate()
         grad_samples = self.grad_samples
-        per_sample_norms = sum(g.reshape(len(g), -1).abs().sum(dim=-1).to(grad_samples[0].device)
-                               for g in grad_samples)
-        clip_factor = (self.max_grad_norm / (per_sample_norms + _CLIP_EPS)).clamp(max=1.0)
+        if len(grad_samples[0]) == 0:  # an empty Poisson batch: nothing to clip, the step adds noise only
+            clip_factor = torch.zeros((0,), device=grad_samples[0].device)
+        else:
+            per_sample_norms = sum(g.reshape(len(g), -1).abs().sum(dim=-1).to(grad_samples[0].device)
+                                   for g in grad_samples)
+            clip_factor = (self.max_grad_norm / (per_sample_norms + _CLIP_EPS)).clamp(max=1.0)
         for p in self.params:
             _check_processed_flag(p.grad_sample)
             grad_sample = self._get_flat_grad_sample(p).to(p.dtype)

@@ -9,9 +9,15 @@ The noise is expressed in units of the clipping norm (like Opacus's ``noise_mult
 ``clip * Z`` to the sum of clipped per-example gradients and divides by the expected batch size
 ``sample_rate * len(dataset)``. The accountant therefore composes ``(noise, geometry with clip 1, Poisson(q))``,
 which is the same mechanism as ``(clip * noise, geometry with clip, Poisson(q))``.
+
+``make_private`` and ``PrivateTrainer`` share the setup below (``privacy_setup``, ``private_optimizer``,
+``announce_noise``): the same validation, the same planned step count, the same noise choice, the same ledger
+recording and the same start-up log line.
 """
 from __future__ import annotations
 
+import copy
+import logging
 import math
 import warnings
 from typing import Any, NamedTuple
@@ -25,11 +31,14 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from lmodp_core import Accountant, Gaussian, L1Ball, L2Ball, Noise, Poisson, calibrate
 from lmodp_core import epsilon as epsilon_of
+from lmodp_core._validation import check_delta, check_epsilon, check_positive, check_sample_rate
 from lmodp_core.geometry import Geometry
 
+from .ledger import privacy_state, record_steps, restore_privacy_state
 from .optimizer import optimizer_class
 
 GRAD_SAMPLE_MODES = ("hooks", "functorch", "ghost")
+logger = logging.getLogger("lmodp_torch")
 
 
 class PrivateTraining(NamedTuple):
@@ -41,6 +50,38 @@ class PrivateTraining(NamedTuple):
     accountant: Accountant
     criterion: Any  # the loss to call in ghost-clipping mode (it runs Opacus's two backward passes); else as given
 
+    @property
+    def noise(self) -> Noise:
+        """The noise each step adds, in units of the clipping norm (the calibrated one when a target was given)."""
+        return self.optimizer.noise
+
+    def privacy_state(self) -> dict:
+        """The ledger and the noise and sampling generators' states, JSON-safe, versioned and checksummed: save
+        it with each checkpoint and give it to ``load_privacy_state`` when resuming."""
+        return privacy_state(self.accountant, self.accountant.steps, self.optimizer.generator,
+                             getattr(self.data_loader.batch_sampler, "generator", None))
+
+    def load_privacy_state(self, state: dict, *, global_step: int, source: str = "privacy state") -> None:
+        """Resume: restore the ledger and the generators from ``privacy_state()`` output, before the first step.
+
+        ``global_step`` is the number of optimizer steps the checkpoint being resumed has taken; a ledger with
+        another count is refused. The restored steps keep the mechanisms they were taken with; steps from now
+        on are recorded with this run's noise and sampling rate (a new ledger entry if they differ).
+        """
+        restore_privacy_state(state, source=source, global_step=global_step, accountant=self.accountant,
+                              noise_generator=self.optimizer.generator,
+                              sampling_generator=getattr(self.data_loader.batch_sampler, "generator", None))
+
+
+class PrivacySetup(NamedTuple):
+    """The privacy parameters of a run, as ``make_private`` and ``PrivateTrainer`` both build them."""
+
+    noise: Noise  # in units of clip
+    clip: float
+    geometry: Geometry  # the clipping geometry with clip 1 (what the accountant composes)
+    sampling: Poisson
+    accountant: Accountant
+
 
 def resolve_geometry(clip: float | None, geometry: Geometry | None) -> tuple[float, Geometry]:
     """(clipping norm, unit geometry for the accountant) from ``clip`` and/or ``geometry``."""
@@ -50,11 +91,20 @@ def resolve_geometry(clip: float | None, geometry: Geometry | None) -> tuple[flo
         if geometry is None:
             raise ValueError("clip must be given (the per-example clipping norm, > 0), or pass geometry=L2Ball(clip)")
         clip = geometry.clip
-    if isinstance(clip, bool) or not isinstance(clip, (int, float)) or not (0 < clip < math.inf):
-        raise ValueError(f"clip must be a finite number > 0, got {clip!r}")
+    clip = check_positive("clip", clip)
     if geometry is not None and not math.isclose(geometry.clip, clip):
         raise ValueError(f"clip={clip} disagrees with geometry={geometry!r}; give one of them or equal values")
-    return float(clip), (L1Ball(1.0) if isinstance(geometry, L1Ball) else L2Ball(1.0))
+    return clip, (L1Ball(1.0) if isinstance(geometry, L1Ball) else L2Ball(1.0))
+
+
+def planned_steps(epochs: float, sample_rate: float) -> int:
+    """Optimizer steps in ``epochs`` passes over a Poisson loader of rate q: ceil(epochs * floor(1/q)).
+
+    A pass over Opacus's Poisson loader has floor(1/q) batches (its sampler's length), and ``Trainer`` plans
+    ``ceil(num_train_epochs * batches per pass)`` steps, so this is the number of steps that actually run.
+    """
+    epochs = check_positive("epochs", epochs)
+    return max(1, math.ceil(epochs * math.floor(1.0 / check_sample_rate(sample_rate))))
 
 
 def choose_noise(noise: Noise | None, geometry: Geometry, sample_rate: float, steps: int, *, epsilon: float,
@@ -78,18 +128,67 @@ def choose_noise(noise: Noise | None, geometry: Geometry, sample_rate: float, st
     return calibrate(noise, geometry, Poisson(sample_rate), steps, epsilon=epsilon, delta=delta, method=method)
 
 
+def privacy_setup(noise: Noise | None, clip: float | None, geometry: Geometry | None, sample_rate: float, *,
+                  method: str, target: tuple[float, float, int] | None = None) -> PrivacySetup:
+    """Validate the privacy parameters and build the accountant.
+
+    ``target = (epsilon, delta, steps)``: the noise (a shape, or None for ``optimize_noise``'s pick) is
+    calibrated to meet it after ``steps`` steps (``choose_noise``); otherwise ``noise`` is used as given.
+    """
+    if noise is not None and not isinstance(noise, Noise):
+        raise ValueError(f"noise must be an lmodp_core Noise (e.g. Gaussian(1.0), LMO(...)), got {noise!r}")
+    clip, unit_geometry = resolve_geometry(clip, geometry)
+    sampling = Poisson(check_sample_rate(sample_rate))
+    if target is not None:
+        epsilon, delta, steps = target
+        noise = choose_noise(noise, unit_geometry, sampling.sample_rate, steps, epsilon=check_epsilon(epsilon),
+                             delta=check_delta(delta), method=method)
+    elif noise is None:
+        raise ValueError("noise must be given (e.g. noise=Gaussian(1.0)), or a privacy target to choose it for")
+    return PrivacySetup(noise, clip, unit_geometry, sampling, Accountant(noise, unit_geometry, sampling,
+                                                                         method=method))
+
+
+def private_optimizer(setup: PrivacySetup, optimizer: torch.optim.Optimizer, *, expected_batch_size: float,
+                      generator: torch.Generator | None, secure_rng: bool, distributed: bool = False,
+                      ghost_clipping: bool = False):
+    """The lmodp Opacus optimizer wrapping ``optimizer``; each step it takes is recorded in the ledger."""
+    private = optimizer_class(distributed=distributed, ghost_clipping=ghost_clipping)(
+        optimizer, noise=setup.noise, max_grad_norm=setup.clip, expected_batch_size=expected_batch_size,
+        norm="l1" if isinstance(setup.geometry, L1Ball) else "l2", generator=generator, secure_rng=secure_rng)
+    record_steps(private, setup.accountant, setup.geometry, setup.sampling)
+    return private
+
+
+def announce_noise(setup: PrivacySetup, *, steps: int | None = None, delta: float | None = None) -> str:
+    """Log (INFO, logger ``lmodp_torch``) and return one line: the noise family and parameters, its std in
+    units of the clip, and the epsilon certified at ``delta`` once the ledger has ``steps`` steps in all."""
+    noise = setup.noise
+    line = (f"lmodp noise: {noise.family} {noise!r}, std/clip {noise.std:.4g} (clip {setup.clip:g}, "
+            f"{type(setup.geometry).__name__}, Poisson q={setup.sampling.sample_rate:.4g})")
+    if steps is not None and delta is not None:
+        planned = copy.deepcopy(setup.accountant)
+        if steps > planned.steps:
+            planned.step(steps - planned.steps)
+        line += f"; certified epsilon {planned.epsilon(delta):.4g} at delta {delta:.3g} for {steps} planned steps"
+    logger.info(line)
+    return line
+
+
 def _poisson_loader(data_loader, sample_rate: float | None, distributed: bool, generator) -> DPDataLoader:
-    if not isinstance(data_loader, torch.utils.data.DataLoader):
+    if not isinstance(data_loader, torch.utils.data.DataLoader) or not hasattr(data_loader.dataset, "__len__"):
         raise ValueError(f"data_loader must be a torch DataLoader over a map-style dataset, got {data_loader!r}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"sampling_generator must be None or a torch.Generator, got {generator!r}")
+    if len(data_loader.dataset) == 0:
+        raise ValueError("data_loader's dataset is empty: Poisson sampling needs at least one example")
     if sample_rate is None:
         if isinstance(data_loader, DPDataLoader) and data_loader.distributed == distributed:
             return data_loader
         return DPDataLoader.from_data_loader(data_loader, distributed=distributed, generator=generator)
-    if not (isinstance(sample_rate, (int, float)) and 0 < sample_rate <= 1):
-        raise ValueError(f"sample_rate must lie in (0, 1], got {sample_rate!r}")
-    return DPDataLoader(data_loader.dataset, sample_rate=float(sample_rate), collate_fn=data_loader.collate_fn,
-                        num_workers=data_loader.num_workers, pin_memory=data_loader.pin_memory,
-                        generator=generator, distributed=distributed)
+    return DPDataLoader(data_loader.dataset, sample_rate=check_sample_rate(sample_rate),
+                        collate_fn=data_loader.collate_fn, num_workers=data_loader.num_workers,
+                        pin_memory=data_loader.pin_memory, generator=generator, distributed=distributed)
 
 
 def make_private(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data_loader, *,
@@ -103,10 +202,11 @@ def make_private(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data_
 
     noise: an lmodp noise in units of ``clip`` (``Gaussian(sigma)`` is Opacus's ``noise_multiplier=sigma``).
         With a target it is only the *shape*: it is rescaled by ``calibrate``; ``None`` with a target asks
-        ``optimize_noise`` for the best shape.
+        ``optimize_noise`` for the best shape. The noise used is ``result.noise`` and is logged at INFO level.
     clip / geometry: per-example clipping norm; ``geometry=L1Ball(clip)`` clips in L1, otherwise L2.
     sample_rate: Poisson rate q; default ``1 / len(data_loader)`` (the loader's batch size over the dataset).
-    target_epsilon, target_delta, epochs: choose the noise so that ``ceil(epochs / q)`` steps meet the target.
+    target_epsilon, target_delta, epochs: choose the noise so that the ``planned_steps(epochs, q)`` =
+        ceil(epochs * floor(1/q)) steps of ``epochs`` passes over the Poisson loader meet the target.
     grad_sample_mode: ``"hooks"`` (default), ``"functorch"`` or ``"ghost"`` (Opacus ghost clipping, L2 only;
         then pass ``criterion`` and use the returned one).
     noise_generator / sampling_generator: seeded ``torch.Generator`` for the noise / the batch sampling.
@@ -121,39 +221,31 @@ def make_private(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data_
         raise ValueError("grad_sample_mode='ghost' needs criterion= (the loss function to wrap)")
     if secure_rng and noise_generator is not None:
         raise ValueError("noise_generator must be None when secure_rng=True")
-    clip, unit_geometry = resolve_geometry(clip, geometry)
-    if ghost and isinstance(unit_geometry, L1Ball):
+    if ghost and isinstance(geometry, L1Ball):
         raise ValueError("geometry=L1Ball is not available with grad_sample_mode='ghost' (ghost clipping is L2)")
     trainable = {id(p) for p in model.parameters() if p.requires_grad}
     if any(id(p) not in trainable for group in optimizer.param_groups for p in group["params"]):
         raise ValueError("optimizer must hold only trainable parameters of model")
+    targets = (target_epsilon, target_delta, epochs)
+    if any(t is not None for t in targets) and any(t is None for t in targets):
+        raise ValueError("a target needs all of target_epsilon, target_delta and epochs")
     distributed = isinstance(model, (DPDDP, DDP))
     loader = _poisson_loader(data_loader, sample_rate, distributed, sampling_generator)
     q = float(loader.sample_rate)
-    targets = (target_epsilon, target_delta, epochs)
-    if any(t is not None for t in targets):
-        if any(t is None for t in targets):
-            raise ValueError("a target needs all of target_epsilon, target_delta and epochs")
-        if not (isinstance(epochs, (int, float)) and epochs > 0):
-            raise ValueError(f"epochs must be a number > 0, got {epochs!r}")
-        noise = choose_noise(noise, unit_geometry, q, math.ceil(epochs / q), epsilon=target_epsilon,
-                             delta=target_delta, method=method)
-    elif noise is None:
-        raise ValueError("noise must be given (e.g. noise=Gaussian(1.0)), or a target (target_epsilon, "
-                         "target_delta, epochs)")
-    accountant = Accountant(noise, unit_geometry, Poisson(q), method=method)
+    steps = None if epochs is None else planned_steps(epochs, q)
+    setup = privacy_setup(noise, clip, geometry, q, method=method,
+                          target=None if steps is None else (target_epsilon, target_delta, steps))
 
     hooked = prepare_module(model, grad_sample_mode, wrap_model, batch_first=True, loss_reduction="mean",
-                            **({"max_grad_norm": clip} if ghost else {}))
+                            **({"max_grad_norm": setup.clip} if ghost else {}))
     hooked.forbid_grad_accumulation()
     expected_batch_size = q * len(loader.dataset)
     if distributed:
         expected_batch_size /= torch.distributed.get_world_size()
-    private_optimizer = optimizer_class(distributed=distributed, ghost_clipping=ghost)(
-        optimizer, noise=noise, max_grad_norm=clip, expected_batch_size=expected_batch_size,
-        norm="l1" if isinstance(unit_geometry, L1Ball) else "l2", generator=noise_generator,
-        secure_rng=secure_rng)
-    private_optimizer.attach_step_hook(lambda _: accountant.step())
+    optimizer = private_optimizer(setup, optimizer, expected_batch_size=expected_batch_size,
+                                  generator=noise_generator, secure_rng=secure_rng, distributed=distributed,
+                                  ghost_clipping=ghost)
+    announce_noise(setup, steps=steps, delta=target_delta)
     if ghost:
-        criterion = DPLossFastGradientClipping(hooked, private_optimizer, criterion, "mean")
-    return PrivateTraining(hooked, private_optimizer, loader, accountant, criterion)
+        criterion = DPLossFastGradientClipping(hooked, optimizer, criterion, "mean")
+    return PrivateTraining(hooked, optimizer, loader, setup.accountant, criterion)

@@ -7,6 +7,7 @@ import pytest
 from scipy import integrate, stats
 
 from lmodp_core import LMO, CustomNoise, Gaussian, Laplace, Noise
+from lmodp_core.noise.lmo import SHAPE_RANGE as LMO_SHAPE_RANGE
 
 from .conftest import PAPER_03
 
@@ -151,3 +152,78 @@ def test_paper_naming_round_trip():
     noise = LMO.from_paper(params)
     assert noise == LMO(**PAPER_03)
     assert noise.to_paper() == {k: float(v) for k, v in params.items()}
+
+
+# ---- issue 12: bad points, generators and extreme parameters --------------------------------------------------
+UNIT_LAPLACE = CustomNoise(lambda t: -np.abs(t) - math.log(2.0), sampler=lambda rng, size: rng.laplace(0, 1, size))
+ONE_OF_EACH = [Gaussian(1.0), Laplace(1.0), LMO(**PAPER_03), UNIT_LAPLACE]
+
+
+@pytest.mark.parametrize("noise", ONE_OF_EACH, ids=repr)
+@pytest.mark.parametrize("method", ["logpdf", "pdf", "sf", "score"])
+@pytest.mark.parametrize("x, match", [(math.nan, "NaN"), ([0.0, math.nan], "NaN"), (None, "real number"),
+                                      ("1", "real number"), (1j, "real number")])
+def test_points_are_checked_once_for_every_family(noise, method, x, match):
+    with pytest.raises(ValueError, match=match):
+        getattr(noise, method)(x)
+
+
+@pytest.mark.parametrize("noise", ONE_OF_EACH, ids=repr)
+def test_infinite_points_give_the_limits(noise):
+    x = np.array([-math.inf, math.inf])
+    assert np.all(noise.logpdf(x) == -math.inf)
+    np.testing.assert_array_equal(noise.sf(x), [1.0, 0.0])
+    assert not np.any(np.isnan(noise.score(x)))
+
+
+@pytest.mark.parametrize("noise", ONE_OF_EACH, ids=repr)
+def test_sample_needs_a_numpy_generator(noise, rng):
+    for bad_rng in (None, 42, np.random.RandomState(0)):
+        with pytest.raises(ValueError, match="Generator"):
+            noise.sample(bad_rng, 3)
+    for bad_size in (-1, "3", 2.5, (2, -1), 10**12):
+        with pytest.raises(ValueError, match="size"):
+            noise.sample(rng, bad_size)
+    assert np.isfinite(noise.sample(rng))
+    assert noise.sample(rng, (2, 3)).shape == (2, 3)
+
+
+@pytest.mark.parametrize("build", [
+    lambda: Gaussian(1e-150), lambda: Gaussian(1e300), lambda: Laplace(1e300), lambda: Laplace(1e-300),
+    lambda: LMO(**{**PAPER_03, "a1": 1e300}), lambda: LMO(**{**PAPER_03, "gamma_shape": 1e300}),
+    lambda: LMO(**{**PAPER_03, "exp_rate": 1e-300}), lambda: LMO(**{**PAPER_03, "unif_high": 1e300}),
+    lambda: LMO(**{**PAPER_03, "a1": 1e-300, "a3": 1e-300, "a4": 1e-300}), lambda: LMO(**PAPER_03, scale=1e-300),
+    lambda: Gaussian(1.0).scaled(1e-120),
+])
+def test_parameters_outside_the_supported_range_are_refused(build):
+    with pytest.raises(ValueError, match="numerically supported range"):
+        build()
+
+
+@pytest.mark.parametrize("name", ["a1", "a3", "a4", "gamma_shape", "gamma_scale", "exp_rate", "unif_high", "scale"])
+@pytest.mark.parametrize("end", ["low", "high"])
+def test_lmo_at_the_ends_of_its_supported_ranges_gives_numbers_or_inf(name, end):
+    low, high = (1e-100, 1e100) if name == "scale" else LMO_SHAPE_RANGE
+    params = {**PAPER_03, "unif_low": 0.0, name: low if end == "low" else high}
+    noise = LMO(**params)
+    for moment in ("variance", "std", "mean_abs", "fisher_information", "log_density_lipschitz"):
+        value = getattr(noise, moment)
+        assert value >= 0 and not math.isnan(value), moment
+    with np.errstate(over="ignore"):
+        xs = np.array([0.0, 1e-300, 1.0, 1e300]) * noise.typical_scale
+    for method in ("logpdf", "sf", "score"):
+        assert not np.any(np.isnan(getattr(noise, method)(xs))), method
+
+
+@pytest.mark.parametrize("noise", FAMILIES, ids=repr)
+def test_log_density_lipschitz_constant_bounds_the_score(noise):
+    xs = np.geomspace(1e-9, 1e4, 2000) * noise.typical_scale
+    assert np.all(np.abs(noise.score(xs)) <= noise.log_density_lipschitz * (1 + 1e-9))
+    assert noise.fisher_information <= noise.log_density_lipschitz**2 * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("data", [{"family": "gaussian"}, {"family": "gaussian", "sigma": 1.0, "extra": 2},
+                                  {"family": "lmo", "a1": 0.1}, {"family": "laplace", "scale": "1"}])
+def test_malformed_noise_dicts_raise_value_error(data):
+    with pytest.raises(ValueError, match="noise dict needs the arguments|scale"):
+        Noise.from_dict(data)

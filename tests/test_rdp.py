@@ -6,8 +6,8 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from lmodp_core import (LMO, CustomNoise, Gaussian, L1Ball, L2Ball, Laplace, OrderGridWarning, Poisson, Scalar,
-                        delta_from_rdp, epsilon_from_rdp, step_rdp)
+from lmodp_core import (DEFAULT_ORDERS, LMO, CustomNoise, Gaussian, L1Ball, L2Ball, Laplace, OrderGridWarning,
+                        Poisson, Scalar, calibrate, delta_from_rdp, epsilon, epsilon_from_rdp, step_rdp)
 from lmodp_core.rdp import (binomial_rdp, renyi_poisson_mixture, renyi_shift, sampled_gaussian_rdp, unsampled_rdp,
                             zhu_wang_rdp)
 
@@ -242,3 +242,87 @@ def test_conversions_are_consistent_and_warn_at_the_grid_edge():
 def test_bad_input_raises_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# ---- issue 12: edges of the conversions, extreme scales, bounded time, calibration ------------------------------
+def test_an_all_infinite_curve_has_no_optimal_order():
+    assert epsilon_from_rdp([2.0, 3.0], [math.inf, math.inf], 1e-5) == (math.inf, None)
+    assert delta_from_rdp([2.0, 3.0], [math.inf, math.inf], 1.0) == (1.0, None)
+    assert delta_from_rdp([2.0, 3.0], [math.inf, 1.0], 1e-320)[0] == 1.0  # log delta > 0: capped, no overflow
+
+
+def test_order_grid_warning_only_when_more_orders_could_help():
+    orders = np.array([2.0, 3.0, 4.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # a flat (pure-DP-like) curve: its optimum is the top order, but no order beyond it gains 0.1%
+        epsilon_from_rdp(DEFAULT_ORDERS, np.full(DEFAULT_ORDERS.shape, 5.0), 1e-5)
+    with pytest.warns(OrderGridWarning, match="orders beyond it could give a smaller epsilon"):
+        epsilon_from_rdp(orders, 50.0 * orders, 1e-5)  # optimum at the bottom order; a(=1.5) would give ~96 < 110
+
+
+def test_subsampled_bounds_do_not_overflow_for_small_laplace_noise():
+    eps = epsilon(Laplace(0.03), L2Ball(1.0), Poisson(0.01), 10, 1e-5, method="rdp")
+    assert math.isfinite(eps) and eps > 0
+    huge = binomial_rdp(0.01, lambda ells: np.full(np.shape(ells), 800.0), [2.0, 3.0])  # e^{eps(2)} > float max
+    assert np.all(np.isfinite(huge)) and np.all(huge > 0)
+
+
+def test_sampled_gaussian_at_extreme_multipliers_is_finite_or_inf_and_capped():
+    orders = np.array([1.5, 2.5, 4.0])
+    big = sampled_gaussian_rdp(0.5, 1e6, orders)  # the fractional series does not converge: next integer order
+    assert np.all(big >= 0) and np.all(big <= orders / 2e12 * (1 + 1e-12))
+    assert np.all(sampled_gaussian_rdp(0.01, 1e-200, orders) == math.inf)
+    assert not np.any(np.isnan(sampled_gaussian_rdp(1e-12, 1e-153, [1.5, 64.0])))  # inf - inf in logsumexp
+    rdp = step_rdp(Gaussian(1e-100), L2Ball(1e100), Poisson(0.01), orders)
+    assert np.all(rdp == math.inf)
+
+
+def test_tiny_lmo_noise_uses_the_lipschitz_bound_quickly(lmo_paper):
+    """LMO at scale 1e-3 in L2 with T = 1000 took over a minute (quadrature mostly unresolved); now closed form."""
+    orders = np.array([2.0, 8.0, 64.0])
+    noise = lmo_paper.scaled(1e-3)
+    unsampled = step_rdp(noise, L2Ball(1.0), None, orders)
+    np.testing.assert_allclose(unsampled, 0.5 * orders * noise.log_density_lipschitz**2)  # Bun-Steinke zCDP
+    assert np.all(unsampled >= 0.5 * orders * noise.fisher_information)  # never below the d -> inf limit
+    sampled = step_rdp(noise, L2Ball(1.0), Poisson(0.01), orders)
+    assert np.all(np.isfinite(sampled)) and np.all(sampled <= unsampled)
+    scalar = step_rdp(noise, Scalar(1.0), Poisson(0.01), orders)
+    assert np.all(scalar <= noise.log_density_lipschitz)  # pure DP: r_a(s) <= L s
+    assert np.all(np.isfinite(step_rdp(lmo_paper.scaled(1e-100), L2Ball(1.0), None, orders)))
+    custom = CustomNoise(lambda t: -np.abs(t) - math.log(2.0), scale=1e-9)  # Lipschitz constant not known
+    assert np.all(step_rdp(custom, L1Ball(1.0), None, orders) == math.inf)
+
+
+@pytest.mark.parametrize("noise, match", [(None, "noise must be"), ("g", "noise must be"),
+                                          (1.0, r"Gaussian\(s\)"), (L2Ball(1.0), "noise must be")])
+def test_calibrate_refuses_what_is_not_a_noise(noise, match):
+    with pytest.raises(ValueError, match=match):
+        calibrate(noise, L2Ball(1.0), Poisson(0.01), 10, epsilon=1.0, delta=1e-5)
+
+
+def test_calibrate_needs_a_geometry_and_refuses_targets_below_the_rdp_floor(lmo_paper):
+    with pytest.raises(ValueError, match="geometry is required"):
+        calibrate(Gaussian(1.0), None, Poisson(0.01), 10, epsilon=1.0, delta=1e-5)
+    floor, _ = epsilon_from_rdp(DEFAULT_ORDERS, np.zeros(DEFAULT_ORDERS.shape), 1e-5, warn=False)
+    for noise, method in [(Gaussian(1.0), "rdp"), (lmo_paper, "auto")]:
+        with pytest.raises(ValueError, match=f"even zero Renyi divergence gives epsilon {floor:.6g}"):
+            calibrate(noise, L2Ball(1.0), Poisson(0.01), 1000, epsilon=1e-9, delta=1e-5, method=method)
+
+
+def test_calibrate_from_extreme_starting_scales():
+    for start in (1e-100, 1e100):
+        noise = calibrate(Gaussian(start), L2Ball(1.0), Poisson(0.01), 10, epsilon=1.0, delta=1e-5, method="rdp")
+        assert epsilon(noise, L2Ball(1.0), Poisson(0.01), 10, 1e-5, method="rdp") <= 1.0
+    with pytest.raises(ValueError, match="supported noise scales"):
+        calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, epsilon=1e300, delta=1e-5, method="rdp")
+
+
+def test_sampled_gaussian_keeps_rdp_far_below_rounding_for_huge_step_counts():
+    """A_a - 1 ~ 1e-18 used to round to 0, so T = 1e18 steps of sigma = 1e7 reported no privacy loss at all."""
+    rdp = sampled_gaussian_rdp(0.01, 1e7, [2.0, 1.5, 3.0])
+    exact_2 = math.log1p(1e-4 * math.expm1(1e-14))  # log A_2 = log(1 + q^2 (e^{1/sigma^2} - 1))
+    assert rdp[0] == pytest.approx(exact_2, rel=1e-9)
+    assert rdp[1] >= 0.5 * exact_2  # about a q^2/(2 sigma^2) at a = 1.5, bounded by the chord through a = 1, 2
+    eps = epsilon(Gaussian(1e7), L2Ball(1.0), Poisson(0.01), 10**18, 1e-5, method="rdp")
+    assert eps > 1.0  # 1e18 * rho(a) is of order 1: far from the conversion's floor of 0.0035

@@ -47,10 +47,31 @@ def test_finetune_runs_and_prints_accuracy_and_certified_epsilon(sst2_folder, ti
     args = parse("--data", str(sst2_folder), "--noise", "laplace", "--epsilon", "3", "--epochs", "1",
                  "--batch-size", "8", "--max-length", "8", "--method", "rdp", "--max-steps", "3")
     assert finetune.run(args) == 0
-    final = capsys.readouterr().out.strip().splitlines()[-1]
-    assert final.startswith("accuracy ") and "certified epsilon" in final and "after 3 steps" in final
+    captured = capsys.readouterr()
+    final = captured.out.strip().splitlines()[-1]
+    assert final.startswith("summary: laplace noise Laplace(") and "std/clip" in final and "dev accuracy" in final
+    assert "after 3 of 5 planned steps" in final
     certified = float(final.split("certified epsilon ")[1].split()[0])
     assert 0 < certified <= 3
+    assert "stopped after 3 of 5 planned steps" in captured.err
+    assert "Full backward hook" not in captured.err
+
+
+def test_early_stop_warning_only_far_below_the_plan():
+    assert finetune.early_stop_warning(108, 108, 8.0, 7.99) is None
+    assert finetune.early_stop_warning(100, 108, 8.0, 7.8) is None
+    warning = finetune.early_stop_warning(20, 108, 8.0, 3.67)
+    assert "20 of 108 planned steps" in warning and "epsilon=8" in warning and "epsilon=3.67" in warning
+
+
+def test_only_the_expected_new_classifier_report_is_silenced():
+    table = "Key | Status | \n---+---+-\n{rows}\n\nNotes:\n- MISSING: newly initialized"
+    expected = "BertForSequenceClassification LOAD REPORT from: x\n" + table.format(
+        rows="classifier.bias | MISSING | \nclassifier.weight | MISSING | ")
+    assert finetune._only_new_classifier(expected)
+    unexpected = expected.replace("classifier.bias | MISSING", "bert.pooler.dense.weight | UNEXPECTED")
+    assert not finetune._only_new_classifier(unexpected)
+    assert not finetune._only_new_classifier("some other warning")
 
 
 def test_missing_data_gives_a_clear_message(tmp_path, capsys):

@@ -1,6 +1,7 @@
 """PrivateTrainer: ε in the logs, budget stop, ledger in checkpoints, resume equality, empty batches, LoRA."""
 import json
 import os
+import shutil
 
 import pytest
 
@@ -8,9 +9,9 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("opacus")
 
-from lmodp_core import LMO, Accountant, Gaussian, L2Ball, Poisson  # noqa: E402
+from lmodp_core import LMO, Accountant, Gaussian, L2Ball, Mechanism, Poisson  # noqa: E402
 from lmodp_torch import PrivateTrainer  # noqa: E402
-from lmodp_torch.hf import PRIVACY_STATE_FILE  # noqa: E402
+from lmodp_torch.hf import PRIVACY_STATE_FILE, PrivacyCallback  # noqa: E402
 
 torch.set_num_threads(1)
 N, LENGTH, VOCAB, BATCH, DELTA = 16, 6, 40, 4, 1e-5
@@ -34,9 +35,9 @@ def examples():
              "labels": torch.tensor(i % 2), "idx": i} for i in range(N)]  # "idx": removed like Trainer does
 
 
-def trainer(tmp_path, model=None, max_steps=6, **privacy):
+def trainer(tmp_path, model=None, max_steps=6, batch=BATCH, **privacy):
     args = transformers.TrainingArguments(
-        output_dir=str(tmp_path), per_device_train_batch_size=BATCH, max_steps=max_steps, logging_steps=2,
+        output_dir=str(tmp_path), per_device_train_batch_size=batch, max_steps=max_steps, logging_steps=2,
         save_steps=3, learning_rate=0.05, report_to=[], use_cpu=True, seed=0, max_grad_norm=0.0,
         disable_tqdm=True)
     privacy = {"noise": NOISE, "clip": 1.0, "delta": DELTA, "method": "rdp", **privacy}
@@ -111,3 +112,120 @@ def test_bad_trainer_input_raises_value_error(tmp_path):
         trainer(tmp_path, delta=2.0)
     with pytest.raises(ValueError, match="epsilon"):
         trainer(tmp_path, epsilon=-1.0)
+
+
+@pytest.fixture(scope="module")
+def six_steps(tmp_path_factory):
+    """A run of 6 steps with Gaussian(2.0) at q = 0.25, checkpointed at steps 3 and 6."""
+    folder = tmp_path_factory.mktemp("six_steps")
+    trainer(folder, noise=Gaussian(2.0)).train()
+    return folder
+
+
+def copy_run(six_steps, tmp_path):
+    shutil.copytree(six_steps, tmp_path, dirs_exist_ok=True)
+    return tmp_path / "checkpoint-6"
+
+
+@pytest.mark.parametrize("changed, mechanism", [
+    (dict(noise=Gaussian(0.5)), Mechanism(Gaussian(0.5), L2Ball(1.0), Poisson(BATCH / N))),  # issue: 1.85 vs 14.2
+    (dict(noise=Gaussian(2.0), batch=12), Mechanism(Gaussian(2.0), L2Ball(1.0), Poisson(12 / N))),  # 1.85 vs 3.53
+], ids=["other-sigma", "larger-batch"])
+def test_resume_with_other_noise_or_rate_appends_a_ledger_entry(six_steps, tmp_path, changed, mechanism):
+    checkpoint = copy_run(six_steps, tmp_path)
+    resumed = trainer(tmp_path, max_steps=9, **changed)
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+    stored = Mechanism(Gaussian(2.0), L2Ball(1.0), Poisson(BATCH / N))
+    assert resumed.accountant.ledger == ((stored, 6), (mechanism, 3))  # past steps keep their own mechanism
+    truth = Accountant(method="rdp").step(6, noise=stored.noise, sampling=stored.sampling)
+    truth.step(3, noise=mechanism.noise, sampling=mechanism.sampling)
+    assert resumed.epsilon() == pytest.approx(truth.epsilon(DELTA), rel=1e-12)
+    relabelled = Accountant(stored.noise, L2Ball(1.0), stored.sampling, method="rdp").step(9).epsilon(DELTA)
+    assert resumed.epsilon() > relabelled  # what the ledger reported when it trusted the stored mechanism
+
+
+def test_stale_ledger_is_refused(six_steps, tmp_path):
+    """checkpoint-9 holding the ledger of step 6 (issue: reported 1.85 where 9 steps spent 2.18)."""
+    checkpoint = copy_run(six_steps, tmp_path)
+    trainer(tmp_path, max_steps=9, noise=Gaussian(2.0)).train(resume_from_checkpoint=str(checkpoint))
+    shutil.copy(checkpoint / PRIVACY_STATE_FILE, tmp_path / "checkpoint-9" / PRIVACY_STATE_FILE)
+    with pytest.raises(ValueError, match=r"checkpoint-9.*6 steps.*checkpoint is at step 9"):
+        trainer(tmp_path, max_steps=12, noise=Gaussian(2.0)).train(resume_from_checkpoint=True)
+
+
+def _edit(key, value):
+    def edit(state):
+        state[key] = value
+        return json.dumps(state)
+    return edit
+
+
+def _corrupt_generator(state):
+    state["noise_generator"] = "AAAA"
+    payload = {k: v for k, v in state.items() if k != "checksum"}
+    from lmodp_torch.ledger import _checksum
+    state["checksum"] = _checksum(payload)  # a consistent file whose generator state torch refuses
+    return json.dumps(state)
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (lambda state: json.dumps(state)[:-20], "cannot read"),
+    (lambda state: json.dumps({k: v for k, v in state.items() if k != "accountant"}), "keys"),
+    (_edit("global_step", 5), "checksum"),
+    (_edit("format_version", 1), "version"),
+    (_corrupt_generator, "generator state"),
+    (lambda state: "null", "not an lmodp privacy state"),
+    (lambda state: json.dumps({k: state[k] for k in ("global_step", "accountant", "noise_generator")}), "0.2.0"),
+], ids=["truncated", "missing-key", "edited", "old-version", "bad-rng-state", "null", "unversioned"])
+def test_malformed_ledger_raises_value_error_naming_the_file(six_steps, tmp_path, corrupt, message):
+    checkpoint = copy_run(six_steps, tmp_path)
+    path = checkpoint / PRIVACY_STATE_FILE
+    path.write_text(corrupt(json.loads(path.read_text())))
+    resumed = trainer(tmp_path, max_steps=9, noise=Gaussian(2.0))
+    with pytest.raises(ValueError, match=message) as raised:
+        resumed.train(resume_from_checkpoint=str(checkpoint))
+    assert str(path) in str(raised.value)
+    assert resumed.accountant.steps == 0  # nothing restored from a file that failed a check
+
+
+def test_noise_is_logged_when_training_starts(tmp_path, caplog):
+    run = trainer(tmp_path, max_steps=2, noise=Gaussian(1.5))
+    with caplog.at_level("INFO", logger="lmodp_torch"):
+        run.train()
+    certified = Accountant(Gaussian(1.5), L2Ball(1.0), Poisson(BATCH / N), method="rdp").step(2).epsilon(DELTA)
+    [line] = [r.getMessage() for r in caplog.records if r.name == "lmodp_torch"]
+    assert line.startswith("lmodp noise: gaussian Gaussian(sigma=1.5)") and "std/clip 1.5" in line
+    assert f"certified epsilon {certified:.4g} at delta 1e-05 for 2 planned steps" in line
+
+
+def test_budget_stop_replans_when_the_noise_changes_mid_run(tmp_path):
+    """A callback lowers sigma after step 2 (as an Opacus noise scheduler would): the ledger records it and the
+    budget stop plans the remaining steps with the new noise instead of stopping at the originally planned 6."""
+    sampling = Poisson(BATCH / N)
+    budget = Accountant(Gaussian(0.6), L2Ball(1.0), sampling, method="rdp").step(6).epsilon(DELTA) * (1 + 1e-9)
+
+    class LowerNoise(transformers.TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                run.lmodp_optimizer.noise_multiplier = 0.3
+
+    run = trainer(tmp_path, noise=Gaussian(0.6), epsilon=budget)
+    run.add_callback(LowerNoise())
+    run.remove_callback(PrivacyCallback)
+    run.add_callback(PrivacyCallback(run))  # after LowerNoise, as a user's callbacks= would be
+    with pytest.warns(UserWarning, match="exceed"):
+        run.train()
+    assert run.accountant.ledger == ((Mechanism(Gaussian(0.6), L2Ball(1.0), sampling), 2),)
+    assert run.epsilon() <= budget and run.noise == Gaussian(0.3)
+
+
+def test_a_second_train_call_records_every_step_and_never_wraps_the_private_optimizer_twice(tmp_path):
+    from lmodp_torch import LMODPOptimizer
+
+    run = trainer(tmp_path, max_steps=2, noise=Gaussian(1.0))
+    run.train()
+    run.args.max_steps = 4
+    run.train()  # Trainer starts again from step 0: 2 + 4 steps ran
+    assert run.accountant.steps == 6
+    inner = run.lmodp_optimizer.original_optimizer
+    assert isinstance(inner, torch.optim.AdamW) and not isinstance(inner, LMODPOptimizer)

@@ -164,7 +164,8 @@ def test_target_calibrates_noise_soundly():
 
 def test_lora_only_trainable_params_are_noised():
     peft = pytest.importorskip("peft")
-    model = peft.get_peft_model(tiny_bert(), peft.LoraConfig(task_type="SEQ_CLS", r=2, target_modules=["query", "value"]))
+    model = peft.get_peft_model(tiny_bert(), peft.LoraConfig(task_type="SEQ_CLS", r=2,
+                                                             target_modules=["query", "value"]))
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
     trainable = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and frozen
@@ -190,6 +191,10 @@ def test_lora_only_trainable_params_are_noised():
      "L1Ball"),
     (dict(noise=Gaussian(1.0), clip=2.0, geometry=L2Ball(1.0)), "disagrees"),
     (dict(noise=Gaussian(1.0), clip=1.0, target_epsilon=1.0), "target"),
+    (dict(noise="gaussian", clip=1.0, target_epsilon=1.0, target_delta=1e-5, epochs=1), "noise"),
+    (dict(noise=Gaussian(1.0), clip=1.0, sampling_generator=42), "sampling_generator"),
+    (dict(noise=Gaussian(1.0), clip=1.0, noise_generator=42), "generator"),
+    (dict(noise=Gaussian(1.0), clip=1.0, method="exact"), "method"),
 ])
 def test_bad_input_raises_value_error(kwargs, message):
     model = torch.nn.Linear(3, 2)
@@ -223,3 +228,132 @@ def test_secure_rng_step_moves_parameters():
     torch.nn.functional.cross_entropy(private.model(x), y).backward()
     private.optimizer.step()
     assert not torch.equal(before, model.weight) and private.accountant.steps == 1
+
+
+def linear_private(**kwargs):
+    model = torch.nn.Linear(3, 2)
+    data = TensorDataset(torch.randn(20, 3), torch.zeros(20, dtype=torch.long))
+    settings = {"noise": Gaussian(1.0), "clip": 1.0, "noise_generator": torch.Generator().manual_seed(0),
+                "sampling_generator": torch.Generator().manual_seed(1), **kwargs}
+    return make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), DataLoader(data, batch_size=5),
+                        **settings)
+
+
+def take_step(private):
+    x, y = next(iter(private.data_loader))
+    private.optimizer.zero_grad()
+    torch.nn.functional.cross_entropy(private.model(x), y).backward()
+    private.optimizer.step()
+
+
+def test_noise_multiplier_is_sigma_for_gaussian_and_an_error_for_other_noise():
+    gaussian = linear_private(noise=Gaussian(1.3)).optimizer
+    assert gaussian.noise_multiplier == 1.3
+    gaussian.noise_multiplier = 0.7  # what Opacus's noise schedulers do
+    assert gaussian.noise == Gaussian(0.7)
+    lmo = linear_private(noise=LMO(1, 0, 0, 2, 1, 1, 0, 1)).optimizer
+    with pytest.raises(ValueError, match="lmo noise.*lmodp accountant"):
+        _ = lmo.noise_multiplier
+    with pytest.raises(ValueError, match="Gaussian"):
+        lmo.noise_multiplier = 1.0
+    assert "noise_multiplier" not in vars(lmo)  # Opacus's attribute is the property: no NaN stored anywhere
+
+
+def test_each_step_records_the_noise_it_actually_used():
+    private = linear_private(noise=Gaussian(1.0))
+    take_step(private)
+    private.optimizer.noise_multiplier = 0.5
+    take_step(private)
+    mechanisms = [(m.noise, c) for m, c in private.accountant.ledger]
+    assert mechanisms == [(Gaussian(1.0), 1), (Gaussian(0.5), 1)]
+
+
+def test_resume_appends_the_new_mechanism_and_refuses_stale_or_edited_state():
+    first = linear_private(noise=Gaussian(2.0))
+    take_step(first)
+    take_step(first)
+    saved = first.privacy_state()
+    resumed = linear_private(noise=Gaussian(0.5))  # resumed with another noise: a new ledger entry
+    resumed.load_privacy_state(saved, global_step=2)
+    assert torch.equal(resumed.optimizer.generator.get_state(), first.optimizer.generator.get_state())
+    take_step(resumed)
+    assert [(m.noise, c) for m, c in resumed.accountant.ledger] == [(Gaussian(2.0), 2), (Gaussian(0.5), 1)]
+    with pytest.raises(ValueError, match="before the first step"):
+        resumed.load_privacy_state(saved, global_step=2)
+    with pytest.raises(ValueError, match="2 steps.*step 3"):
+        linear_private().load_privacy_state(saved, global_step=3)
+    edited = {**saved, "accountant": {**saved["accountant"], "ledger": saved["accountant"]["ledger"][:0]}}
+    with pytest.raises(ValueError, match="checkpoint.json: the checksum"):
+        linear_private().load_privacy_state(edited, global_step=0, source="checkpoint.json")
+
+
+def test_a_loaded_accountant_state_does_not_relabel_the_steps_that_follow():
+    """Accountant.load_state_dict replaces the default mechanism; the optimizer's steps still record its own."""
+    old = linear_private(noise=Gaussian(2.0))
+    take_step(old)
+    private = linear_private(noise=Gaussian(0.5))
+    private.accountant.load_state_dict(old.accountant.state_dict())
+    take_step(private)
+    assert [(m.noise, c) for m, c in private.accountant.ledger] == [(Gaussian(2.0), 1), (Gaussian(0.5), 1)]
+
+
+def test_l1_clipping_takes_a_noise_only_step_on_an_empty_poisson_batch():
+    private = linear_private(geometry=L1Ball(1.0))
+    weight = next(private.model.parameters())
+    before = weight.detach().clone()
+    for p in private.model.parameters():  # what an empty Poisson batch leaves: zero per-example gradients
+        p.grad_sample = torch.zeros((0, *p.shape))
+    private.optimizer.step()
+    assert private.accountant.steps == 1 and not torch.equal(before, weight)
+    assert torch.isfinite(weight).all()
+
+
+@pytest.mark.parametrize("expected_batch_size", [0, -1.0, float("nan"), float("inf")])
+def test_optimizer_rejects_a_batch_size_that_would_leave_non_finite_parameters(expected_batch_size):
+    from lmodp_torch import LMODPOptimizer
+
+    model = torch.nn.Linear(3, 2)
+    with pytest.raises(ValueError, match="expected_batch_size"):
+        LMODPOptimizer(torch.optim.SGD(model.parameters(), lr=0.1), noise=Gaussian(1.0), max_grad_norm=1.0,
+                       expected_batch_size=expected_batch_size)
+
+
+def test_infinite_epochs_and_empty_datasets_raise_value_error():
+    with pytest.raises(ValueError, match="epochs"):
+        linear_private(target_epsilon=1.0, target_delta=1e-5, epochs=float("inf"))
+    model = torch.nn.Linear(3, 2)
+    empty = DataLoader(TensorDataset(torch.zeros(0, 3), torch.zeros(0, dtype=torch.long)), batch_size=2)
+    with pytest.raises(ValueError, match="empty"):
+        make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), empty, noise=Gaussian(1.0), clip=1.0)
+
+
+def test_calibrated_noise_is_exposed_and_logged_with_its_certified_epsilon(caplog):
+    from lmodp_torch.privacy import planned_steps
+
+    with caplog.at_level("INFO", logger="lmodp_torch"):
+        private = linear_private(noise=Laplace(1.0), target_epsilon=3.0, target_delta=1e-5, epochs=2, method="rdp")
+    assert private.noise is private.optimizer.noise and private.noise != Laplace(1.0)
+    steps = planned_steps(2, 0.25)
+    assert steps == 2 * len(private.data_loader) == 8  # the steps two passes over the Poisson loader take
+    certified = epsilon(private.noise, L2Ball(1.0), Poisson(0.25), steps, 1e-5, "rdp")
+    [line] = [r.getMessage() for r in caplog.records if r.name == "lmodp_torch"]
+    assert line.startswith("lmodp noise: laplace Laplace(") and "std/clip" in line
+    assert f"certified epsilon {certified:.4g} at delta 1e-05 for 8 planned steps" in line
+
+
+def test_opacus_noise_scheduler_and_accountant_hook_see_sigma_or_a_clear_error():
+    from opacus.accountants import RDPAccountant
+    from opacus.schedulers import ExponentialNoise
+
+    gaussian = linear_private(noise=Gaussian(1.0))
+    ExponentialNoise(gaussian.optimizer, gamma=0.5).step()
+    take_step(gaussian)
+    assert gaussian.noise == Gaussian(0.5) and gaussian.accountant.ledger[-1][0].noise == Gaussian(0.5)
+    opacus_accountant = RDPAccountant()
+    hook = opacus_accountant.get_optimizer_hook_fn(sample_rate=0.25)
+    hook(gaussian.optimizer)
+    assert opacus_accountant.history == [(0.5, 0.25, 1)]
+    lmo = linear_private(noise=LMO(1, 0, 0, 2, 1, 1, 0, 1))
+    for opacus_call in (lambda: ExponentialNoise(lmo.optimizer, gamma=0.5), lambda: hook(lmo.optimizer)):
+        with pytest.raises(ValueError, match="lmodp accountant"):
+            opacus_call()

@@ -2,22 +2,53 @@
 from __future__ import annotations
 
 import abc
+import functools
+import inspect
 import math
+import sys
 from typing import Any, ClassVar
 
 import numpy as np
 
 from .._quadrature import half_line_nodes, log_integral
+from .._validation import check_generator, check_points, check_size
 
 SCHEMA_VERSION = 1
 _REGISTRY: dict[str, type["Noise"]] = {}
+_POINT_METHODS = ("logpdf", "pdf", "sf", "score")
+_LOG_MAX_FLOAT = math.log(sys.float_info.max)
+
+
+def _exp_or_inf(log_value: float) -> float:
+    """e^log_value, saturating to inf instead of raising OverflowError."""
+    return math.exp(log_value) if log_value <= _LOG_MAX_FLOAT else math.inf
+
+
+def _validating_points(method):
+    """``method(self, x)`` with x checked first: real numbers or arrays, +-inf allowed, NaN/None/strings refused."""
+    @functools.wraps(method)
+    def checked(self, x):
+        return method(self, check_points(x))
+
+    return checked
+
+
+def _validating_sampler(method):
+    """``sample(self, rng, size)`` with a numpy Generator and a valid size required."""
+    @functools.wraps(method)
+    def checked(self, rng, size=None):
+        return method(self, check_generator(rng), check_size(size))
+
+    return checked
 
 
 class Noise(abc.ABC):
     """A symmetric noise density. Instances are immutable; ``scaled(c)`` returns the law of c*Z.
 
     Subclasses provide ``logpdf``, ``sample``, ``scaled``, ``_params`` and, where they have them, closed forms
-    for the moments; the generic fallbacks integrate numerically on [0, inf) using symmetry.
+    for the moments; the generic fallbacks integrate numerically on [0, inf) using symmetry. Every family's
+    ``logpdf``/``pdf``/``sf``/``score`` and ``sample`` check their arguments here, once (``__init_subclass__``
+    wraps them): points must be real (+-inf allowed, NaN refused), ``rng`` a numpy ``Generator``.
     """
 
     family: ClassVar[str]
@@ -26,15 +57,22 @@ class Noise(abc.ABC):
         super().__init_subclass__(**kwargs)
         if "family" in cls.__dict__:
             _REGISTRY[cls.family] = cls
+        for name in _POINT_METHODS:
+            if name in cls.__dict__:
+                setattr(cls, name, _validating_points(cls.__dict__[name]))
+        if "sample" in cls.__dict__:
+            cls.sample = _validating_sampler(cls.__dict__["sample"])
 
     # ---- density -----------------------------------------------------------------------------------------
     @abc.abstractmethod
     def logpdf(self, x) -> np.ndarray:
         """log density, vectorised over ``x``."""
 
+    @_validating_points
     def pdf(self, x) -> np.ndarray:
         return np.exp(self.logpdf(x))
 
+    @_validating_points
     def sf(self, x) -> np.ndarray:
         """Survival function P(Z > x), by quadrature unless a subclass has a closed form."""
         x = np.asarray(x, dtype=float)
@@ -43,11 +81,15 @@ class Noise(abc.ABC):
         upper = np.array([math.exp(log_integral(self.logpdf(v + nodes), log_w)) for v in flat]).reshape(x.shape)
         return np.where(x >= 0, upper, 1.0 - upper)
 
+    @_validating_points
     def score(self, x) -> np.ndarray:
-        """d/dx log f(x) by central differences (subclasses with closed forms override)."""
+        """d/dx log f(x) by central differences (subclasses with closed forms override); 0 where f is 0 on both
+        sides (x = +-inf included)."""
         x = np.asarray(x, dtype=float)
         h = 1e-5 * self.typical_scale
-        return (self.logpdf(x + h) - self.logpdf(x - h)) / (2.0 * h)
+        upper, lower = self.logpdf(x + h), self.logpdf(x - h)
+        with np.errstate(invalid="ignore"):
+            return np.where(upper == lower, 0.0, (upper - lower) / (2.0 * h))
 
     @abc.abstractmethod
     def sample(self, rng: np.random.Generator, size=None) -> np.ndarray:
@@ -72,7 +114,7 @@ class Noise(abc.ABC):
     def _half_line_moment(self, weight) -> float:
         nodes, log_w = half_line_nodes(self.typical_scale)
         with np.errstate(divide="ignore"):
-            return 2.0 * math.exp(log_integral(self.logpdf(nodes) + np.log(weight(nodes)), log_w))
+            return 2.0 * _exp_or_inf(log_integral(self.logpdf(nodes) + np.log(weight(nodes)), log_w))
 
     @property
     def variance(self) -> float:
@@ -87,6 +129,11 @@ class Noise(abc.ABC):
     def mean_abs(self) -> float:
         """E|Z|."""
         return self._half_line_moment(lambda x: x)
+
+    @property
+    def log_density_lipschitz(self) -> float:
+        """sup |d/dx log f(x)|, the Lipschitz constant of the log-density (inf: unbounded or not known)."""
+        return math.inf
 
     @property
     def fisher_information(self) -> float:
@@ -117,6 +164,11 @@ class Noise(abc.ABC):
 
     @classmethod
     def _from_params(cls, params: dict[str, Any], **extra) -> "Noise":
+        try:
+            inspect.signature(cls).bind(**params, **extra)
+        except TypeError as err:
+            raise ValueError(f"a {cls.family!r} noise dict needs the arguments of {cls.__name__}"
+                             f"{inspect.signature(cls)} ({err})") from None
         return cls(**params, **extra)
 
     def __repr__(self) -> str:

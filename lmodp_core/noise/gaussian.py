@@ -6,7 +6,7 @@ import math
 import numpy as np
 from scipy import special
 
-from .._validation import check_positive
+from .._validation import check_positive, check_scale
 from .base import Noise
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -18,7 +18,7 @@ class Gaussian(Noise):
     family = "gaussian"
 
     def __init__(self, sigma: float):
-        self.sigma = check_positive("sigma", sigma)
+        self.sigma = check_scale("sigma", sigma)
         self._freeze()
 
     def logpdf(self, x):

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from .._validation import check_positive
+from .._validation import check_positive, check_scale
 from .base import Noise
 
 
@@ -15,7 +15,7 @@ class Laplace(Noise):
     family = "laplace"
 
     def __init__(self, scale: float):
-        self.scale = check_positive("scale", scale)
+        self.scale = check_scale("scale", scale)
         self._freeze()
 
     def logpdf(self, x):
@@ -46,6 +46,10 @@ class Laplace(Noise):
     @property
     def mean_abs(self):
         return self.scale
+
+    @property
+    def log_density_lipschitz(self):
+        return 1.0 / self.scale
 
     @property
     def fisher_information(self):

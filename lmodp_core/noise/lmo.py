@@ -17,10 +17,17 @@ import math
 import numpy as np
 
 from .._quadrature import half_line_nodes, log_integral
-from .._validation import check_finite, check_nonnegative, check_positive
-from .base import Noise
+from .._validation import check_finite, check_generator, check_nonnegative, check_positive, check_scale, check_size
+from .base import Noise, _exp_or_inf
 
 PAPER_KEYS = ("a1", "a3", "a4", "G_k", "G_theta", "E_lambda", "U_a", "U_b")
+SHAPE_RANGE = (1e-20, 1e20)  # every shape parameter (when > 0): products of three stay far from over/underflow
+_MOST_NEGATIVE_V = -1e300  # M_U(v) at v = -|x|/scale is evaluated at v >= this (0 * inf never meets a formula)
+
+
+def _shape_parameter(name: str, value, allow_zero: bool = False) -> float:
+    value = check_nonnegative(name, value) if allow_zero else check_positive(name, value)
+    return value if value == 0.0 else check_scale(name, value, *SHAPE_RANGE)
 
 
 def _piecewise(x: np.ndarray, pieces) -> np.ndarray:
@@ -68,22 +75,23 @@ class LMO(Noise):
     family = "lmo"
 
     def __init__(self, a1, a3, a4, gamma_shape, gamma_scale, exp_rate, unif_low, unif_high, scale=1.0):
-        self.a1 = check_nonnegative("a1", a1)
-        self.a3 = check_nonnegative("a3", a3)
-        self.a4 = check_nonnegative("a4", a4)
+        self.a1 = _shape_parameter("a1", a1, allow_zero=True)
+        self.a3 = _shape_parameter("a3", a3, allow_zero=True)
+        self.a4 = _shape_parameter("a4", a4, allow_zero=True)
         if self.a1 == self.a3 == self.a4 == 0.0:
             raise ValueError("LMO needs at least one of a1, a3, a4 > 0 (all three are 0, so U would be 0)")
-        self.gamma_shape = check_positive("gamma_shape", gamma_shape)
-        self.gamma_scale = check_positive("gamma_scale", gamma_scale)
-        self.exp_rate = check_positive("exp_rate", exp_rate)
-        self.unif_low = check_nonnegative("unif_low", unif_low)
+        self.gamma_shape = _shape_parameter("gamma_shape", gamma_shape)
+        self.gamma_scale = _shape_parameter("gamma_scale", gamma_scale)
+        self.exp_rate = _shape_parameter("exp_rate", exp_rate)
+        self.unif_low = _shape_parameter("unif_low", unif_low, allow_zero=True)
         self.unif_high = check_finite("unif_high", unif_high)
         if self.unif_high <= self.unif_low:
             raise ValueError(
                 f"unif_high must be > unif_low (Uniform(unif_low, unif_high) with 0 <= unif_low), "
                 f"got unif_low={self.unif_low!r}, unif_high={self.unif_high!r}"
             )
-        self.scale = check_positive("scale", scale)
+        _shape_parameter("unif_high", unif_high)
+        self.scale = check_scale("scale", scale)
         self._freeze()
 
     @classmethod
@@ -115,24 +123,29 @@ class LMO(Noise):
         return bound
 
     def _log_mgf_derivs(self, v: np.ndarray, order: int):
-        """(log M_U, (log M_U)', (log M_U)'') at v (only v inside the domain), up to ``order``."""
+        """(log M_U, (log M_U)', (log M_U)'') at v (only v inside the domain), up to ``order`` (the higher
+        derivatives are left at 0)."""
         k0 = np.zeros_like(v)
         k1 = np.zeros_like(v)
         k2 = np.zeros_like(v)
         if self.a1 > 0:
-            w = 1.0 - self.gamma_scale * self.a1 * v  # log M_G(a1 v) = -k log(1 - theta a1 v)
-            k0 -= self.gamma_shape * np.log(w)
-            k1 += self.a1 * self.gamma_shape * self.gamma_scale / w
-            k2 += self.gamma_shape * (self.a1 * self.gamma_scale / w) ** 2
+            t = self.gamma_scale * self.a1
+            k0 -= self.gamma_shape * np.log1p(-t * v)  # log M_G(a1 v) = -k log(1 - theta a1 v)
+            if order >= 1:
+                k1 += self.gamma_shape * t / (1.0 - t * v)
+            if order >= 2:
+                k2 += self.gamma_shape * (t / (1.0 - t * v)) ** 2
         if self.a3 > 0:
-            w = self.exp_rate - self.a3 * v  # log M_E(a3 v) = log rate - log(rate - a3 v)
-            k0 += math.log(self.exp_rate) - np.log(w)
-            k1 += self.a3 / w
-            k2 += (self.a3 / w) ** 2
+            t = self.a3 / self.exp_rate
+            k0 -= np.log1p(-t * v)  # log M_E(a3 v) = -log(1 - a3 v / rate)
+            if order >= 1:
+                k1 += t / (1.0 - t * v)
+            if order >= 2:
+                k2 += (t / (1.0 - t * v)) ** 2
         if self.a4 > 0:
             width = self.unif_high - self.unif_low
-            x = self.a4 * v * width  # log M_V(a4 v) = a4 v low + h(a4 v width)
-            k0 += self.a4 * v * self.unif_low + _uniform_log_mgf_unit(x)
+            x = (self.a4 * width) * v  # log M_V(a4 v) = a4 v low + h(a4 v width)
+            k0 += (self.a4 * self.unif_low) * v + _uniform_log_mgf_unit(x)
             if order >= 1:
                 k1 += self.a4 * (self.unif_low + width * _uniform_dlog_unit(x))
             if order >= 2:
@@ -154,27 +167,42 @@ class LMO(Noise):
                 + self.a4 * 0.5 * (self.unif_low + self.unif_high))
 
     # ---- density ---------------------------------------------------------------------------------------
+    def _v(self, x) -> np.ndarray:
+        """v = -|x|/scale, the MGF argument of the density at x (clamped to a finite value for |x| = inf)."""
+        return np.maximum(-np.abs(np.asarray(x, dtype=float)) / self.scale, _MOST_NEGATIVE_V)
+
     def logpdf(self, x):
-        v = -np.abs(np.asarray(x, dtype=float)) / self.scale
-        k0, k1, _ = self._log_mgf_derivs(v, 1)
+        k0, k1, _ = self._log_mgf_derivs(self._v(x), 1)
         # f(z) = M_U'(v)/(2 scale) = M_U(v) (log M_U)'(v) / (2 scale),  v = -|z|/scale
-        return k0 + np.log(k1) - math.log(2.0 * self.scale)
+        with np.errstate(divide="ignore"):
+            return np.where(np.isinf(x), -np.inf, k0 + np.log(k1) - math.log(2.0 * self.scale))
 
     def sf(self, x):
         x = np.asarray(x, dtype=float)
-        k0, _, _ = self._log_mgf_derivs(-np.abs(x) / self.scale, 0)
+        k0, _, _ = self._log_mgf_derivs(self._v(x), 0)
         tail = 0.5 * np.exp(k0)  # P(Z > |x|) = M_U(-|x|/scale)/2
         return np.where(x >= 0, tail, 1.0 - tail)
 
     def score(self, x):
         x = np.asarray(x, dtype=float)
-        _, k1, k2 = self._log_mgf_derivs(-np.abs(x) / self.scale, 2)
-        # f'/f = -sign(z) M_U''/M_U' / scale, and M''/M' = ((log M)'' + (log M)'^2)/(log M)'
-        return -np.sign(x) * (k2 + k1 * k1) / k1 / self.scale
+        _, k1, k2 = self._log_mgf_derivs(self._v(x), 2)
+        # f'/f = -sign(z) M_U''/M_U' / scale, and M''/M' = ((log M)'' + (log M)'^2)/(log M)'; where (log M)'
+        # underflows to 0 (|z| astronomically far in a polynomial tail) the score is 0 to double precision
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(k1 > 0, (k2 + k1 * k1) / k1, 0.0)
+        return -np.sign(x) * ratio / self.scale
+
+    @property
+    def log_density_lipschitz(self) -> float:
+        """sup |f'/f| = E[U^2] / (E[U] scale), the limit at x -> 0: |f'/f| = M_U''/M_U' at v = -|x|/scale, and
+        M_U' is log-convex (a Laplace transform), so the ratio increases with v up to v = 0."""
+        _, k1, k2 = self._log_mgf_derivs(np.zeros(1), 2)
+        return float((k2[0] + k1[0] * k1[0]) / k1[0]) / self.scale
 
     def sample_inverse_scale(self, rng, size=None):
         """Draws of the inverse scale U = a1*G + a3*E + a4*V."""
-        u = np.zeros(size)
+        rng, size = check_generator(rng), check_size(size)
+        u = np.zeros(() if size is None else size)
         if self.a1 > 0:
             u = u + self.a1 * rng.gamma(self.gamma_shape, self.gamma_scale, size)
         if self.a3 > 0:
@@ -214,7 +242,7 @@ class LMO(Noise):
             return math.inf
         nodes, log_w = half_line_nodes(1.0 / self.mean_u)
         k0, _, _ = self._log_mgf_derivs(-nodes, 0)
-        return math.exp(log_integral(k0 + power * np.log(nodes), log_w))
+        return _exp_or_inf(log_integral(k0 + power * np.log(nodes), log_w))
 
     @property
     def mean_abs(self):

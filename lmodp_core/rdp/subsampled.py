@@ -21,7 +21,8 @@ from .divergence import renyi_poisson_mixture
 from .per_step import SUP_MARGIN, sup_over_shifts
 
 _SERIES_TOL = -30.0  # stop the fractional-order series once both terms fall below e^-30 relative
-_SERIES_MAX_TERMS = 100_000
+_SERIES_MAX_TERMS = 10_000  # past this a fractional order uses the integer orders around it
+_SERIES_MIN_LOG_MOMENT = 1e-8  # below this a fractional order uses the integer orders around it
 
 
 def _log_binom(n, k):
@@ -30,6 +31,16 @@ def _log_binom(n, k):
 
 def _log_erfc(x: float) -> float:
     return math.log(2.0) + float(special.log_ndtr(-x * math.sqrt(2.0)))  # erfc(x) = 2 Phi(-x sqrt 2)
+
+
+def _log_expm1(x: float) -> float:
+    """log(e^x - 1) for x > 0, without overflow: x + log(1 - e^-x)."""
+    return x + math.log(-math.expm1(-x))
+
+
+def _half_inverse_variance(sigma: float) -> float:
+    """1/(2 sigma^2), inf (not OverflowError) for a tiny sigma."""
+    return 0.5 / sigma / sigma
 
 
 def _log_sub(log_a: float, log_b: float) -> float:
@@ -42,28 +53,45 @@ def _log_sub(log_a: float, log_b: float) -> float:
 
 
 def _sampled_gaussian_log_moment_int(sample_rate: float, sigma: float, order: int) -> float:
-    """log A_a = log sum_k C(a,k) (1-q)^{a-k} q^k exp((k^2 - k)/(2 sigma^2)), integer a."""
-    k = np.arange(order + 1, dtype=float)
+    """log A_a for integer a, A_a = sum_k C(a,k) (1-q)^{a-k} q^k exp((k^2 - k)/(2 sigma^2)).
+
+    Summed as A_a = 1 + sum_{k>=2} C(a,k) (1-q)^{a-k} q^k (e^{(k^2-k)/(2 sigma^2)} - 1) (the binomial weights sum to
+    1): every term is >= 0, so an excess far below 1e-16 (large sigma, where T of them still add up) is kept.
+    """
+    if order < 2:
+        return 0.0
+    k = np.arange(2.0, order + 1.0)
+    with np.errstate(over="ignore", divide="ignore"):
+        growth = (k * k - k) * _half_inverse_variance(sigma)
+        log_growth_excess = growth + np.log(-np.expm1(-growth))  # log(e^g - 1)
     terms = (_log_binom(float(order), k) + k * math.log(sample_rate) + (order - k) * math.log1p(-sample_rate)
-             + (k * k - k) / (2.0 * sigma**2))
-    return float(special.logsumexp(terms))
+             + log_growth_excess)
+    if np.any(terms == math.inf):  # logsumexp would give inf - inf = NaN
+        return math.inf
+    return float(np.logaddexp(0.0, special.logsumexp(terms)))
 
 
-def _sampled_gaussian_log_moment_frac(sample_rate: float, sigma: float, order: float) -> float:
-    """log A_a for fractional a: the two-sided series of Mironov-Talwar-Zhang 2019, §3.3."""
+def _sampled_gaussian_log_moment_frac(sample_rate: float, sigma: float, order: float) -> float | None:
+    """log A_a for fractional a: the two-sided series of Mironov-Talwar-Zhang 2019, §3.3 (None: no convergence
+    within ``_SERIES_MAX_TERMS`` terms or a non-finite term)."""
     log_a0 = log_a1 = -math.inf
-    z0 = sigma**2 * math.log(1.0 / sample_rate - 1.0) + 0.5
+    half_inv_var = _half_inverse_variance(sigma)
+    z0 = sigma * sigma * math.log(1.0 / sample_rate - 1.0) + 0.5
     log_q, log_1mq = math.log(sample_rate), math.log1p(-sample_rate)
     for i in range(_SERIES_MAX_TERMS):
         coef = special.binom(order, i)
+        if coef == 0 or not math.isfinite(coef):
+            return None
         log_coef = math.log(abs(coef))
         j = order - i
         log_t0 = log_coef + i * log_q + j * log_1mq
         log_t1 = log_coef + j * log_q + i * log_1mq
         log_e0 = math.log(0.5) + _log_erfc((i - z0) / (math.sqrt(2.0) * sigma))
         log_e1 = math.log(0.5) + _log_erfc((z0 - j) / (math.sqrt(2.0) * sigma))
-        log_s0 = log_t0 + (i * i - i) / (2.0 * sigma**2) + log_e0
-        log_s1 = log_t1 + (j * j - j) / (2.0 * sigma**2) + log_e1
+        log_s0 = log_t0 + (i * i - i) * half_inv_var + log_e0
+        log_s1 = log_t1 + (j * j - j) * half_inv_var + log_e1
+        if not (math.isfinite(log_s0) or log_s0 == -math.inf) or not (math.isfinite(log_s1) or log_s1 == -math.inf):
+            return None
         if coef > 0:
             log_a0, log_a1 = np.logaddexp(log_a0, log_s0), np.logaddexp(log_a1, log_s1)
         else:
@@ -71,23 +99,35 @@ def _sampled_gaussian_log_moment_frac(sample_rate: float, sigma: float, order: f
         if max(log_s0, log_s1) < _SERIES_TOL + max(log_a0, log_a1, 0.0):
             break
     else:
-        raise RuntimeError(f"sampled-Gaussian series did not converge at order {order}")
+        return None
     return float(np.logaddexp(log_a0, log_a1))
 
 
 def sampled_gaussian_rdp(sample_rate: float, noise_multiplier: float, orders) -> np.ndarray:
-    """Exact RDP of one Poisson-subsampled Gaussian step (sensitivity 1, std ``noise_multiplier``)."""
+    """Exact RDP of one Poisson-subsampled Gaussian step (sensitivity 1, std ``noise_multiplier``).
+
+    Capped by the unsampled a/(2 sigma^2) (subsampling never hurts). A fractional order whose series does not
+    converge, or whose log-moment is below ``_SERIES_MIN_LOG_MOMENT`` (where the series' rounding is no longer
+    small against it), uses the chord of the log-moment between the neighbouring integer orders: (a-1) rho(a) is
+    convex in a and 0 at a = 1, so the chord bounds it from above.
+    """
     orders = np.atleast_1d(np.asarray(orders, dtype=float))
-    if sample_rate == 1.0:
-        return orders / (2.0 * noise_multiplier**2)
+    unsampled = orders * _half_inverse_variance(noise_multiplier)  # a / (2 sigma^2)
+    if sample_rate == 1.0 or not math.isfinite(_half_inverse_variance(noise_multiplier)):
+        return unsampled
     out = np.empty_like(orders)
     for i, order in enumerate(orders):
         if float(order).is_integer():
             log_moment = _sampled_gaussian_log_moment_int(sample_rate, noise_multiplier, int(order))
         else:
             log_moment = _sampled_gaussian_log_moment_frac(sample_rate, noise_multiplier, float(order))
+        if log_moment is None or log_moment < _SERIES_MIN_LOG_MOMENT:
+            low, high = (_sampled_gaussian_log_moment_int(sample_rate, noise_multiplier, n)
+                         for n in (math.floor(order), math.ceil(order)))
+            # chord of the convex log-moment (inf where the upper end is)
+            log_moment = low + (order - math.floor(order)) * (high - low) if math.isfinite(high) else high
         out[i] = max(log_moment, 0.0) / (order - 1.0)
-    return out
+    return np.minimum(out, unsampled)
 
 
 def scalar_subsampled_rdp(noise: Noise, sensitivity: float, sample_rate: float, orders) -> np.ndarray:
@@ -126,7 +166,7 @@ def binomial_rdp(sample_rate: float, unsampled_at, orders) -> np.ndarray:
     Both are exact to leading order in q for the Gaussian (whose exact remove sum this is).
     """
     int_orders, eps_l, log_q, log_1mq = _integer_order_inputs(sample_rate, unsampled_at, orders)
-    log_excess_2 = math.log(math.expm1(eps_l[0])) if eps_l[0] > 0 else -math.inf  # log(e^{eps(2)} - 1)
+    log_excess_2 = _log_expm1(eps_l[0]) if eps_l[0] > 0 else -math.inf  # log(e^{eps(2)} - 1)
     out = np.empty_like(int_orders)
     for i, order in enumerate(int_orders):
         a = int(order)
