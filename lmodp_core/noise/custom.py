@@ -136,12 +136,14 @@ class CustomNoise(Noise):
         return bool(self._unit_jumps[0].size)
 
     @functools.cached_property
+    def _unit_fisher_information(self) -> float:
+        return math.inf if self.has_jumps else _unit_fisher(self._unit_logpdf, self._kinks, self._unit_typical)
+
+    @property
     def fisher_information(self) -> float:
         """I_f = int f'^2 / f: ``inf`` for a density with a jump, or when the integral does not converge
         (the two quadrature rules disagree, or the integrand does not vanish at the ends of the pieces)."""
-        if self.has_jumps:
-            return math.inf
-        return _unit_fisher(self._unit_logpdf, self._kinks, self._unit_typical) / self.scale**2
+        return self._unit_fisher_information / self.scale**2
 
     def small_shift_slope(self, orders) -> np.ndarray:
         """lim_{s -> 0} r_a(s) / s: 0 for a continuous density; for jumps from L = f(x-) to R = f(x+),
@@ -169,8 +171,12 @@ class CustomNoise(Noise):
         return self.scale * np.asarray(self._sampler(rng, size), dtype=float)
 
     def scaled(self, factor):
-        return CustomNoise(self._unit_logpdf, self._sampler, scale=self.scale * check_positive("factor", factor),
-                           kinks=self._kinks, name=self.name, typical_scale=self._unit_typical, _checked=True)
+        noise = CustomNoise(self._unit_logpdf, self._sampler, scale=self.scale * check_positive("factor", factor),
+                            kinks=self._kinks, name=self.name, typical_scale=self._unit_typical, _checked=True)
+        for unit_result in ("_unit_jumps", "_unit_fisher_information"):  # scale-free: computed once per density
+            if unit_result in self.__dict__:
+                noise.__dict__[unit_result] = self.__dict__[unit_result]
+        return noise
 
     @property
     def kinks(self):
