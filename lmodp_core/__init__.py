@@ -8,7 +8,7 @@ from .accountant import Accountant, EpsilonReport, Mechanism, epsilon
 from .audit import AuditResult, audit
 from .calibrate import calibrate
 from .geometry import L1Ball, L2Ball, Scalar
-from .noise import LMO, CustomNoise, Gaussian, Laplace, Noise
+from .noise import LMO, CustomNoise, Gaussian, Laplace, Noise, PiecewiseNoise
 from .pld import asymptotic_epsilon, pld_delta, pld_epsilon
 from .rdp import DEFAULT_ORDERS, OrderGridWarning, delta_from_rdp, epsilon_from_rdp, step_rdp
 from .sampling import Poisson
@@ -17,7 +17,7 @@ from .search import OptimizeResult, optimize_noise
 __version__ = "0.2.0"  # part of every search cache key: bump when numbers can change
 
 __all__ = [
-    "Noise", "Gaussian", "Laplace", "LMO", "CustomNoise", "Scalar", "L1Ball", "L2Ball", "Poisson", "Mechanism",
+    "Noise", "Gaussian", "Laplace", "LMO", "CustomNoise", "PiecewiseNoise", "Scalar", "L1Ball", "L2Ball", "Poisson", "Mechanism",
     "Accountant", "EpsilonReport", "step_rdp", "epsilon", "calibrate", "epsilon_from_rdp", "delta_from_rdp",
     "DEFAULT_ORDERS", "OrderGridWarning", "pld_epsilon", "pld_delta", "asymptotic_epsilon",
     "optimize_noise", "OptimizeResult", "audit", "AuditResult",

@@ -103,7 +103,8 @@ def log_renyi_excess(log_p: np.ndarray, log_q: np.ndarray, log_w: np.ndarray, co
     """log S_a with S_a = int q * phi_a(log p/q) = int p^a q^{1-a} - 1, for each order a.
 
     Both p and q must be normalised densities (then int q (p/q - 1) = 0 and the form has no cancellation).
-    Renyi divergence: D_a(p||q) = log1p(S_a) / (a - 1). Nodes where q = 0 are skipped (p << q assumed).
+    Renyi divergence: D_a(p||q) = log1p(S_a) / (a - 1). A node where q = 0 < p carries p^a q^{1-a} = inf, so
+    S_a = inf (p is not absolutely continuous w.r.t. q there); nodes where both vanish contribute nothing.
     Returns (log S with the fine rule, log S with the coarse rule, index of the largest integrand term).
     """
     n_orders = orders.shape[0]
@@ -119,6 +120,10 @@ def log_renyi_excess(log_p: np.ndarray, log_q: np.ndarray, log_w: np.ndarray, co
         for i in range(n):
             lq = log_q[i]
             if not (lq > -math.inf):
+                if log_p[i] > -math.inf:
+                    peak = math.inf
+                    peak_index[j] = i
+                    break
                 continue
             term = lq + log_w[i] + _log_phi(a, log_p[i] - lq)
             if term == -math.inf:
@@ -133,6 +138,9 @@ def log_renyi_excess(log_p: np.ndarray, log_q: np.ndarray, log_w: np.ndarray, co
             acc += weight
             if coarse[i]:
                 acc_coarse += 2.0 * weight
+        if peak == math.inf:
+            fine[j] = rough[j] = math.inf
+            continue
         fine[j] = peak + math.log(acc) if acc > 0.0 else -math.inf
         rough[j] = peak + math.log(acc_coarse) if acc_coarse > 0.0 else -math.inf
     return fine, rough, peak_index

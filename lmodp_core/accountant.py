@@ -25,7 +25,9 @@ import numpy as np
 from ._validation import check_choice, check_delta, check_nonnegative, check_orders, check_steps
 from .geometry import Geometry, L2Ball, check_geometry
 from .noise import Gaussian, Noise
+from .noise.custom import check_unambiguous_densities
 from .rdp import DEFAULT_ORDERS, check_noise, delta_from_rdp, epsilon_from_rdp, step_rdp
+from .rdp.per_step import unbounded_l2_reason
 from .sampling import Poisson, as_sampling
 
 METHODS = ("auto", "pld", "rdp")
@@ -182,7 +184,7 @@ class EpsilonReport:
     epsilon_lower: float | None = None
     steps: int = 0
     pld_skipped: str | None = None
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # e.g. why epsilon is inf (a non-smooth density under L2Ball), or a bucketing
 
     def to_dict(self) -> dict:
         data = dict(self.__dict__)
@@ -291,6 +293,10 @@ class Accountant:
         delta = check_delta(delta)
         if not self._ledger:
             return EpsilonReport(0.0, delta, self.method, 0.0, math.nan, steps=0)
+        reasons = [unbounded_l2_reason(m.noise, m.geometry) for m, _ in self._ledger]
+        note = next((r for r in reasons if r), None)
+        if note:
+            return EpsilonReport(math.inf, delta, "rdp", math.inf, math.nan, steps=self.steps, notes=(note,))
         use_pld = self._use_pld()
         if self._beyond_float_range():
             return EpsilonReport(math.inf, delta, self.method, math.inf, math.nan, steps=self.steps,
@@ -361,6 +367,7 @@ class Accountant:
                              f"{type(orders).__name__} and {type(ledger).__name__}")
         if not all(isinstance(a, numbers.Real) and not isinstance(a, bool) for a in orders):
             raise ValueError("accountant state 'orders' must be a list of numbers > 1")
+        check_unambiguous_densities(state, noise_extra)
         restored = Accountant(method=method, orders=orders)
         if default is not None:
             restored._default = Mechanism.from_dict(default, **noise_extra)

@@ -23,6 +23,7 @@ from .accountant import METHODS, Accountant
 from .geometry import Geometry, check_geometry
 from .noise import Noise
 from .rdp import DEFAULT_ORDERS, check_noise, epsilon_from_rdp
+from .rdp.per_step import unbounded_l2_reason
 from .sampling import as_sampling
 
 _MAX_EVALUATIONS = 100  # bracketing steps are capped at a factor 20: from any start this spans the scale range
@@ -113,6 +114,9 @@ def calibrate(noise: Noise, geometry: Geometry, sampling, steps: int, *, epsilon
     steps = check_steps(steps)
     rtol = check_positive("rtol", rtol)
     method = check_choice("method", method, METHODS)
+    reason = unbounded_l2_reason(noise, geometry)
+    if reason:
+        raise ValueError(f"cannot calibrate {noise!r} under {geometry!r}: {reason}")
     _check_certifiable(noise, geometry, sampling, target, delta, method)
 
     def log_excess(log_factor: float) -> float:

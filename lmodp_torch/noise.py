@@ -25,7 +25,7 @@ import os
 import numpy as np
 import torch
 
-from lmodp_core import LMO, CustomNoise, Gaussian, Laplace, Noise
+from lmodp_core import LMO, CustomNoise, Gaussian, Laplace, Noise, PiecewiseNoise
 
 _UNIFORM_BITS = 53
 _MAX_PRODUCT_SHAPE = 4  # a product of <= 4 draws of 1 - u >= 2^-24 stays above float32's smallest normal
@@ -184,7 +184,7 @@ def _draw(noise: Noise, source, shape) -> torch.Tensor:
         if source.dtype != torch.float64 and not _fits(_lmo_factors(noise), source.dtype):
             return _draw(noise, source.in_float64(), shape).to(source.dtype)
         return _laplace(source, shape, noise.scale).div_(_lmo_inverse_scale(noise, source, shape))
-    if isinstance(noise, CustomNoise):
+    if isinstance(noise, (CustomNoise, PiecewiseNoise)):  # drawn by their numpy samplers
         return torch.from_numpy(np.asarray(noise.sample(source.numpy_rng(), shape), dtype=np.float64))
     raise ValueError(f"noise must be an lmodp_core Gaussian, Laplace, LMO or CustomNoise, got {noise!r}")
 

@@ -4,5 +4,6 @@ from .custom import CustomNoise
 from .gaussian import Gaussian
 from .laplace import Laplace
 from .lmo import LMO
+from .piecewise import PiecewiseNoise
 
-__all__ = ["Noise", "Gaussian", "Laplace", "LMO", "CustomNoise"]
+__all__ = ["Noise", "Gaussian", "Laplace", "LMO", "CustomNoise", "PiecewiseNoise"]

@@ -8,10 +8,13 @@ The two directions are composed separately and the larger epsilon (delta) is rep
 Which shift dominates:
 - Gaussian noise, any geometry: the pair with s = geometry.radius (rotation invariance of the isotropic
   Gaussian reduces every clipped difference to one coordinate of norm <= clip).
-- Scalar geometry, any symmetric density: s = sensitivity, provided the hockey-stick curve of the unsampled
-  pair (f(. - s), f) is non-decreasing in s for every epsilon (checked numerically on a grid of shifts and
-  epsilons; Poisson sampling keeps the order because the sampled curve is a monotone function of it,
-  Balle et al. 2018 "advanced joint convexity").
+- Scalar geometry: s = sensitivity, provided the hockey-stick curve of the unsampled pair (f(. - s), f) is
+  non-decreasing in s for every epsilon (Poisson sampling keeps the order because the sampled curve is a
+  monotone function of it, Balle et al. 2018 "advanced joint convexity"). Laplace: proven in closed form. A
+  family that can decide it exactly says so through a ``dominating_shift_proven(sensitivity)`` method
+  (``PiecewiseNoise``: an exact finite check; ``CustomNoise``: always False, since a multimodal user density
+  can break it between any finite set of probed shifts, so user densities fall back to RDP). Other families
+  (LMO) are checked numerically on a grid of shifts and epsilons: that result rests on numerics.
 - Vector geometry with non-Gaussian noise: no tractable dominating pair; ``supports`` is False (use RDP).
 """
 from __future__ import annotations
@@ -51,6 +54,20 @@ class DominatingPair:
             mixture = np.logaddexp(math.log1p(-self.sample_rate) + log_f, math.log(self.sample_rate) + log_shifted)
         return (mixture, log_f) if self.direction == "remove" else (log_f, mixture)
 
+    def exact_cell_masses(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(log P, log Q) over finitely many cells of constant density ratio, for a noise that provides them
+        (``shift_pair_masses``, e.g. ``PiecewiseNoise``): the privacy-loss distribution is then exact. None
+        otherwise."""
+        masses = getattr(self.noise, "shift_pair_masses", None)
+        if masses is None:
+            return None
+        log_shifted, log_f = masses(self.shift)
+        if self.sample_rate == 1.0:
+            mixture = log_shifted
+        else:
+            mixture = np.logaddexp(math.log1p(-self.sample_rate) + log_f, math.log(self.sample_rate) + log_shifted)
+        return (mixture, log_f) if self.direction == "remove" else (log_f, mixture)
+
     @property
     def breakpoints(self) -> tuple[float, ...]:
         """Points where p or q is not smooth."""
@@ -65,7 +82,10 @@ def _shift_dominates(mechanism) -> bool:
     if not isinstance(geometry, Scalar):
         return False
     if isinstance(noise, Laplace):
-        return True  # delta_s(eps) = 1 - e^{(eps - s/b)/2}: increasing in s (DESIGN §6)
+        return True  # delta_s(eps) = 1 - e^{(eps - s/b)/2}: increasing in s
+    proven = getattr(noise, "dominating_shift_proven", None)
+    if proven is not None:
+        return bool(proven(geometry.radius))
     return _hockey_stick_monotone_in_shift(noise, geometry.radius)
 
 

@@ -113,6 +113,9 @@ def _logsumexp_rows(x: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=32)
 def cells_for(pair, step: float | None = None, core_cells: int = _CORE_CELLS) -> Cells:
     """The partition for ``pair``; refined for a loss grid of ``step`` when given."""
+    exact = pair.exact_cell_masses()
+    if exact is not None:
+        return _exact_cells(*exact)
     edges = _edges(pair.noise, pair.shift, pair.breakpoints, core_cells)
     if step is not None:
         loss_at_edges, _, _ = _pair_loss(pair, edges)
@@ -137,6 +140,18 @@ def cells_for(pair, step: float | None = None, core_cells: int = _CORE_CELLS) ->
     tail_p = float(np.sum(survival))  # both tails of f and of f(. - s): an upper bound on P's tail mass
     return Cells(_logsumexp_rows(log_weights + node_log_p), _logsumexp_rows(log_weights + node_log_q),
                  loss_min, loss_max, tail_p, log_weights, node_log_p, node_log_q)
+
+
+def _exact_cells(log_p: np.ndarray, log_q: np.ndarray) -> Cells:
+    """Cells from exact masses of cells on which the loss is constant (no quadrature, no tail left over); four
+    empty cells at each end keep ``log_moment``'s end check quiet (the sums are exact)."""
+    pad = np.full(4, -np.inf)
+    log_p, log_q = np.concatenate([pad, log_p, pad]), np.concatenate([pad, log_q, pad])
+    with np.errstate(invalid="ignore"):
+        loss = np.where(np.isneginf(log_p), -np.inf, log_p - log_q)
+    node_log_weights = np.tile(_GL_LOG_WEIGHTS - math.log(2.0), (log_p.size, 1))  # weights summing to 1 per cell
+    return Cells(log_p, log_q, loss, loss, 0.0, node_log_weights, np.repeat(log_p[:, None], 3, axis=1),
+                 np.repeat(log_q[:, None], 3, axis=1))
 
 
 def hockey_stick(cells: Cells, epsilons: np.ndarray) -> np.ndarray:

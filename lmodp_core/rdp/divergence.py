@@ -1,12 +1,15 @@
 """Renyi divergences of shifted noise pairs (DESIGN §4.2) and of their Poisson mixtures (§4.4).
 
 r_a(s) = D_a(f(. - s) || f) = 1/(a-1) log int f(x-s)^a f(x)^{1-a} dx.
-Gaussian and Laplace use closed forms; every other density is integrated numerically in log space with the
-double-exponential rules of ``lmodp_core._quadrature``, split at the kinks x = k and x = k + s. When the two
-rules disagree for an order (typically a smooth density with unbounded privacy loss at a high order, whose
-integrand peaks far out in a tail), that order is recomputed with an extra split at the integrand's peak. The fine and coarse rules must agree to
-``QUADRATURE_RTOL``; an order where they do not is reported as +inf (unresolved, hence never used), not as a
-number that might be too small. A resolved order reports the larger of the two rules plus their difference.
+Gaussian and Laplace use closed forms; a density that lists the pair as finitely many cells of constant density
+(``shift_pair_masses``, e.g. ``PiecewiseNoise``) gets the exact finite sum; every other density is integrated
+numerically in log space with the double-exponential rules of ``lmodp_core._quadrature``, split at the kinks
+x = k and x = k + s. When the two rules disagree for an order (typically a smooth density with unbounded privacy
+loss at a high order, whose integrand peaks far out in a tail), the unresolved orders are recomputed together
+with extra splits at their integrands' peaks (at most ``_PEAK_PASSES`` passes, so the cost is bounded whatever
+the density). The fine and coarse rules must agree to ``QUADRATURE_RTOL``; an order where they do not is
+reported as +inf (unresolved, hence never used), not as a number that might be too small. A resolved order
+reports the larger of the two rules plus their difference. A node where q = 0 < p makes the divergence +inf.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import numpy as np
 
 from .._quadrature import log_renyi_excess, real_line_nodes, renyi_from_log_excess
 from ..noise import Gaussian, Laplace, Noise
+from ..noise.piecewise import log_renyi_moment
 
 # agreement required between the step-h and step-2h rules on S = int p^a q^{1-a} - 1: |difference| <= RTOL*S + ATOL
 QUADRATURE_RTOL = 1e-9
@@ -54,18 +58,30 @@ def _numeric_renyi(log_pair: Callable, breakpoints: np.ndarray, scale: float, or
     log_p, log_q = log_pair(x)
     fine, rough, peak = log_renyi_excess(log_p, log_q, log_w, coarse, orders)
     peak_x = x[peak]
-    for j in np.flatnonzero(~_resolved(fine, rough)):
-        splits = breakpoints
-        for _ in range(_PEAK_PASSES):
-            splits = np.append(splits, peak_x[j])
-            x_j, log_w_j, coarse_j = real_line_nodes(splits, scale)
-            log_p_j, log_q_j = log_pair(x_j)
-            f_j, r_j, peak_j = log_renyi_excess(log_p_j, log_q_j, log_w_j, coarse_j, orders[j:j + 1])
-            fine[j], rough[j], peak_x[j] = f_j[0], r_j[0], x_j[peak_j[0]]
-            if _resolved(fine[j:j + 1], rough[j:j + 1])[0]:
-                break
+    splits = np.asarray(breakpoints, dtype=float)
+    for _ in range(_PEAK_PASSES):  # one node set per pass for all unresolved orders: bounded cost
+        todo = np.flatnonzero(~_resolved(fine, rough))
+        if not todo.size:
+            break
+        splits = np.unique(np.concatenate([splits, peak_x[todo]]))
+        x_j, log_w_j, coarse_j = real_line_nodes(splits, scale)
+        log_p_j, log_q_j = log_pair(x_j)
+        f_j, r_j, peak_j = log_renyi_excess(log_p_j, log_q_j, log_w_j, coarse_j, orders[todo])
+        fine[todo], rough[todo], peak_x[todo] = f_j, r_j, x_j[peak_j]
     upper = np.logaddexp(np.maximum(fine, rough), _log_error(fine, rough))
     return np.where(_resolved(fine, rough), renyi_from_log_excess(upper, orders), np.inf)
+
+
+def _log_mixture(log_base: np.ndarray, log_shifted: np.ndarray, sample_rate: float) -> np.ndarray:
+    """log((1-q) f + q f_s), without leaving log space."""
+    if sample_rate == 1.0:
+        return log_shifted
+    return np.logaddexp(math.log1p(-sample_rate) + log_base, math.log(sample_rate) + log_shifted)
+
+
+def _renyi_from_masses(log_p: np.ndarray, log_q: np.ndarray, orders: np.ndarray) -> np.ndarray:
+    """D_a(P || Q) = log(sum_cells P^a Q^{1-a}) / (a - 1) for two laws constant on the same cells (exact)."""
+    return np.maximum(log_renyi_moment(log_p, log_q, orders), 0.0) / (orders - 1.0)
 
 
 def _split_points(noise: Noise, shift: float) -> np.ndarray:
@@ -82,8 +98,11 @@ def renyi_shift(noise: Noise, shifts, orders) -> np.ndarray:
     if isinstance(noise, Laplace):
         return _laplace_renyi(noise.scale, shifts, orders)
     out = np.zeros((shifts.size, orders.size))
+    exact = getattr(noise, "shift_pair_masses", None)
     for i, shift in enumerate(shifts):
-        if shift > 0.0:
+        if shift > 0.0 and exact is not None:
+            out[i] = _renyi_from_masses(*exact(shift), orders)
+        elif shift > 0.0:
             out[i] = _numeric_renyi(lambda x, s=shift: (noise.logpdf(x - s), noise.logpdf(x)),
                                     _split_points(noise, shift), noise.typical_scale, orders)
     return out
@@ -95,14 +114,15 @@ def renyi_poisson_mixture(noise: Noise, shift: float, sample_rate: float, orders
     remove: D_a((1-q) f + q f(.-s) || f),   add: D_a(f || (1-q) f + q f(.-s)).
     """
     orders = np.atleast_1d(np.asarray(orders, dtype=float))
+    exact = getattr(noise, "shift_pair_masses", None)
+    if exact is not None:
+        log_shifted, log_base = exact(shift)
+        log_mix = _log_mixture(log_base, log_shifted, sample_rate)
+        return _renyi_from_masses(log_mix, log_base, orders), _renyi_from_masses(log_base, log_mix, orders)
 
     def base_and_mixture(x):
         log_base = noise.logpdf(x)
-        log_shifted = noise.logpdf(x - shift)
-        if sample_rate == 1.0:
-            return log_base, log_shifted
-        # log((1-q) f + q f_s), without leaving log space
-        return log_base, np.logaddexp(math.log1p(-sample_rate) + log_base, math.log(sample_rate) + log_shifted)
+        return log_base, _log_mixture(log_base, noise.logpdf(x - shift), sample_rate)
 
     def remove_pair(x):
         log_base, log_mix = base_and_mixture(x)

@@ -6,7 +6,9 @@ Additivity of Renyi divergence over independent coordinates gives, for a shift v
     L2Ball(C):  sum_i r_a(|v_i|) <= C^2 * sup_{0<s<=C} r_a(s)/s^2      (||v||_2 <= C, any dimension)
 The sup is taken on a geometric shift grid with a local refinement around interior maxima (no monotonicity
 is assumed); the small-shift end of the L2 ratio uses its limit a*I_f/2 (I_f = Fisher information) instead of
-evaluating r_a at tiny shifts. A relative safety margin ``SUP_MARGIN`` covers the residual between grid points.
+evaluating r_a at tiny shifts; for a density with infinite Fisher information (a jump) no L2 bound exists and
+the RDP is +inf. The small-shift end of the L1 ratio uses lim r_a(s)/s, which is > 0 only for densities with
+jumps (``small_shift_slope``). A relative safety margin ``SUP_MARGIN`` covers the residual between grid points.
 """
 from __future__ import annotations
 
@@ -14,9 +16,11 @@ import numpy as np
 
 from ..geometry import Geometry, L1Ball, L2Ball, Scalar
 from ..noise import Gaussian, Noise
+from ..noise.piecewise import log_renyi_moment
 from .divergence import renyi_shift
 
 SUP_MARGIN = 1e-6  # relative inflation of numerically found suprema
+_L1_PIECES = 256  # pieces per bin width in the certified L1 bound of histogram densities (<= 1/(256 k) looser)
 _COARSE_FRACTIONS = np.geomspace(1e-3, 1.0, 43)  # ratio 1.18 between neighbouring shifts
 _REFINE_POINTS = 9
 
@@ -32,12 +36,16 @@ def _ratio_power(geometry: Geometry) -> int:
     raise ValueError(f"unsupported geometry {geometry!r}")
 
 
-def sup_over_shifts(value_at, radius: float, orders: np.ndarray) -> np.ndarray:
+def sup_over_shifts(value_at, radius: float, orders: np.ndarray, knot_spacing: float | None = None) -> np.ndarray:
     """max over s in (0, radius] of value_at(shifts) -> (n_shifts, n_orders), with local refinement.
 
     The coarse grid is geometric in s; for every order whose maximum is interior, the two neighbouring grid
-    intervals are resampled with ``_REFINE_POINTS`` points each.
+    intervals are resampled with ``_REFINE_POINTS`` points each. With ``knot_spacing`` w (a noise whose
+    divergences are monotone in s between multiples of w, see ``PiecewiseNoise.shift_knot_spacing``) the sup is
+    exact: the max over s = k w <= radius and s = radius.
     """
+    if knot_spacing is not None:
+        return value_at(_knots(radius, knot_spacing)).max(axis=0)
     shifts = radius * _COARSE_FRACTIONS
     values = value_at(shifts)
     best = values.max(axis=0)
@@ -61,7 +69,70 @@ def unsampled_rdp(noise: Noise, geometry: Geometry, orders) -> np.ndarray:
     def ratio(shifts):
         return renyi_shift(noise, shifts, orders) / shifts[:, None] ** power * radius**power
 
+    if power == 2 and unbounded_l2_reason(noise, geometry):
+        return np.full(orders.shape, np.inf)
+    if power < 2 and getattr(noise, "shift_pair_masses", None) is not None:
+        return _piecewise_sup(noise, radius, orders, power)
     best = sup_over_shifts(ratio, radius, orders)
     if power == 2:
         best = np.maximum(best, 0.5 * orders * noise.fisher_information * radius**2)  # s -> 0 limit a I_f C^2/2
+    if power == 1:
+        best = np.maximum(best, small_shift_slope(noise, orders) * radius)  # s -> 0 limit of C r_a(s)/s
     return best * (1.0 + SUP_MARGIN)
+
+
+def _piecewise_sup(noise: Noise, radius: float, orders: np.ndarray, power: int) -> np.ndarray:
+    """Certified sup for a histogram density of bin width w (``PiecewiseNoise``).
+
+    Between multiples of w the integral I(s) = int f(x-s)^a f(x)^{1-a} is linear in s (the cells' lengths are),
+    so r_a is monotone there. Scalar: the sup over (0, D] is attained at some k w <= D or at D (exact). L1: on
+    (0, w] r_a(s)/s = log(1 + t (I(w) - 1)) / ((a-1) t w) decreases in t, so its sup is the s -> 0 limit; on each
+    later interval, cut into ``_L1_PIECES`` pieces [s1, s2], r_a(s)/s <= max(r_a(s1), r_a(s2)) / s1.
+    """
+    width = noise.shift_knot_spacing
+    count = int(np.floor(radius / width + 1e-12))
+    log_moment = np.array([log_renyi_moment(*noise.shift_pair_masses(s), orders) for s in _knots(radius, width)])
+    if power == 0:
+        return np.maximum(log_moment.max(axis=0), 0.0) / (orders - 1.0)
+    best = noise.small_shift_slope(orders) * radius
+    integral = np.exp(log_moment)
+    for k in range(1, count + 1):
+        end = min((k + 1) * width, radius)
+        if end <= k * width:
+            continue
+        right = integral[k] if k < count else integral[-1]  # I at (k+1) w, or at D on the last partial interval
+        right_shift = (k + 1) * width if k < count else radius
+        cuts = np.linspace(k * width, end, _L1_PIECES + 1)
+        fraction = (cuts - k * width) / (right_shift - k * width)
+        with np.errstate(divide="ignore"):
+            r = np.log((1 - fraction)[:, None] * integral[k - 1][None, :] + fraction[:, None] * right[None, :])
+        r = np.maximum(r, 0.0) / (orders - 1.0)
+        bound = np.maximum(r[:-1], r[1:]) / cuts[:-1, None] * radius
+        best = np.maximum(best, bound.max(axis=0))
+    return best
+
+
+def _knots(radius: float, spacing: float) -> np.ndarray:
+    """The multiples k * spacing <= radius (k >= 1), then radius itself."""
+    count = int(np.floor(radius / spacing + 1e-12))
+    return np.append(spacing * np.arange(1, count + 1), radius)
+
+
+def small_shift_slope(noise: Noise, orders: np.ndarray) -> np.ndarray:
+    """lim_{s -> 0} r_a(s)/s: 0 for a continuous density (r_a(s) = O(s^2)); a density with jumps supplies it
+    through its ``small_shift_slope`` method (r_a falls off only linearly in s there)."""
+    slope = getattr(noise, "small_shift_slope", None)
+    return np.zeros(orders.shape) if slope is None else np.asarray(slope(orders), dtype=float)
+
+
+def unbounded_l2_reason(noise: Noise, geometry: Geometry) -> str | None:
+    """Why no dimension-free L2 bound exists for this step, or None.
+
+    With infinite Fisher information (a jump, or a divergent integral) r_a(s)/s^2 -> inf as s -> 0: a shift of
+    L2 norm C spread over d coordinates costs ~ d * r_a(C/sqrt d), which grows without bound in d.
+    """
+    if (isinstance(geometry, L2Ball) and isinstance(noise, Noise) and not isinstance(noise, Gaussian)
+            and not np.isfinite(noise.fisher_information)):
+        return ("no dimension-free L2 bound: the density is not smooth (infinite Fisher information), so the "
+                "privacy loss of an L2-clipped query grows without bound with the dimension; use Scalar or L1Ball")
+    return None

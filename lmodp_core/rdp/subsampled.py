@@ -137,7 +137,8 @@ def scalar_subsampled_rdp(noise: Noise, sensitivity: float, sample_rate: float, 
     def both_directions(shifts):
         return np.array([np.maximum(*renyi_poisson_mixture(noise, s, sample_rate, orders)) for s in shifts])
 
-    return sup_over_shifts(both_directions, sensitivity, orders) * (1.0 + SUP_MARGIN)
+    knots = getattr(noise, "shift_knot_spacing", None)  # exact sup for histogram densities
+    return sup_over_shifts(both_directions, sensitivity, orders, knots) * (1.0 + SUP_MARGIN)
 
 
 def integer_orders(orders) -> np.ndarray:
