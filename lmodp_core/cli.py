@@ -335,7 +335,8 @@ def _run_account(args) -> str:
                  ["PLD epsilon (lower, not a bound)", report.epsilon_lower]]
     return "\n".join([_wrap(f"noise: {noise!r}; geometry={geometry}, sample_rate={args.sample_rate:g}, "
                             f"steps={args.steps}"),
-                      _table(["quantity", f"delta={args.delta:g}"], rows)])
+                      _table(["quantity", f"delta={args.delta:g}"], rows),
+                      *(_wrap(f"note: {note}") for note in (*report.notes, *filter(None, [report.pld_skipped])))])
 
 
 _AUDIT_FOOTNOTE = (
