@@ -227,3 +227,11 @@ def test_log_density_lipschitz_constant_bounds_the_score(noise):
 def test_malformed_noise_dicts_raise_value_error(data):
     with pytest.raises(ValueError, match="noise dict needs the arguments|scale"):
         Noise.from_dict(data)
+
+
+def test_lmo_draws_whose_inverse_scale_underflows_are_never_nan():
+    """A tiny Gamma shape makes U underflow to 0; a draw is then huge but never 0/0 = NaN (issue 12 §6)."""
+    tiny_shape = LMO(a1=1.0, a3=0.0, a4=0.0, gamma_shape=1e-20, gamma_scale=1.0, exp_rate=1.0, unif_low=0.0,
+                     unif_high=1.0)
+    draws = tiny_shape.sample(np.random.default_rng(0), 10_000)
+    assert not np.isnan(draws).any() and np.abs(draws).min() > 1e250

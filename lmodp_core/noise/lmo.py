@@ -209,7 +209,9 @@ class LMO(Noise):
             u = u + self.a3 * rng.exponential(1.0 / self.exp_rate, size)  # numpy takes the scale 1/rate
         if self.a4 > 0:
             u = u + self.a4 * rng.uniform(self.unif_low, self.unif_high, size)
-        return u
+        # A draw that underflowed to 0 (tiny gamma shapes, Uniform(0, b) at 0) stands for a U below the smallest
+        # float: keep it there, not at 0, so that Z = L / U is never 0/0 = NaN.
+        return np.maximum(u, np.finfo(np.float64).tiny)
 
     def sample(self, rng, size=None):
         return self.scale * rng.laplace(0.0, 1.0, size) / self.sample_inverse_scale(rng, size)
