@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/accounting_speed.py
 
 For each setting (sigma, q, T, delta) of issue 3, and two robustness cases (epsilon ~ 78.65; delta = 1e-18),
-it times epsilon(delta) for
+it times get_epsilon(delta) for
   lmodp        lmodp_core.pld.pld_epsilon (the guarantee: the upper end of the discretisation interval)
   opacus_rdp   Opacus RDP (its default orders)
   opacus_prv   Opacus PRVAccountant.get_epsilon (eps_error=0.01)
@@ -110,13 +110,15 @@ PEERS = {"lmodp": lmodp, "opacus_rdp": opacus_rdp, "opacus_prv": opacus_prv, "dp
 
 def calibration_times(q=256 / 60000, steps=9376, delta=1e-5, targets=(0.3, 1.0, 3.0, 8.0)):
     """calibrate(..., method="pld") for DP-SGD: warm seconds, the sigma found and its sound epsilon."""
-    from lmodp_core.calibrate import calibrate
+    from lmodp_core.calibration import calibrate
 
-    calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(q), 100, epsilon=1.0, delta=delta, method="pld")  # warm-up
+    calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(q), 100, target_epsilon=1.0, target_delta=delta,
+              method="pld")  # warm-up
     rows = []
     for target in targets:
         started = time.perf_counter()
-        noise = calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(q), steps, epsilon=target, delta=delta, method="pld")
+        noise = calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(q), steps, target_epsilon=target, target_delta=delta,
+                          method="pld")
         seconds = time.perf_counter() - started
         rows.append({"target": target, "sigma": noise.sigma, "seconds": seconds,
                      "epsilon": pld_epsilon([(Mechanism(noise, L2Ball(1.0), Poisson(q)), steps)], delta)[0]})

@@ -34,7 +34,7 @@ import warnings
 from pathlib import Path
 
 from lmodp_core import Accountant, Gaussian, L2Ball, OrderGridWarning, Poisson, __version__, calibrate
-from lmodp_core.audit import published_noise, published_parameters
+from lmodp_core.auditing import published_noise, published_parameters
 from lmodp_core.noise import Noise
 from lmodp_core.reference import paper_overall_epsilon
 from lmodp_torch import finetune
@@ -147,7 +147,7 @@ def append_run(path: Path, run: dict, runs: list[dict]) -> None:
 
 # ---- noises -----------------------------------------------------------------------------------------------
 def _certified(noise: Noise, sample_rate: float, steps: int, delta: float) -> float:
-    return Accountant(noise, L2Ball(1.0), Poisson(sample_rate)).step(steps).epsilon(delta)
+    return Accountant(noise, L2Ball(1.0), Poisson(sample_rate)).step(steps).get_epsilon(delta)
 
 
 def paper_scale_noise(label: str, epsilon: float, sample_rate: float, steps: int, delta: float) -> Noise:
@@ -174,15 +174,16 @@ def make_noise(name: str, epsilon: float, sample_rate: float, steps: int, delta:
 
     identical_to = None
     if name == "gaussian":
-        noise = calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(sample_rate), steps, epsilon=epsilon, delta=delta)
+        noise = calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(sample_rate), steps, target_epsilon=epsilon,
+                          target_delta=delta)
     elif name == "optimized":
-        noise = choose_noise(None, L2Ball(1.0), sample_rate, steps, epsilon=epsilon, delta=delta)
+        noise = choose_noise(None, L2Ball(1.0), sample_rate, steps, target_epsilon=epsilon, target_delta=delta)
         identical_to = "gaussian" if isinstance(noise, Gaussian) else None
     elif name.startswith("paper-lmo-"):
         noise = paper_scale_noise(name.removeprefix("paper-lmo-"), epsilon, sample_rate, steps, delta)
     else:
         noise = calibrate(published_noise(name.removeprefix("lmo-")), L2Ball(1.0), Poisson(sample_rate), steps,
-                          epsilon=epsilon, delta=delta)
+                          target_epsilon=epsilon, target_delta=delta)
     claimed = paper_overall_epsilon(noise, sample_rate, steps, delta)[0] if "lmo" in name else None
     return {"noise": noise, "certified_epsilon": _certified(noise, sample_rate, steps, delta),
             "paper_claimed_epsilon": claimed, "identical_to": identical_to}

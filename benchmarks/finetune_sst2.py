@@ -5,7 +5,7 @@ run (``--epochs`` of Poisson batches with expected size ``--batch-size``):
 
 * ``gaussian``  — Gaussian(1) rescaled by ``lmodp_core.calibrate`` (PLD where available: method "auto");
 * ``optimized`` — ``lmodp_core.search.optimize_noise``'s choice (skipped, with a note, if the search is absent);
-* ``lmo``       — the paper's LMO parameter set "3" (``lmodp_core.audit.published_noise("3")``), rescaled by
+* ``lmo``       — the paper's LMO parameter set "3" (``lmodp_core.auditing.published_noise("3")``), rescaled by
   ``calibrate`` (the paper's own accounting is not used: DESIGN §2).
 
 Then each noise trains for ``--max-steps`` private steps (``make_private``, hooks mode, word embeddings frozen)
@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader
 
 from lmodp_core import Accountant, L2Ball, Poisson
 from lmodp_torch import make_private, sample_noise
-from lmodp_core.audit import published_noise
+from lmodp_core.auditing import published_noise
 from lmodp_torch.finetune import PAPER_LMO_LABEL, accuracy, encode, find_data, load_model, noise_shape, read_split
 from lmodp_torch.privacy import choose_noise
 
@@ -75,8 +75,8 @@ def calibrated(names, epsilon, delta, sample_rate, steps, method):
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                noise = choose_noise(noise_shape(name), L2Ball(1.0), sample_rate, steps, epsilon=epsilon,
-                                     delta=delta, method=method)
+                noise = choose_noise(noise_shape(name), L2Ball(1.0), sample_rate, steps, target_epsilon=epsilon,
+                                     target_delta=delta, method=method)
             note = "; ".join(str(w.message) for w in caught)
         except Exception as error:  # a noise the accountant cannot calibrate is reported, not hidden
             noise, note = None, f"{type(error).__name__}: {error}"
@@ -158,7 +158,7 @@ def train_and_evaluate(pristine, train, dev, noise, sample_rate, delta, args) ->
                 break
     result = {"steps": len(seconds), "median_step_seconds": statistics.median(seconds),
               "mean_batch_size": statistics.mean(sizes),
-              "certified_epsilon_steps_taken": private.accountant.epsilon(delta)}
+              "certified_epsilon_steps_taken": private.accountant.get_epsilon(delta)}
     result["dev_accuracy"] = accuracy(model, dev)
     return result
 
@@ -200,7 +200,7 @@ def main(argv=None) -> int:
                 if gaussian is not None:
                     run["std_ratio_to_gaussian"] = noise.std / gaussian.std
                 ledger = Accountant(noise, L2Ball(1.0), Poisson(sample_rate), method=args.method)
-                run["certified_epsilon_planned"] = ledger.step(args.planned_steps).epsilon(delta)
+                run["certified_epsilon_planned"] = ledger.step(args.planned_steps).get_epsilon(delta)
                 print(f"  {name}: {noise!r}; training {args.max_steps or args.planned_steps} steps", file=sys.stderr)
                 run.update(train_and_evaluate(pristine, train, dev, noise, sample_rate, delta, args))
             report["runs"].append(run)

@@ -65,7 +65,7 @@ def calibration_row(sigma, q, steps):
     for name, make in (("lmodp", LmodpAccountant), ("dpa_pld", dpa_accountant(1e-4))):
         found, seconds = timed(lambda make=make: mechanism_calibration.calibrate_dp_mechanism(
             make, lambda s: dpsgd_event(s, q, steps), **CALIBRATION))
-        certified = Accountant(Gaussian(found), L2Ball(1.0), Poisson(q)).step(steps).epsilon(DELTA)
+        certified = Accountant(Gaussian(found), L2Ball(1.0), Poisson(q)).step(steps).get_epsilon(DELTA)
         row[name] = {"sigma": found, "seconds": seconds, "lmodp_epsilon_of_sigma": certified}
     return {"sample_rate": q, "steps": steps, **CALIBRATION, "accountants": row}
 

@@ -4,9 +4,9 @@ Noise families, Renyi-DP and PLD accounting for arbitrary densities with Poisson
 calibration and the noise search. Every epsilon/delta documented as a guarantee is a sound upper bound for the
 stated geometry (clipping norm, any dimension), sampling scheme and add/remove neighbours.
 """
-from .accountant import Accountant, EpsilonReport, Mechanism, epsilon
-from .audit import AuditResult, audit
-from .calibrate import calibrate
+from .accountant import Accountant, EpsilonReport, Mechanism, compute_epsilon
+from .auditing import AuditResult, audit
+from .calibration import calibrate
 from .geometry import L1Ball, L2Ball, Scalar
 from .noise import LMO, CustomNoise, Gaussian, Laplace, Noise, PiecewiseNoise
 from .pld import asymptotic_epsilon, pld_delta, pld_epsilon
@@ -14,11 +14,11 @@ from .rdp import DEFAULT_ORDERS, OrderGridWarning, delta_from_rdp, epsilon_from_
 from .sampling import Poisson
 from .search import OptimizeResult, optimize_noise
 
-__version__ = "0.2.0"  # part of every search cache key: bump when numbers can change
+__version__ = "0.3.0"  # part of every search cache key: bump when numbers can change
 
 __all__ = [
     "Noise", "Gaussian", "Laplace", "LMO", "CustomNoise", "PiecewiseNoise", "Scalar", "L1Ball", "L2Ball", "Poisson", "Mechanism",
-    "Accountant", "EpsilonReport", "step_rdp", "epsilon", "calibrate", "epsilon_from_rdp", "delta_from_rdp",
+    "Accountant", "EpsilonReport", "step_rdp", "compute_epsilon", "calibrate", "epsilon_from_rdp", "delta_from_rdp",
     "DEFAULT_ORDERS", "OrderGridWarning", "pld_epsilon", "pld_delta", "asymptotic_epsilon",
     "optimize_noise", "OptimizeResult", "audit", "AuditResult",
 ]

@@ -1,7 +1,7 @@
 """Composition of mechanisms and the privacy ledger (DESIGN §3.4).
 
 A ``Mechanism`` is one step: (noise, geometry, sampling). An ``Accountant`` keeps an ordered ledger of
-(mechanism, count) runs and answers epsilon(delta) / delta(epsilon) with a sound method:
+(mechanism, count) runs and answers get_epsilon(delta) / get_delta(epsilon) with a sound method:
 - "rdp": Renyi DP (any density and geometry), composed by adding RDP curves, converted at the end;
 - "pld": privacy-loss distributions (tight), only where a dominating pair is known (``lmodp_core.pld``);
 - "auto": the smaller of the sound answers available (PLD where supported, RDP always).
@@ -28,10 +28,12 @@ from .noise import Gaussian, Noise
 from .noise.custom import check_unambiguous_densities
 from .rdp import DEFAULT_ORDERS, check_noise, delta_from_rdp, epsilon_from_rdp, step_rdp
 from .rdp.per_step import unbounded_l2_reason
-from .sampling import Poisson, as_sampling
+from .sampling import Poisson, as_sampling, required_sampling
 
 METHODS = ("auto", "pld", "rdp")
-STATE_VERSION = 1
+NEIGHBOURING_RELATIONS = ("add_remove",)  # add/remove one example: the relation every bound here is proven for
+STATE_VERSION = 2  # 2 added "neighbouring"; a version-1 state is read as add_remove (the only relation it had)
+_OLD_STATE_VERSION = 1
 MAX_DISTINCT_MECHANISMS = 32  # distinct runs composed one by one; beyond, sampled Gaussians are bucketed
 MAX_DISTINCT_RDP = 256  # distinct non-Gaussian mechanisms whose RDP curves a ledger may need
 MIN_GAUSSIAN_MU = 1e-12  # smaller clip/sigma is accounted at this value (an upper bound; the loss is ~0)
@@ -62,6 +64,12 @@ class Mechanism:
     def to_dict(self) -> dict:
         return {"noise": self.noise.to_dict(), "geometry": self.geometry.to_dict(),
                 "sampling": self.sampling.to_dict()}
+
+    def to_dp_event(self):
+        """This step as a dp_accounting ``DpEvent`` (``lmodp_core.interop.to_dp_event``; needs dp_accounting)."""
+        from .interop import to_dp_event
+
+        return to_dp_event(self)
 
     @staticmethod
     def from_dict(data: dict, **noise_extra) -> "Mechanism":
@@ -201,19 +209,24 @@ def _pld_module():
 class Accountant:
     """A privacy ledger for a sequence of (possibly different) mechanisms.
 
+    ``noise``, ``geometry`` and ``sampling`` give the default mechanism of ``step()`` (all three, or none: then
+    every ``step()`` names its own). ``neighbouring`` is the neighbouring relation the bounds hold for;
+    "add_remove" (add or remove one example) is the only one supported.
+
     >>> acc = Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.01))
-    >>> acc.step(1000).epsilon(1e-5)  # doctest: +SKIP
+    >>> acc.step(1000).get_epsilon(1e-5)  # doctest: +SKIP
     """
 
     def __init__(self, noise: Noise | None = None, geometry: Geometry | None = None, sampling=None, *,
-                 method: str = "auto", orders=None):
+                 method: str = "auto", orders=None, neighbouring: str = "add_remove"):
         self.method = check_choice("method", method, METHODS)
         self.orders = DEFAULT_ORDERS if orders is None else check_orders(orders)
-        if noise is not None and geometry is None:
-            _check_noise_object(noise)  # the missing geometry is reported by step(), before anything is recorded
-        self._default = None if noise is None or geometry is None else Mechanism(noise, geometry,
-                                                                                 as_sampling(sampling))
-        self._geometry_missing = noise is not None and geometry is None
+        self.neighbouring = check_choice("neighbouring", neighbouring, NEIGHBOURING_RELATIONS)
+        if noise is None and (geometry is not None or sampling is not None):
+            raise ValueError("geometry and sampling describe the default mechanism: give noise too, or pass all "
+                             "three to step(noise=..., geometry=..., sampling=...)")
+        self._default = None if noise is None else Mechanism(
+            _check_noise_object(noise), _required_geometry(geometry), required_sampling(sampling))
         self._ledger: list[list] = []
 
     # ---- composing -------------------------------------------------------------------------------------
@@ -222,15 +235,15 @@ class Accountant:
         """Record ``count`` more steps of the default mechanism, or of one with the given parts replaced."""
         count = check_steps(count, "count")
         base = self._default
-        if base is None and (self._geometry_missing or geometry is None and noise is not None):
-            _required_geometry(geometry)
-        if base is None and noise is None:
-            raise ValueError("step() needs a noise: give one to Accountant(...) or to step(noise=...)")
-        mechanism = Mechanism(
-            noise if noise is not None else base.noise,
-            geometry if geometry is not None else base.geometry,
-            as_sampling(sampling) if sampling is not None else (base.sampling if base else Poisson()),
-        )
+        if base is None:
+            if noise is None:
+                raise ValueError("step() needs a noise: give one to Accountant(...) or to step(noise=...)")
+            mechanism = Mechanism(_check_noise_object(noise), _required_geometry(geometry),
+                                  required_sampling(sampling))
+        else:
+            mechanism = Mechanism(noise if noise is not None else base.noise,
+                                  geometry if geometry is not None else base.geometry,
+                                  as_sampling(sampling) if sampling is not None else base.sampling)
         if self._ledger and self._ledger[-1][0] == mechanism:
             self._ledger[-1][1] += count
         else:
@@ -316,11 +329,11 @@ class Accountant:
         best = upper if method == "pld" else rdp_eps
         return EpsilonReport(best, delta, method, rdp_eps, order, upper, lower, self.steps, notes=notes)
 
-    def epsilon(self, delta: float) -> float:
+    def get_epsilon(self, delta: float) -> float:
         """A sound upper bound on epsilon at ``delta`` for everything in the ledger."""
         return self.report(delta).epsilon
 
-    def delta(self, epsilon: float) -> float:
+    def get_delta(self, epsilon: float) -> float:
         """A sound upper bound on delta at ``epsilon`` (>= 0; at 0 it bounds the total variation distance)."""
         epsilon = check_nonnegative("epsilon", epsilon)
         if not self._ledger:
@@ -343,6 +356,7 @@ class Accountant:
         """JSON-safe state with a format version and a checksum; ``from_state_dict`` restores the same ledger."""
         state = {
             "state_version": STATE_VERSION,
+            "neighbouring": self.neighbouring,
             "method": self.method,
             "orders": [float(a) for a in self.orders],
             "default": None if self._default is None else self._default.to_dict(),
@@ -354,12 +368,17 @@ class Accountant:
     def load_state_dict(self, state: dict, **noise_extra) -> None:
         """Replace this accountant's state (``noise_extra`` passes logpdf/sampler for custom noises).
 
-        A malformed state (not a dict, wrong version, missing key, wrong container type, checksum mismatch)
-        raises ValueError naming what is wrong; this accountant is left unchanged.
+        A malformed state (not a dict, wrong version, missing key, wrong container type, checksum mismatch,
+        unsupported neighbouring relation) raises ValueError naming what is wrong; this accountant is left
+        unchanged. A version-1 state (before the "neighbouring" key) is read as add_remove.
         """
-        if not isinstance(state, dict) or state.get("state_version") != STATE_VERSION:
-            raise ValueError(f"accountant state must be a dict with state_version={STATE_VERSION}")
+        version = state.get("state_version") if isinstance(state, dict) else None
+        if version not in (STATE_VERSION, _OLD_STATE_VERSION):
+            raise ValueError(f"accountant state must be a dict with state_version={STATE_VERSION} "
+                             f"(or {_OLD_STATE_VERSION}, read as add_remove neighbours)")
         method, orders, default, ledger = (_required(state, key, "accountant state") for key in _STATE_KEYS)
+        neighbouring = ("add_remove" if version == _OLD_STATE_VERSION
+                        else _required(state, "neighbouring", "accountant state"))
         if "checksum" in state and state["checksum"] != _state_checksum(state):
             raise ValueError("accountant state checksum mismatch: the state was edited or damaged")
         if not isinstance(orders, list) or not isinstance(ledger, list):
@@ -368,7 +387,7 @@ class Accountant:
         if not all(isinstance(a, numbers.Real) and not isinstance(a, bool) for a in orders):
             raise ValueError("accountant state 'orders' must be a list of numbers > 1")
         check_unambiguous_densities(state, noise_extra)
-        restored = Accountant(method=method, orders=orders)
+        restored = Accountant(method=method, orders=orders, neighbouring=neighbouring)
         if default is not None:
             restored._default = Mechanism.from_dict(default, **noise_extra)
         restored._ledger = [[Mechanism.from_dict(_required(entry, "mechanism", "ledger entry"), **noise_extra),
@@ -393,7 +412,8 @@ class Accountant:
         return cls.from_state_dict(state, **noise_extra)
 
     def __repr__(self) -> str:
-        return f"Accountant(method={self.method!r}, steps={self.steps}, runs={len(self._ledger)})"
+        return (f"Accountant(method={self.method!r}, neighbouring={self.neighbouring!r}, steps={self.steps}, "
+                f"runs={len(self._ledger)})")
 
 
 def _required_geometry(geometry) -> Geometry:
@@ -402,7 +422,8 @@ def _required_geometry(geometry) -> Geometry:
     return check_geometry(geometry)
 
 
-def epsilon(noise: Noise, geometry: Geometry, sampling, steps: int, delta: float, method: str = "auto") -> float:
-    """Sound epsilon of ``steps`` compositions of one mechanism at ``delta`` (``geometry`` is required)."""
-    return Accountant(noise, _required_geometry(geometry), sampling, method=method).step(
-        check_steps(steps)).epsilon(delta)
+def compute_epsilon(noise: Noise, geometry: Geometry, sampling, steps: int, delta: float,
+                    method: str = "auto") -> float:
+    """Sound epsilon of ``steps`` compositions of one mechanism at ``delta`` (``geometry`` and ``sampling`` are
+    required)."""
+    return Accountant(noise, geometry, sampling, method=method).step(check_steps(steps)).get_epsilon(delta)

@@ -281,7 +281,7 @@ def _check_order_grid(mechanism: Mechanism, steps: int, delta: float) -> None:
 def _run_optimize(args) -> str:
     from .search import optimize_noise
 
-    epsilon = check_epsilon(args.epsilon, "--epsilon")
+    target_epsilon = check_epsilon(args.epsilon, "--epsilon")
     gamma = check_positive("--gamma", args.gamma)
     families = _families(args.families)
     if args.jobs is not None and args.jobs < 1:
@@ -289,7 +289,7 @@ def _run_optimize(args) -> str:
     if args.seed is not None and args.seed < 0:
         raise _UsageError(f"--seed must be >= 0, got {args.seed}")
     _check_setting(args)
-    result = optimize_noise(epsilon, args.delta, args.steps, args.sample_rate, geometry=_geometry(args),
+    result = optimize_noise(target_epsilon, args.delta, args.steps, args.sample_rate, geometry=_geometry(args),
                             objective=args.objective, families=families, method=args.method, gamma=gamma,
                             seed=args.seed, cache=not args.no_cache, progress=sys.stderr.isatty() and not args.json,
                             n_jobs=args.jobs)
@@ -302,7 +302,7 @@ def _run_optimize(args) -> str:
     gaussian = next(c for c in result.candidates if c.family == "gaussian")
     rows = [[c.family, c.objective, c.objective / gaussian.objective, c.epsilon, c.method, _short_label(c.noise)]
             for c in result.candidates]
-    lines = [_wrap(f"target: epsilon={epsilon:g}, delta={args.delta:g}, steps={args.steps}, "
+    lines = [_wrap(f"target: epsilon={target_epsilon:g}, delta={args.delta:g}, steps={args.steps}, "
                    f"sample_rate={args.sample_rate:g}, geometry={_geometry(args)}; objective={args.objective}"),
              _table(["family", args.objective, "vs gaussian", "sound epsilon", "method", "noise"], rows),
              "noise parameters:",
@@ -350,7 +350,7 @@ _AUDIT_FOOTNOTE = (
 def _audit_setting(args) -> dict:
     """steps, sample_rate, delta and geometry of the audit: the paper's SST-2 setting under --published with the
     options given replacing its parts, else the options (--steps, --sample-rate, --delta required)."""
-    from .audit import sst2_setting
+    from .auditing import sst2_setting
 
     if args.published:
         setting = sst2_setting()
@@ -366,7 +366,7 @@ def _audit_setting(args) -> dict:
 
 
 def _run_audit(args) -> str:
-    from .audit import audit, published_parameters
+    from .auditing import audit, published_parameters
 
     if args.published == (args.params is not None):
         raise _UsageError("audit needs exactly one of --published or --params JSON")

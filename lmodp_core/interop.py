@@ -192,11 +192,11 @@ class LmodpAccountant(dp_accounting.PrivacyAccountant):
         if self._non_private:
             check_delta(target_delta, "target_delta")
             return math.inf
-        return self._accountant.epsilon(target_delta)
+        return self._accountant.get_epsilon(target_delta)
 
     def get_delta(self, target_epsilon: float) -> float:
         """A sound upper bound on delta at ``target_epsilon`` (1 after a non-private event)."""
         if self._non_private:
             check_nonnegative("target_epsilon", target_epsilon)
             return 1.0
-        return self._accountant.delta(target_epsilon)
+        return self._accountant.get_delta(target_epsilon)

@@ -64,7 +64,7 @@ def plot_noise_densities(result, path) -> None:
     axis.set_xlabel("noise per coordinate (units of the clip)")
     axis.set_ylabel("density")
     inputs = result.inputs
-    axis.set_title(f"calibrated to sound epsilon={inputs['eps']:g}, delta={inputs['delta']:g}, "
+    axis.set_title(f"calibrated to sound epsilon={inputs['target_epsilon']:g}, delta={inputs['target_delta']:g}, "
                    f"T={inputs['steps']}, q={inputs['sample_rate']:g}", fontsize=9)
     axis.legend(fontsize=8)
     _save(figure, plt, path)

@@ -1,7 +1,7 @@
 """The LMO-DP paper's own privacy formulas (arXiv 2405.18776), for reproduction and audit only (DESIGN §2, §4.8).
 
 Nothing here is a privacy guarantee and no accountant uses it. The module exists so that published numbers can
-be reproduced and set next to the sound ones (``lmodp_core.audit``):
+be reproduced and set next to the sound ones (``lmodp_core.auditing``):
 
 * ``paper_rdp_bound`` — the paper's per-order bound for one scalar shift s (joint convexity over the Laplace
   scale, DESIGN §4.1):  r_a(s) <= 1/(a-1) log[(a M_U((a-1)s) + (a-1) M_U(-a s)) / (2a-1)].
@@ -141,5 +141,5 @@ def paper_overall_epsilon(noise, sample_rate, steps, delta) -> tuple[float, floa
     if not math.isfinite(single_step):
         return math.inf, math.nan
     sigma = matching_gaussian_sigma(single_step, delta)
-    overall = accountant.epsilon(Gaussian(sigma), L2Ball(1.0), Poisson(sample_rate), steps, delta)
+    overall = accountant.compute_epsilon(Gaussian(sigma), L2Ball(1.0), Poisson(sample_rate), steps, delta)
     return float(overall), sigma

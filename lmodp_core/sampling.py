@@ -43,3 +43,11 @@ def as_sampling(sampling) -> Poisson:
     if sampling is None:
         return NO_SAMPLING
     return Poisson(sampling)
+
+
+def required_sampling(sampling) -> Poisson:
+    """``as_sampling`` for an argument with no default: None (nothing given) is refused, not read as no
+    subsampling."""
+    if sampling is None:
+        raise ValueError("sampling is required: pass Poisson(sample_rate) (Poisson(1.0) means no subsampling)")
+    return as_sampling(sampling)

@@ -1,7 +1,7 @@
 """The sound noise search: which noise shape needs the least noise for a privacy target (DESIGN §4.7).
 
-``optimize_noise(eps, delta, steps, sample_rate)`` calibrates every candidate shape to the target with the sound
-accountant (every family is a scale family, so a shape only needs its scale found) and scores it:
+``optimize_noise(target_epsilon, target_delta, steps, sample_rate)`` calibrates every candidate shape to the target
+with the sound accountant (every family is a scale family, so a shape only needs its scale found) and scores it:
 
 * Gaussian and Laplace have one shape each. The Gaussian is always calibrated with ``method="auto"`` (tight PLD
   where available), so the comparison with it is fair (DESIGN §1.2).
@@ -51,7 +51,7 @@ from .sampling import Poisson
 
 OBJECTIVES = ("std", "mean_abs", "usefulness")
 FAMILIES = ("lmo", "gaussian", "laplace")
-RESULT_VERSION = 1
+RESULT_VERSION = 2  # 2: inputs use the keys target_epsilon and target_delta
 
 # The paper's LMO grid (DESIGN §4.7): mixing weights, (theta, k) of the Gamma, Exponential rates, Uniform ranges.
 PAPER_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(1, 10))
@@ -465,12 +465,12 @@ def _check_jobs(n_jobs) -> int:
 
 
 # ---- the search ------------------------------------------------------------------------------------------
-def optimize_noise(eps, delta, steps, sample_rate, *, geometry: Geometry = L2Ball(1.0), objective: str = "std",
-                   families=FAMILIES, method: str = "auto", gamma: float = 1.0, seed: int | None = None,
-                   cache=True, progress: bool = False, n_jobs: int | None = None,
+def optimize_noise(target_epsilon, target_delta, steps, sample_rate, *, geometry: Geometry = L2Ball(1.0),
+                   objective: str = "std", families=FAMILIES, method: str = "auto", gamma: float = 1.0,
+                   seed: int | None = None, cache=True, progress: bool = False, n_jobs: int | None = None,
                    time_limit: float = DEFAULT_TIME_LIMIT) -> OptimizeResult:
-    """The noise (among ``families``) with the best ``objective`` whose sound epsilon at ``delta`` after ``steps``
-    Poisson-subsampled steps (rate ``sample_rate``) is <= ``eps``.
+    """The noise (among ``families``) with the best ``objective`` whose sound epsilon at ``target_delta`` after
+    ``steps`` Poisson-subsampled steps (rate ``sample_rate``) is <= ``target_epsilon``.
 
     objective: "std" (per-coordinate standard deviation, minimised), "mean_abs" (E|Z|, minimised) or
     "usefulness" (P(|Z| <= gamma), maximised; gamma in the units of the clip). method: accounting method for the
@@ -483,8 +483,8 @@ def optimize_noise(eps, delta, steps, sample_rate, *, geometry: Geometry = L2Bal
     cannot meet the target at any scale is dropped with a note too.
     """
     limit = check_positive("time_limit", time_limit)
-    problem = _Problem(check_epsilon(eps, "eps"), check_delta(delta), check_steps(steps),
-                       Poisson(check_sample_rate(sample_rate)), check_geometry(geometry),
+    problem = _Problem(check_epsilon(target_epsilon, "target_epsilon"), check_delta(target_delta, "target_delta"),
+                       check_steps(steps), Poisson(check_sample_rate(sample_rate)), check_geometry(geometry),
                        check_choice("method", method, METHODS), check_choice("objective", objective, OBJECTIVES),
                        check_positive("gamma", gamma), limit)
     families = _check_families(families)
@@ -492,7 +492,7 @@ def optimize_noise(eps, delta, steps, sample_rate, *, geometry: Geometry = L2Bal
         raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
     n_jobs = _check_jobs(n_jobs)
     spec = _grid_spec() if "lmo" in families else ()
-    inputs = {"eps": problem.epsilon, "delta": problem.delta, "steps": problem.steps,
+    inputs = {"target_epsilon": problem.epsilon, "target_delta": problem.delta, "steps": problem.steps,
               "sample_rate": problem.sampling.sample_rate, "geometry": problem.geometry.to_dict(),
               "objective": objective, "families": list(families), "method": method, "gamma": problem.gamma,
               "seed": seed}

@@ -16,8 +16,7 @@ import warnings
 
 import opacus
 
-from lmodp_core import Gaussian, L2Ball, Noise, Poisson, calibrate
-from lmodp_core import epsilon as epsilon_of
+from lmodp_core import Gaussian, L2Ball, Noise, Poisson, calibrate, compute_epsilon
 
 from .opacus_accountant import MECHANISM, OpacusAccountant
 from .optimizer import optimizer_class
@@ -89,7 +88,7 @@ class PrivacyEngine(opacus.PrivacyEngine):
         if isinstance(optimizer, opacus.optimizers.DPOptimizer):
             optimizer = optimizer.original_optimizer
         private_class = optimizer_class(distributed=distributed, ghost_clipping="ghost" in grad_sample_mode)
-        return private_class(optimizer, noise=self._lmodp_noise, max_grad_norm=max_grad_norm,
+        return private_class(optimizer, noise=self._lmodp_noise, clip=max_grad_norm,
                              expected_batch_size=expected_batch_size, loss_reduction=loss_reduction,
                              generator=None if self.secure_mode else noise_generator, secure_rng=self.secure_mode,
                              **kwargs)
@@ -110,10 +109,10 @@ class PrivacyEngine(opacus.PrivacyEngine):
         sample_rate = 1.0 / len(data_loader)
         steps = int(epochs / sample_rate)  # Opacus's step count for the same call
         shape = Gaussian(1.0) if noise is None else _checked_noise(noise, None)
-        calibrated = calibrate(shape, L2Ball(1.0), Poisson(sample_rate), steps, epsilon=target_epsilon,
-                               delta=target_delta, method=self.accountant.method)
-        certified = epsilon_of(calibrated, L2Ball(1.0), Poisson(sample_rate), steps, target_delta,
-                               self.accountant.method)
+        calibrated = calibrate(shape, L2Ball(1.0), Poisson(sample_rate), steps, target_epsilon=target_epsilon,
+                               target_delta=target_delta, method=self.accountant.method)
+        certified = compute_epsilon(calibrated, L2Ball(1.0), Poisson(sample_rate), steps, target_delta,
+                                    self.accountant.method)
         logger.info("lmodp calibrated %r: std/clip %.6g, certified epsilon %.6g at delta %g for %d steps "
                     "(sample rate %.6g)", calibrated, calibrated.std, certified, target_delta, steps, sample_rate)
         return self.make_private(data_loader=data_loader, noise=calibrated, **kwargs)

@@ -135,7 +135,7 @@ def _without_new_head_report():
 def noise_shape(name: str):
     """The noise family to calibrate (None for 'optimized': the search picks family and shape)."""
     from lmodp_core import Gaussian, Laplace
-    from lmodp_core.audit import published_noise
+    from lmodp_core.auditing import published_noise
 
     return {"optimized": None, "gaussian": Gaussian(1.0), "laplace": Laplace(1.0),
             "lmo": published_noise(PAPER_LMO_LABEL)}[name]
@@ -227,8 +227,8 @@ def finetune(args, data: Path) -> dict:
     planned_steps = math.ceil(args.epochs * math.floor(1.0 / sample_rate))
     print(f"calibrating {args.noise} noise: epsilon={args.epsilon}, delta={delta:.3g}, {planned_steps} steps, "
           f"q={sample_rate:.4g}", file=sys.stderr)
-    noise = choose_noise(noise_shape(args.noise), L2Ball(1.0), sample_rate, planned_steps, epsilon=args.epsilon,
-                         delta=delta, method=args.method)
+    noise = choose_noise(noise_shape(args.noise), L2Ball(1.0), sample_rate, planned_steps,
+                         target_epsilon=args.epsilon, target_delta=delta, method=args.method)
     print(f"noise: {noise!r} (std {noise.std:.4g} x clip)", file=sys.stderr)
     with tempfile.TemporaryDirectory() as scratch:
         training_args = TrainingArguments(
@@ -238,11 +238,11 @@ def finetune(args, data: Path) -> dict:
             logging_steps=max(1, min(50, planned_steps // 20)), save_strategy="no", report_to=[],
             use_cpu=not torch.cuda.is_available(), seed=args.seed, max_grad_norm=0.0)
         trainer = PrivateTrainer(model=model, args=training_args, train_dataset=train, noise=noise, clip=args.clip,
-                                 delta=delta, epsilon=args.epsilon, sample_rate=sample_rate, method=args.method,
-                                 secure_rng=args.secure_rng)
+                                 target_delta=delta, target_epsilon=args.epsilon, sample_rate=sample_rate,
+                                 method=args.method, secure_rng=args.secure_rng)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_HOOK_NOTICE, category=UserWarning)
             trainer.train()
     return {"noise_name": args.noise, "noise": noise, "std_over_clip": noise.std, "delta": delta,
             "planned_steps": planned_steps, "steps": trainer.accountant.steps,
-            "certified_epsilon": trainer.epsilon(), "dev_accuracy": accuracy(model, dev), "dev_examples": len(dev)}
+            "certified_epsilon": trainer.get_epsilon(), "dev_accuracy": accuracy(model, dev), "dev_examples": len(dev)}

@@ -88,10 +88,10 @@ class PrivacyCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self._plan(state)
         if self.steps_allowed == 0 and state.max_steps > state.global_step:
-            raise ValueError(f"the privacy budget epsilon={self.trainer.budget_epsilon} is spent: one more step "
+            raise ValueError(f"the privacy budget epsilon={self.trainer.target_epsilon} is spent: one more step "
                              f"would exceed it (ledger: {self.trainer.accountant.steps} steps)")
         announce_noise(self.trainer.setup, steps=max(state.max_steps, self.trainer.accountant.steps),
-                       delta=self.trainer.delta)
+                       delta=self.trainer.target_delta)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.trainer.noise != self._planned_noise:  # e.g. a noise scheduler: plan the rest with the new noise
@@ -99,7 +99,7 @@ class PrivacyCallback(TrainerCallback):
         if self.steps_allowed is not None and state.global_step - self._start_step >= self.steps_allowed:
             if state.global_step < state.max_steps:
                 warnings.warn(f"stopping at step {state.global_step}: one more step would exceed "
-                              f"epsilon={self.trainer.budget_epsilon}", stacklevel=2)
+                              f"epsilon={self.trainer.target_epsilon}", stacklevel=2)
             control.should_training_stop = True
         return control
 
@@ -114,19 +114,21 @@ class PrivateTrainer(Trainer):
     """``transformers.Trainer`` that trains with DP-SGD and any lmodp noise.
 
     noise: lmodp noise in units of ``clip`` (``Gaussian(sigma)`` is Opacus's noise multiplier ``sigma``). When
-        None, ``epsilon`` is required and the noise is chosen for the planned number of steps (``max_steps``, or
+        None, ``target_epsilon`` is required and the noise is chosen for the planned number of steps (``max_steps``, or
         ``planned_steps(num_train_epochs, sample_rate)``) by ``optimize_noise`` (or a calibrated Gaussian when
         the search is unavailable). ``trainer.noise`` is the noise used; it is logged (INFO) when training
         starts, with its std/clip and the ε certified for the planned steps.
     clip / geometry: per-example clipping norm (L2, or L1 with ``geometry=L1Ball(clip)``).
-    delta: the δ at which ε is logged (``epsilon`` in the logs) and the budget is checked.
-    epsilon: the budget; training stops before a step would make the ledger's ε exceed it.
+    target_delta: the δ at which ε is logged (``epsilon`` in the logs) and the budget is checked.
+    target_epsilon: the budget; training stops before a step would make the ledger's ε exceed it.
+    ``get_epsilon()`` is the sound ε of the steps taken, at ``target_delta``.
     sample_rate: Poisson rate; default ``per_device_train_batch_size / len(train_dataset)``.
     secure_rng: noise from the OS CSPRNG, sampling generator seeded from it (see ``lmodp_torch.noise``).
     """
 
     def __init__(self, *args, noise: Noise | None = None, clip: float | None = None,
-                 geometry: Geometry | None = None, delta: float, epsilon: float | None = None,
+                 geometry: Geometry | None = None, target_delta: float,
+                 target_epsilon: float | None = None,
                  sample_rate: float | None = None, method: str = "auto", grad_sample_mode: str = "hooks",
                  secure_rng: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -144,17 +146,17 @@ class PrivateTrainer(Trainer):
                           "on (and log the norm of) the non-private gradient", stacklevel=2)
             self.args.max_grad_norm = 0.0
         self.args.ignore_data_skip = True  # skipping would only burn Poisson draws; resuming restores the sampler
-        self.delta = check_delta(delta)
-        self.budget_epsilon = None if epsilon is None else check_epsilon(epsilon)
+        self.target_delta = check_delta(target_delta, "target_delta")
+        self.target_epsilon = None if target_epsilon is None else check_epsilon(target_epsilon, "target_epsilon")
         self.method = method
         self.secure_rng = bool(secure_rng)
         rate = self.args.per_device_train_batch_size / len(self.train_dataset) if sample_rate is None else sample_rate
-        if noise is None and epsilon is None:
-            raise ValueError("give noise= (e.g. Gaussian(1.0)) or epsilon= (and the noise is chosen for it)")
+        if noise is None and target_epsilon is None:
+            raise ValueError("give noise= (e.g. Gaussian(1.0)) or target_epsilon= (and the noise is chosen for it)")
         target = None
         if noise is None:
             steps = self.args.max_steps if self.args.max_steps > 0 else planned_steps(self.args.num_train_epochs, rate)
-            target = (epsilon, delta, steps)
+            target = (target_epsilon, target_delta, steps)
         self.setup = privacy_setup(noise, clip, geometry, rate, method=method, target=target)
         self.clip, self.geometry = self.setup.clip, self.setup.geometry
         self.sampling, self.accountant = self.setup.sampling, self.setup.accountant
@@ -204,15 +206,15 @@ class PrivateTrainer(Trainer):
         return torch.zeros((), device=self.args.device)
 
     # ---- ledger ------------------------------------------------------------------------------------------
-    def epsilon(self) -> float:
-        """Sound ε of the training so far at ``delta`` (cached per step count)."""
+    def get_epsilon(self) -> float:
+        """Sound ε of the training so far at ``target_delta`` (cached per step count)."""
         if self._epsilon_cache is None or self._epsilon_cache[0] != self.accountant.steps:
-            self._epsilon_cache = (self.accountant.steps, self.accountant.epsilon(self.delta))
+            self._epsilon_cache = (self.accountant.steps, self.accountant.get_epsilon(self.target_delta))
         return self._epsilon_cache[1]
 
     def steps_within_budget(self, planned: int) -> int | None:
         """How many of ``planned`` further steps with the noise in use keep ε <= the budget (None without one)."""
-        if self.budget_epsilon is None:
+        if self.target_epsilon is None:
             return None
         if planned <= 0 or not self._exceeds_after(planned):
             return planned
@@ -224,7 +226,7 @@ class PrivateTrainer(Trainer):
 
     def _exceeds_after(self, extra: int) -> bool:
         planned = copy.deepcopy(self.accountant).step(extra, noise=self.noise)
-        return planned.epsilon(self.delta) > self.budget_epsilon
+        return planned.get_epsilon(self.target_delta) > self.target_epsilon
 
     def privacy_state(self) -> dict:
         """The ledger and generator states (what each checkpoint's ``lmodp_privacy.json`` holds)."""
@@ -232,7 +234,7 @@ class PrivateTrainer(Trainer):
                              None if self.secure_rng else self.sampling_generator)
 
     def log(self, logs, *args, **kwargs):
-        logs = {**logs, "epsilon": self.epsilon()}
+        logs = {**logs, "epsilon": self.get_epsilon()}
         return super().log(logs, *args, **kwargs)
 
     def train(self, resume_from_checkpoint=None, **kwargs):

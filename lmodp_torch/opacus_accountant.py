@@ -19,7 +19,7 @@ from opacus.accountants import IAccountant, register_accountant
 
 from lmodp_core import Accountant, Gaussian, L1Ball, L2Ball, Noise, Poisson
 from lmodp_core._validation import check_choice, check_positive, check_sample_rate, check_steps
-from lmodp_core.accountant import METHODS
+from lmodp_core.accountant import METHODS, NEIGHBOURING_RELATIONS
 
 from .optimizer import NORMS
 
@@ -96,18 +96,19 @@ class OpacusAccountant(IAccountant):
     def get_epsilon(self, delta: float, **opacus_options) -> float:
         """A sound upper bound on epsilon at ``delta`` for the steps taken. Options of Opacus's own accountants
         (``eps_error``, ``alphas``, ...) are accepted and ignored: lmodp's bounds need no tuning."""
-        return self.to_accountant().epsilon(delta)
+        return self.to_accountant().get_epsilon(delta)
 
     def get_delta(self, epsilon: float) -> float:
         """A sound upper bound on delta at ``epsilon`` for the steps taken."""
-        return self.to_accountant().delta(epsilon)
+        return self.to_accountant().get_delta(epsilon)
 
     def __len__(self) -> int:
         """The number of steps taken."""
         return sum(_checked_run(run)[2] for run in self.history)
 
     def state_dict(self, destination=None):
-        """Opacus's ``{"history", "mechanism"}`` plus ``method``; lmodp noises are stored as plain dicts."""
+        """Opacus's ``{"history", "mechanism"}`` plus ``method`` and ``neighbouring`` (add_remove); lmodp noises are
+        stored as plain dicts."""
         destination = OrderedDict() if destination is None else destination
         destination["history"] = [
             (noise if isinstance(noise, float) else noise.to_dict(), sample_rate, steps, norm)
@@ -115,6 +116,7 @@ class OpacusAccountant(IAccountant):
         ]
         destination["mechanism"] = MECHANISM
         destination["method"] = self.method
+        destination["neighbouring"] = "add_remove"
         return destination
 
     def load_state_dict(self, state_dict, **noise_extra) -> None:
@@ -133,6 +135,7 @@ class OpacusAccountant(IAccountant):
                 entry = (Noise.from_dict(noise, **noise_extra), *entry[1:])
             runs.append(_checked_run(entry))
         method = check_choice("method", state_dict.get("method", "auto"), METHODS)
+        check_choice("neighbouring", state_dict.get("neighbouring", "add_remove"), NEIGHBOURING_RELATIONS)
         self.history, self.method = runs, method
 
 

@@ -10,8 +10,9 @@ module replaces exactly two things:
 * ``clip_and_accumulate`` when ``norm="l1"``: per-example gradients are clipped in L1 norm (all trainable
   parameters flattened together), for the ``L1Ball`` geometry. ``norm="l2"`` is Opacus's clipping unchanged.
 
-``LMODPOptimizer(optimizer, noise=..., max_grad_norm=..., expected_batch_size=...)`` is a drop-in for Opacus's
-``DPOptimizer(optimizer, noise_multiplier=..., ...)``: ``noise=Gaussian(noise_multiplier)`` reproduces it.
+``LMODPOptimizer(optimizer, noise=..., clip=..., expected_batch_size=...)`` is a drop-in for Opacus's
+``DPOptimizer(optimizer, noise_multiplier=..., max_grad_norm=..., ...)``: ``noise=Gaussian(noise_multiplier)``
+with ``clip=max_grad_norm`` reproduces it (Opacus's ``max_grad_norm`` attribute holds the clip).
 The noise is expressed in units of the clipping norm, exactly like ``noise_multiplier``. ``noise_multiplier``
 itself is the Gaussian's sigma (so Opacus's accountant hooks and noise schedulers keep working with Gaussian
 noise) and raises a ValueError for any other noise: no NaN or placeholder ever reaches Opacus.
@@ -39,14 +40,14 @@ _CLIP_EPS = 1e-6  # the same guard as Opacus: clipped norms are <= clip * n / (n
 class _LMONoise:
     """Mixin for Opacus optimizers: lmodp noise in ``add_noise`` and optional L1 clipping."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, *, noise: Noise, max_grad_norm: float,
+    def __init__(self, optimizer: torch.optim.Optimizer, *, noise: Noise, clip: float,
                  expected_batch_size: float | None, norm: str = "l2", loss_reduction: str = "mean",
                  generator: torch.Generator | None = None, secure_rng: bool = False, **kwargs):
         if not isinstance(noise, Noise):
             raise ValueError(f"noise must be an lmodp_core Noise (e.g. Gaussian(1.0), LMO(...)), got {noise!r}")
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-        max_grad_norm = check_positive("max_grad_norm (the per-example clipping norm)", max_grad_norm)
+        clip = check_positive("clip (the per-example clipping norm)", clip)
         if loss_reduction == "mean" or expected_batch_size is not None:
             expected_batch_size = check_positive("expected_batch_size (q * dataset size, the divisor of the noisy "
                                                  "sum)", expected_batch_size)
@@ -57,7 +58,7 @@ class _LMONoise:
         if norm == "l1" and isinstance(self, DPOptimizerFastGradientClipping):
             raise ValueError("norm='l1' is not available with ghost clipping (it computes L2 norms); "
                              "use grad_sample_mode='hooks'")
-        super().__init__(optimizer, noise_multiplier=noise, max_grad_norm=max_grad_norm,
+        super().__init__(optimizer, noise_multiplier=noise, max_grad_norm=clip,
                          expected_batch_size=expected_batch_size, loss_reduction=loss_reduction,
                          generator=generator, secure_mode=False, **kwargs)
         self.norm = norm
@@ -65,7 +66,7 @@ class _LMONoise:
 
     @property
     def noise(self) -> Noise:
-        """The lmodp noise in units of ``max_grad_norm``: each step adds ``max_grad_norm * Z``, Z ~ noise."""
+        """The lmodp noise in units of ``clip``: each step adds ``clip * Z``, Z ~ noise."""
         return self._noise
 
     @noise.setter
@@ -73,6 +74,11 @@ class _LMONoise:
         if not isinstance(noise, Noise):
             raise ValueError(f"noise must be an lmodp_core Noise (e.g. Gaussian(1.0), LMO(...)), got {noise!r}")
         self._noise = noise
+
+    @property
+    def clip(self) -> float:
+        """The per-example clipping norm (Opacus's ``max_grad_norm``)."""
+        return self.max_grad_norm
 
     @property
     def noise_multiplier(self) -> float:
@@ -99,8 +105,8 @@ class _LMONoise:
         return getattr(self, "rank", 0) == 0
 
     def add_noise(self):
-        """``p.grad = p.summed_grad + max_grad_norm * Z`` (Z only on rank 0 when distributed)."""
-        step_noise = self._noise.scaled(self.max_grad_norm)  # clip * Z, the law actually added
+        """``p.grad = p.summed_grad + clip * Z`` (Z only on rank 0 when distributed)."""
+        step_noise = self._noise.scaled(self.clip)  # clip * Z, the law actually added
         for p in self.params:
             _check_processed_flag(p.summed_grad)
             grad = p.summed_grad
@@ -119,7 +125,7 @@ class _LMONoise:
         else:
             per_sample_norms = sum(g.reshape(len(g), -1).abs().sum(dim=-1).to(grad_samples[0].device)
                                    for g in grad_samples)
-            clip_factor = (self.max_grad_norm / (per_sample_norms + _CLIP_EPS)).clamp(max=1.0)
+            clip_factor = (self.clip / (per_sample_norms + _CLIP_EPS)).clamp(max=1.0)
         for p in self.params:
             _check_processed_flag(p.grad_sample)
             grad_sample = self._get_flat_grad_sample(p).to(p.dtype)

@@ -29,8 +29,7 @@ from opacus.grad_sample.utils import prepare_module
 from opacus.utils.fast_gradient_clipping_utils import DPLossFastGradientClipping
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from lmodp_core import Accountant, Gaussian, L1Ball, L2Ball, Noise, Poisson, calibrate
-from lmodp_core import epsilon as epsilon_of
+from lmodp_core import Accountant, Gaussian, L1Ball, L2Ball, Noise, Poisson, calibrate, compute_epsilon
 from lmodp_core._validation import check_delta, check_epsilon, check_positive, check_sample_rate
 from lmodp_core.geometry import Geometry
 
@@ -107,10 +106,10 @@ def planned_steps(epochs: float, sample_rate: float) -> int:
     return max(1, math.ceil(epochs * math.floor(1.0 / check_sample_rate(sample_rate))))
 
 
-def choose_noise(noise: Noise | None, geometry: Geometry, sample_rate: float, steps: int, *, epsilon: float,
-                 delta: float, method: str = "auto") -> Noise:
-    """The noise meeting (epsilon, delta) after ``steps`` Poisson steps under ``method``: ``noise`` calibrated
-    soundly, or, when ``noise`` is None, ``lmodp_core.search.optimize_noise``'s pick (rescaled if ``method``
+def choose_noise(noise: Noise | None, geometry: Geometry, sample_rate: float, steps: int, *,
+                 target_epsilon: float, target_delta: float, method: str = "auto") -> Noise:
+    """The noise meeting (target_epsilon, target_delta) after ``steps`` Poisson steps under ``method``: ``noise``
+    calibrated soundly, or, when ``noise`` is None, ``lmodp_core.search.optimize_noise``'s pick (rescaled if ``method``
     certifies it above the target; a calibrated Gaussian if the search is unavailable).
     """
     if noise is None:
@@ -121,18 +120,20 @@ def choose_noise(noise: Noise | None, geometry: Geometry, sample_rate: float, st
                           stacklevel=3)
             noise = Gaussian(1.0)
         else:
-            pick = optimize_noise(epsilon, delta, steps, sample_rate, geometry=geometry, method=method).noise
-            if epsilon_of(pick, geometry, Poisson(sample_rate), steps, delta, method) <= epsilon:
+            pick = optimize_noise(target_epsilon, target_delta, steps, sample_rate, geometry=geometry,
+                                  method=method).noise
+            if compute_epsilon(pick, geometry, Poisson(sample_rate), steps, target_delta, method) <= target_epsilon:
                 return pick
             noise = pick  # certified with another method than ours (e.g. PLD for its Gaussian): rescale for ours
-    return calibrate(noise, geometry, Poisson(sample_rate), steps, epsilon=epsilon, delta=delta, method=method)
+    return calibrate(noise, geometry, Poisson(sample_rate), steps, target_epsilon=target_epsilon,
+                     target_delta=target_delta, method=method)
 
 
 def privacy_setup(noise: Noise | None, clip: float | None, geometry: Geometry | None, sample_rate: float, *,
                   method: str, target: tuple[float, float, int] | None = None) -> PrivacySetup:
     """Validate the privacy parameters and build the accountant.
 
-    ``target = (epsilon, delta, steps)``: the noise (a shape, or None for ``optimize_noise``'s pick) is
+    ``target = (target_epsilon, target_delta, steps)``: the noise (a shape, or None for ``optimize_noise``'s pick) is
     calibrated to meet it after ``steps`` steps (``choose_noise``); otherwise ``noise`` is used as given.
     """
     if noise is not None and not isinstance(noise, Noise):
@@ -140,9 +141,10 @@ def privacy_setup(noise: Noise | None, clip: float | None, geometry: Geometry | 
     clip, unit_geometry = resolve_geometry(clip, geometry)
     sampling = Poisson(check_sample_rate(sample_rate))
     if target is not None:
-        epsilon, delta, steps = target
-        noise = choose_noise(noise, unit_geometry, sampling.sample_rate, steps, epsilon=check_epsilon(epsilon),
-                             delta=check_delta(delta), method=method)
+        target_epsilon, target_delta, steps = target
+        noise = choose_noise(noise, unit_geometry, sampling.sample_rate, steps,
+                             target_epsilon=check_epsilon(target_epsilon, "target_epsilon"),
+                             target_delta=check_delta(target_delta, "target_delta"), method=method)
     elif noise is None:
         raise ValueError("noise must be given (e.g. noise=Gaussian(1.0)), or a privacy target to choose it for")
     return PrivacySetup(noise, clip, unit_geometry, sampling, Accountant(noise, unit_geometry, sampling,
@@ -154,7 +156,7 @@ def private_optimizer(setup: PrivacySetup, optimizer: torch.optim.Optimizer, *, 
                       ghost_clipping: bool = False):
     """The lmodp Opacus optimizer wrapping ``optimizer``; each step it takes is recorded in the ledger."""
     private = optimizer_class(distributed=distributed, ghost_clipping=ghost_clipping)(
-        optimizer, noise=setup.noise, max_grad_norm=setup.clip, expected_batch_size=expected_batch_size,
+        optimizer, noise=setup.noise, clip=setup.clip, expected_batch_size=expected_batch_size,
         norm="l1" if isinstance(setup.geometry, L1Ball) else "l2", generator=generator, secure_rng=secure_rng)
     record_steps(private, setup.accountant, setup.geometry, setup.sampling)
     return private
@@ -170,7 +172,7 @@ def announce_noise(setup: PrivacySetup, *, steps: int | None = None, delta: floa
         planned = copy.deepcopy(setup.accountant)
         if steps > planned.steps:
             planned.step(steps - planned.steps)
-        line += f"; certified epsilon {planned.epsilon(delta):.4g} at delta {delta:.3g} for {steps} planned steps"
+        line += f"; certified epsilon {planned.get_epsilon(delta):.4g} at delta {delta:.3g} for {steps} planned steps"
     logger.info(line)
     return line
 

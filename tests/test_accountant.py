@@ -1,4 +1,4 @@
-"""Accountant, epsilon(), calibrate(): composition, persistence, hypothesis properties, bad input."""
+"""Accountant, compute_epsilon(), calibrate(): composition, persistence, hypothesis properties, bad input."""
 import json
 import math
 import warnings
@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy import special
 
 from lmodp_core import (LMO, Accountant, Gaussian, L1Ball, L2Ball, Laplace, Mechanism, OrderGridWarning, Poisson,
-                        Scalar, calibrate, epsilon, step_rdp)
+                        Scalar, calibrate, compute_epsilon, step_rdp)
 
 from .conftest import PAPER_03
 
@@ -22,14 +22,14 @@ def _eps(noise, geometry, rate, steps):
     accountant = Accountant(noise, geometry, Poisson(rate), method="rdp", orders=PROPERTY_ORDERS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OrderGridWarning)
-        return accountant.step(steps).epsilon(1e-5)
+        return accountant.step(steps).get_epsilon(1e-5)
 
 
 def test_dp_sgd_rdp_epsilon_vector():
     acc = Accountant(Gaussian(0.8), L2Ball(1.0), Poisson(5e-3), method="rdp").step(1000)
-    assert acc.epsilon(1e-6) == pytest.approx(2.627, abs=2e-3)
+    assert acc.get_epsilon(1e-6) == pytest.approx(2.627, abs=2e-3)
     report = acc.report(1e-6)
-    assert report.method == "rdp" and report.steps == 1000 and report.epsilon == acc.epsilon(1e-6)
+    assert report.method == "rdp" and report.steps == 1000 and report.epsilon == acc.get_epsilon(1e-6)
 
 
 def test_heterogeneous_ledger_is_the_sum_of_its_runs():
@@ -50,41 +50,42 @@ def test_state_dict_round_trips_through_json():
     acc.step(3, noise=Laplace(2.0), geometry=Scalar(1.0))
     restored = Accountant.from_json(json.dumps(acc.state_dict()))
     assert restored.ledger == acc.ledger
-    assert restored.epsilon(1e-5) == acc.epsilon(1e-5)
+    assert restored.get_epsilon(1e-5) == acc.get_epsilon(1e-5)
     restored.step(2)  # the default mechanism is restored too
     assert restored.ledger[-1][0] == Mechanism(LMO(**PAPER_03, scale=20.0), L1Ball(0.5), Poisson(0.03))
     fresh = Accountant()
     fresh.load_state_dict(acc.state_dict())
-    assert fresh.delta(1.0) == acc.delta(1.0)
+    assert fresh.get_delta(1.0) == acc.get_delta(1.0)
 
 
 def test_empty_ledger_and_missing_noise():
     acc = Accountant()
-    assert acc.epsilon(1e-5) == 0.0 and acc.delta(1.0) == 0.0
+    assert acc.get_epsilon(1e-5) == 0.0 and acc.get_delta(1.0) == 0.0
     with pytest.raises(ValueError, match="needs a noise"):
         acc.step()
 
 
 def test_epsilon_and_delta_are_consistent():
     acc = Accountant(Laplace(3.0), L2Ball(1.0), Poisson(0.05), method="rdp").step(200)
-    eps = acc.epsilon(1e-6)
-    assert acc.delta(eps) <= 1e-6 * (1 + 1e-6)
-    assert acc.delta(eps * 0.98) > 1e-6
+    eps = acc.get_epsilon(1e-6)
+    assert acc.get_delta(eps) <= 1e-6 * (1 + 1e-6)
+    assert acc.get_delta(eps * 0.98) > 1e-6
 
 
 def test_calibrate_meets_the_target_and_is_tight():
     for noise, geometry in [(Gaussian(1.0), L2Ball(1.0)), (LMO(**PAPER_03), L2Ball(1.0)), (Laplace(1.0), Scalar(1.0))]:
-        tuned = calibrate(noise, geometry, Poisson(0.01), 500, epsilon=2.0, delta=1e-5, method="rdp", rtol=1e-3)
+        tuned = calibrate(noise, geometry, Poisson(0.01), 500, target_epsilon=2.0, target_delta=1e-5, method="rdp",
+                          rtol=1e-3)
         assert type(tuned) is type(noise)
-        assert epsilon(tuned, geometry, Poisson(0.01), 500, 1e-5, method="rdp") <= 2.0
+        assert compute_epsilon(tuned, geometry, Poisson(0.01), 500, 1e-5, method="rdp") <= 2.0
         smaller = tuned.scaled(1.0 / 1.002)
-        assert epsilon(smaller, geometry, Poisson(0.01), 500, 1e-5, method="rdp") > 2.0
+        assert compute_epsilon(smaller, geometry, Poisson(0.01), 500, 1e-5, method="rdp") > 2.0
 
 
 def test_calibrated_laplace_mixture_needs_more_noise_than_gaussian_in_l2():
     """DESIGN §2: I_f Var >= 2 for Laplace mixtures, so at equal RDP the std is >= sqrt(2) x Gaussian's."""
-    gauss = calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(1.0), 1, epsilon=1.0, delta=1e-5, method="rdp")
-    lmo = calibrate(LMO(**PAPER_03), L2Ball(1.0), Poisson(1.0), 1, epsilon=1.0, delta=1e-5, method="rdp")
+    gauss = calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(1.0), 1, target_epsilon=1.0, target_delta=1e-5, method="rdp")
+    lmo = calibrate(LMO(**PAPER_03), L2Ball(1.0), Poisson(1.0), 1, target_epsilon=1.0, target_delta=1e-5, method="rdp")
     assert lmo.std >= math.sqrt(2.0) * gauss.std
 
 
@@ -136,19 +137,21 @@ def test_l2_is_at_least_the_scalar_query_with_the_same_clip(noise, rate, clip):
 
 # ---- bad input ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("call, match", [
-    (lambda: epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 0, 1e-5), "steps"),
-    (lambda: epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 2.5, 1e-5), "steps"),
-    (lambda: epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, 0.0), "delta"),
-    (lambda: epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, float("nan")), "delta"),
-    (lambda: epsilon(Gaussian(1.0), L2Ball(1.0), 0.0, 10, 1e-5), "sample_rate"),
+    (lambda: compute_epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 0, 1e-5), "steps"),
+    (lambda: compute_epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 2.5, 1e-5), "steps"),
+    (lambda: compute_epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, 0.0), "delta"),
+    (lambda: compute_epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, float("nan")), "delta"),
+    (lambda: compute_epsilon(Gaussian(1.0), L2Ball(1.0), 0.0, 10, 1e-5), "sample_rate"),
     (lambda: Accountant(Gaussian(1.0), method="exact"), "method"),
-    (lambda: Accountant(Gaussian(1.0)).step(0), "count"),
-    (lambda: Accountant(Gaussian(1.0)).delta(-1.0), "epsilon"),
-    (lambda: Accountant(Gaussian(1.0)).delta(float("inf")), "epsilon"),
+    (lambda: Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(1.0)).step(0), "count"),
+    (lambda: Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(1.0)).get_delta(-1.0), "epsilon"),
+    (lambda: Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(1.0)).get_delta(float("inf")), "epsilon"),
     (lambda: Accountant.from_state_dict({"state_version": 99}), "state_version"),
-    (lambda: calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, epsilon=0.0, delta=1e-5), "epsilon"),
-    (lambda: calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, epsilon=1.0, delta=2.0), "delta"),
-    (lambda: calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, epsilon=1.0, delta=1e-5, rtol=0), "rtol"),
+    (lambda: calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, target_epsilon=0.0, target_delta=1e-5),
+     "target_epsilon"),
+    (lambda: calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, target_epsilon=1.0, target_delta=2.0), "delta"),
+    (lambda: calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, target_epsilon=1.0, target_delta=1e-5, rtol=0),
+     "rtol"),
     (lambda: Mechanism("noise"), "noise"),
 ])
 def test_bad_input_raises_value_error(call, match):
@@ -160,21 +163,21 @@ def test_bad_input_raises_value_error(call, match):
 def test_huge_step_counts_fall_back_to_rdp_with_a_note():
     report = Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.01)).step(10**18).report(1e-5)
     assert report.method == "rdp" and "grid points" in report.pld_skipped
-    assert report.epsilon == epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10**18, 1e-5, method="rdp")
+    assert report.epsilon == compute_epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10**18, 1e-5, method="rdp")
     with pytest.raises(ValueError, match="grid points"):
-        epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10**18, 1e-5, method="pld")
-    assert 0.0 <= epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(1e-12), 1000, 1e-5) < 1e-3
+        compute_epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10**18, 1e-5, method="pld")
+    assert 0.0 <= compute_epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(1e-12), 1000, 1e-5) < 1e-3
 
 
 def test_distinct_unsampled_gaussians_merge_exactly():
     sigmas = np.linspace(20.0, 40.0, 1000)
-    accountant = Accountant(Gaussian(1.0), L2Ball(2.0), None)
+    accountant = Accountant(Gaussian(1.0), L2Ball(2.0), Poisson(1.0))
     for sigma in sigmas:
         accountant.step(1, noise=Gaussian(float(sigma)))
     report = accountant.report(1e-5)
     merged = 1.0 / math.sqrt(np.sum((2.0 / sigmas) ** 2))  # mu^2 = sum_i (r / sigma_i)^2
     assert report.method == "pld" and report.notes == () and report.steps == 1000
-    assert report.epsilon == epsilon(Gaussian(merged), L2Ball(1.0), None, 1, 1e-5)
+    assert report.epsilon == compute_epsilon(Gaussian(merged), L2Ball(1.0), Poisson(1.0), 1, 1e-5)
 
 
 def test_many_distinct_sampled_gaussians_are_bucketed_soundly():
@@ -184,13 +187,13 @@ def test_many_distinct_sampled_gaussians_are_bucketed_soundly():
         accountant.step(5, noise=Gaussian(float(sigma)))
     report = accountant.report(1e-5)
     assert report.method == "pld" and "bucketed" in report.notes[0]
-    assert epsilon(Gaussian(1.5), L2Ball(1.0), Poisson(0.01), 200, 1e-5) < report.epsilon
-    assert report.epsilon <= epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 200, 1e-5)
+    assert compute_epsilon(Gaussian(1.5), L2Ball(1.0), Poisson(0.01), 200, 1e-5) < report.epsilon
+    assert report.epsilon <= compute_epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 200, 1e-5)
 
 
 def test_tiny_noise_gives_a_finite_sound_epsilon():
     mu = 100.0 * math.sqrt(10.0)  # ten unsampled steps of sigma = 0.01, clip 1
-    value = epsilon(Gaussian(0.01), L2Ball(1.0), None, 10, 1e-5)
+    value = compute_epsilon(Gaussian(0.01), L2Ball(1.0), Poisson(1.0), 10, 1e-5)
     # exact Gaussian delta at the reported epsilon (Balle & Wang 2018, Thm 8), in log space
     log_delta = special.log_ndtr(-value / mu + mu / 2) + np.log1p(
         -np.exp(value + special.log_ndtr(-value / mu - mu / 2) - special.log_ndtr(-value / mu + mu / 2)))
@@ -198,23 +201,23 @@ def test_tiny_noise_gives_a_finite_sound_epsilon():
 
 
 def test_delta_below_the_pld_range_uses_rdp():
-    report = Accountant(Gaussian(1.0), L2Ball(1.0), None).step(1).report(1e-300)
+    report = Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(1.0)).step(1).report(1e-300)
     assert report.method == "rdp" and "1e-250" in report.pld_skipped
     mp = pytest.importorskip("mpmath")
     exact = mp.ncdf(-report.epsilon + 0.5) - mp.e ** mp.mpf(report.epsilon) * mp.ncdf(-report.epsilon - 0.5)
     assert exact <= 1e-300
     with pytest.raises(ValueError, match="1e-250"):
-        Accountant(Gaussian(1.0), L2Ball(1.0), None, method="pld").step(1).epsilon(1e-300)
+        Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(1.0), method="pld").step(1).get_epsilon(1e-300)
 
 
 def test_delta_at_epsilon_zero_is_the_total_variation_bound():
-    accountant = Accountant(Gaussian(2.0), L2Ball(1.0), None).step(1)
-    assert accountant.delta(0.0) >= 2.0 * special.ndtr(0.25) - 1.0
-    assert accountant.delta(0.0) == pytest.approx(2.0 * special.ndtr(0.25) - 1.0, rel=1e-6)
+    accountant = Accountant(Gaussian(2.0), L2Ball(1.0), Poisson(1.0)).step(1)
+    assert accountant.get_delta(0.0) >= 2.0 * special.ndtr(0.25) - 1.0
+    assert accountant.get_delta(0.0) == pytest.approx(2.0 * special.ndtr(0.25) - 1.0, rel=1e-6)
     rdp_only = Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), method="rdp").step(100)
-    assert 0.0 < rdp_only.delta(0.0) <= 1.0
+    assert 0.0 < rdp_only.get_delta(0.0) <= 1.0
     with pytest.raises(ValueError, match="epsilon must be >= 0"):
-        accountant.delta(-0.5)
+        accountant.get_delta(-0.5)
 
 
 def _damaged(path, change):
@@ -248,6 +251,25 @@ def test_state_with_wrong_types_raises_value_error(path, value):
         Accountant.from_state_dict(state)
 
 
+def test_state_records_the_neighbouring_relation():
+    from lmodp_core.accountant import _state_checksum
+
+    state = Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.01)).step(3).state_dict()
+    assert state["state_version"] == 2 and state["neighbouring"] == "add_remove"
+    old = {k: v for k, v in state.items() if k not in ("neighbouring", "checksum")}
+    old["state_version"] = 1  # a 0.2 state: no neighbouring key, read as add_remove
+    old["checksum"] = _state_checksum(old)
+    assert Accountant.from_state_dict(old).neighbouring == "add_remove"
+    assert Accountant.from_state_dict(old).get_epsilon(1e-5) == Accountant.from_state_dict(state).get_epsilon(1e-5)
+    other = dict(state, neighbouring="replace_one")
+    other["checksum"] = _state_checksum(other)
+    with pytest.raises(ValueError, match="neighbouring must be one of"):
+        Accountant.from_state_dict(other)
+    missing = {k: v for k, v in state.items() if k not in ("neighbouring", "checksum")}
+    with pytest.raises(ValueError, match="neighbouring"):
+        Accountant.from_state_dict(missing)
+
+
 def test_state_checksum_detects_an_edit():
     state = Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.01)).step(3).state_dict()
     assert Accountant.from_state_dict(state).ledger[0][1] == 3
@@ -259,10 +281,19 @@ def test_state_checksum_detects_an_edit():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: epsilon(Gaussian(1.0), None, Poisson(0.01), 10, 1e-5), "geometry is required"),
-    (lambda: Accountant(Gaussian(1.0)).step(1), "geometry is required"),
+    (lambda: compute_epsilon(Gaussian(1.0), None, Poisson(0.01), 10, 1e-5), "geometry is required"),
+    (lambda: Accountant(Gaussian(1.0)), "geometry is required"),
+    (lambda: Accountant(Gaussian(1.0), L2Ball(1.0)), r"sampling is required: pass Poisson\(sample_rate\)"),
+    (lambda: Accountant(geometry=L2Ball(1.0), sampling=Poisson(0.1)), "give noise too"),
+    (lambda: Accountant().step(1, noise=Gaussian(1.0), geometry=L2Ball(1.0)), "sampling is required"),
+    (lambda: Accountant().step(1, noise=Gaussian(1.0), sampling=Poisson(0.1)), "geometry is required"),
+    (lambda: compute_epsilon(Gaussian(1.0), L2Ball(1.0), None, 10, 1e-5), "sampling is required"),
+    (lambda: calibrate(Gaussian(1.0), L2Ball(1.0), None, 10, target_epsilon=1.0, target_delta=1e-5),
+     "sampling is required"),
+    (lambda: Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.1), neighbouring="replace_one"),
+     r"neighbouring must be one of \('add_remove',\)"),
     (lambda: Accountant(1.0, L2Ball(1.0)), r"Gaussian\(1.0\)"),
-    (lambda: epsilon(2, L2Ball(1.0), None, 10, 1e-5), r"Gaussian\(2\)"),
+    (lambda: compute_epsilon(2, L2Ball(1.0), None, 10, 1e-5), r"Gaussian\(2\)"),
 ])
 def test_wrong_types_get_user_worded_errors(call, match):
     with pytest.raises(ValueError, match=match):
@@ -273,7 +304,7 @@ def test_wrong_types_get_user_worded_errors(call, match):
 @pytest.mark.parametrize("rate", [1.0, 0.01])
 def test_extreme_gaussian_scales_give_sound_numbers(sigma, rate):
     accountant = Accountant(Gaussian(sigma), L2Ball(1.0), Poisson(rate)).step(1000)
-    value, delta = accountant.epsilon(1e-5), accountant.delta(1.0)
+    value, delta = accountant.get_epsilon(1e-5), accountant.get_delta(1.0)
     assert value >= 0.0 and 0.0 <= delta <= 1.0
     if sigma >= 1e20:
         assert value < 1e-9

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from lmodp_core import L2Ball, LMO, Scalar
-from lmodp_core.audit import audit, published_parameters, sst2_setting
+from lmodp_core.auditing import audit, published_parameters, sst2_setting
 
 
 def test_sst2_setting():

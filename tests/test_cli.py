@@ -4,7 +4,6 @@ Exit 0 ok, 1 internal error (one line), 2 bad input (one line, before any comput
 closed early. Most cases call ``main`` in-process (milliseconds); the process-level behaviour (signals, pipes,
 ``python -m``) runs the CLI as a subprocess with this checkout's code on PYTHONPATH.
 """
-import importlib
 import json
 import math
 import os
@@ -16,11 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lmodp_core import LMO, Gaussian, L2Ball, Poisson, Scalar, cli
+from lmodp_core import LMO, Gaussian, L2Ball, Poisson, Scalar, auditing, cli
 from lmodp_core.accountant import Accountant
 from lmodp_core.cli import main
 
-audit_module = importlib.import_module("lmodp_core.audit")  # the package's `audit` attribute is the function
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = {"a1": 0.1, "a3": 0.1, "a4": 0.1, "G_k": 1, "G_theta": 0.5, "E_lambda": 5, "U_a": 1, "U_b": 2}
 ACCOUNT = ["account", "--noise", "gaussian:1.0", "--steps", "1000", "--sample-rate", "0.01", "--delta", "1e-5"]
@@ -136,10 +134,10 @@ def test_audit_published_honours_the_setting_options(capsys, monkeypatch):
 
     def fake_audit(noise, steps, sample_rate, delta, geometry, *, method, label):
         calls.append((steps, sample_rate, delta, geometry, method))
-        return audit_module.AuditResult(noise.to_paper(), steps, sample_rate, delta, geometry, 0.3, 128.0, 1.3,
+        return auditing.AuditResult(noise.to_paper(), steps, sample_rate, delta, geometry, 0.3, 128.0, 1.3,
                                         2.0, 0.1, 1.0, 1.0, "pld", 0.5, label)  # pld: no order-grid check
 
-    monkeypatch.setattr(audit_module, "audit", fake_audit)
+    monkeypatch.setattr(auditing, "audit", fake_audit)
     status, out, _ = run(capsys, "audit", "--published", "--steps", "7", "--sample-rate", "0.5", "--delta", "1e-6",
                          "--geometry", "scalar", "--clip", "2", "--method", "rdp")
     assert status == 0 and calls == [(7, 0.5, 1e-6, Scalar(2.0), "rdp")] * 5
@@ -223,7 +221,7 @@ def test_bad_input_exits_2_with_one_line_before_any_computation(capsys, monkeypa
         raise AssertionError("bad input must be rejected before any computation")
 
     monkeypatch.setattr(cli, "Accountant", no_computation)
-    monkeypatch.setattr(audit_module, "audit", no_computation)
+    monkeypatch.setattr(auditing, "audit", no_computation)
     monkeypatch.setattr("lmodp_core.search.optimize_noise", no_computation)
     status, out, err = run(capsys, *argv)
     assert status == 2 and out == "" and err.count("\n") == 1 and ": error: " in err and named in err

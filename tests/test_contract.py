@@ -23,8 +23,8 @@ def _ledger(method):
 @pytest.mark.parametrize("method", METHODS)
 def test_empty_ledger_spends_nothing(method):
     accountant = Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), method=method)
-    assert accountant.epsilon(1e-5) == 0.0
-    assert accountant.delta(1.0) == 0.0
+    assert accountant.get_epsilon(1e-5) == 0.0
+    assert accountant.get_delta(1.0) == 0.0
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -32,8 +32,8 @@ def test_heterogeneous_ledger_costs_more_than_each_run(method):
     both = _ledger(method)
     first = Accountant(Gaussian(1.2), L2Ball(1.0), Poisson(0.02), method=method).step(300)
     second = Accountant(Gaussian(0.9), L2Ball(1.0), Poisson(0.01), method=method).step(40)
-    assert both.epsilon(1e-5) >= max(first.epsilon(1e-5), second.epsilon(1e-5))
-    assert both.epsilon(1e-5) <= first.epsilon(1e-5 / 2) + second.epsilon(1e-5 / 2)  # basic composition
+    assert both.get_epsilon(1e-5) >= max(first.get_epsilon(1e-5), second.get_epsilon(1e-5))
+    assert both.get_epsilon(1e-5) <= first.get_epsilon(1e-5 / 2) + second.get_epsilon(1e-5 / 2)  # basic composition
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -41,9 +41,9 @@ def test_epsilon_and_delta_round_trip(method):
     accountant = _ledger(method)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", OrderGridWarning)
-        epsilon = accountant.epsilon(1e-6)
-        assert accountant.delta(epsilon) <= 1e-6 * (1 + 1e-6)
-        assert accountant.delta(epsilon * 0.97) > 1e-6
+        epsilon = accountant.get_epsilon(1e-6)
+        assert accountant.get_delta(epsilon) <= 1e-6 * (1 + 1e-6)
+        assert accountant.get_delta(epsilon * 0.97) > 1e-6
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -51,15 +51,15 @@ def test_state_round_trip_gives_identical_answers(method):
     accountant = _ledger(method)
     restored = Accountant.from_json(json.dumps(accountant.state_dict()))
     assert restored.ledger == accountant.ledger and restored.method == method
-    assert restored.epsilon(1e-5) == accountant.epsilon(1e-5)
-    assert restored.delta(0.5) == accountant.delta(0.5)
+    assert restored.get_epsilon(1e-5) == accountant.get_epsilon(1e-5)
+    assert restored.get_delta(0.5) == accountant.get_delta(0.5)
 
 
 def test_non_gaussian_scalar_ledger_obeys_the_contract_too():
     accountant = Accountant(Laplace(2.0), Scalar(1.0), Poisson(0.05), method="auto").step(20)
-    epsilon = accountant.epsilon(1e-6)
-    assert accountant.delta(epsilon) <= 1e-6 * (1 + 1e-6)
-    assert Accountant.from_json(accountant.to_json()).epsilon(1e-6) == epsilon
+    epsilon = accountant.get_epsilon(1e-6)
+    assert accountant.get_delta(epsilon) <= 1e-6 * (1 + 1e-6)
+    assert Accountant.from_json(accountant.to_json()).get_epsilon(1e-6) == epsilon
 
 
 @pytest.mark.parametrize("rate, sigma", [(0.01, 1.0), (0.1, 2.0), (0.5, 0.8), (1.0, 3.0)])

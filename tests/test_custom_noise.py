@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from lmodp_core import (Accountant, CustomNoise, L1Ball, L2Ball, Mechanism, Poisson, Scalar, calibrate, epsilon,
-                        step_rdp)
+from lmodp_core import (Accountant, CustomNoise, L1Ball, L2Ball, Mechanism, Poisson, Scalar, calibrate,
+                        compute_epsilon, step_rdp)
 from lmodp_core.pld import supports
 
 
@@ -30,7 +30,7 @@ TWO_LEVEL = CustomNoise(_two_level, kinks=(-1.0, 0.0, 1.0), name="two-level")
 def test_zero_density_region_gives_infinite_rdp_and_epsilon():
     assert np.all(np.isinf(step_rdp(UNIFORM, Scalar(1.0), None, [1.5, 2.0, 10.0])))
     for method in ("rdp", "auto"):
-        assert epsilon(UNIFORM, Scalar(1.0), None, 1, 1e-5, method=method) == math.inf
+        assert compute_epsilon(UNIFORM, Scalar(1.0), Poisson(1.0), 1, 1e-5, method=method) == math.inf
 
 
 def test_jumps_make_fisher_information_infinite_and_l2_epsilon_infinite_with_a_reason():
@@ -38,7 +38,7 @@ def test_jumps_make_fisher_information_infinite_and_l2_epsilon_infinite_with_a_r
     report = Accountant(TWO_LEVEL, L2Ball(1.0), Poisson(0.1)).step(10).report(1e-5)
     assert report.epsilon == math.inf and "not smooth" in report.notes[0]
     with pytest.raises(ValueError, match="no dimension-free L2 bound"):
-        calibrate(TWO_LEVEL, L2Ball(1.0), Poisson(0.1), 10, epsilon=1.0, delta=1e-5)
+        calibrate(TWO_LEVEL, L2Ball(1.0), Poisson(0.1), 10, target_epsilon=1.0, target_delta=1e-5)
 
 
 def test_l1_uses_the_small_shift_slope_of_a_density_with_jumps():
@@ -68,7 +68,7 @@ def test_symmetry_is_checked_in_the_tails():
 def test_user_densities_fall_back_to_rdp_instead_of_an_unproven_dominating_pair():
     noise = CustomNoise(_gauss, name="gauss")
     assert not supports(Mechanism(noise, Scalar(1.0)))
-    assert not Accountant(noise, Scalar(1.0)).step(1).pld_supported()
+    assert not Accountant(noise, Scalar(1.0), Poisson(1.0)).step(1).pld_supported()
 
 
 def test_state_dict_keys_custom_densities_by_name_or_refuses():
@@ -76,10 +76,10 @@ def test_state_dict_keys_custom_densities_by_name_or_refuses():
         return -np.abs(np.asarray(x, dtype=float)) - math.log(2.0)
 
     a, b = CustomNoise(_gauss, name="gauss"), CustomNoise(laplace, name="laplace")
-    acc = Accountant(a, Scalar(1.0), method="rdp", orders=[2.0, 8.0]).step(2).step(3, noise=b)
+    acc = Accountant(a, Scalar(1.0), Poisson(1.0), method="rdp", orders=[2.0, 8.0]).step(2).step(3, noise=b)
     with pytest.raises(ValueError, match="logpdf=\\{name: callable\\}"):
         Accountant.from_state_dict(acc.state_dict(), logpdf=_gauss)
     with pytest.raises(ValueError, match="no entry for the CustomNoise 'laplace'"):
         Accountant.from_state_dict(acc.state_dict(), logpdf={"gauss": _gauss})
     restored = Accountant.from_state_dict(acc.state_dict(), logpdf={"gauss": _gauss, "laplace": laplace})
-    assert restored.epsilon(1e-5) == acc.epsilon(1e-5)
+    assert restored.get_epsilon(1e-5) == acc.get_epsilon(1e-5)

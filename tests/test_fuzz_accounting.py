@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from lmodp_core import (Accountant, Gaussian, L1Ball, L2Ball, Laplace, Mechanism, OrderGridWarning, Poisson, Scalar,
-                        asymptotic_epsilon, epsilon, optimize_noise, pld_delta, pld_epsilon)
+                        asymptotic_epsilon, compute_epsilon, optimize_noise, pld_delta, pld_epsilon)
 
 FUZZ = settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck),
                 phases=(Phase.explicit, Phase.generate))  # no shrinking: a failure prints its example at once
@@ -52,9 +52,9 @@ def test_epsilon_and_delta_are_numbers_or_value_errors(noise, geometry, rate, st
     if not _affordable(noise, geometry, rate, steps):
         return
     accountant = Accountant(noise, geometry, Poisson(rate), method=method).step(steps)
-    value = _sound_number(lambda: accountant.epsilon(delta))
+    value = _sound_number(lambda: accountant.get_epsilon(delta))
     for at in ([value] if value is not None and math.isfinite(value) else []) + [0.0]:
-        answer = _sound_number(lambda: accountant.delta(at))
+        answer = _sound_number(lambda: accountant.get_delta(at))
         assert answer is None or answer <= 1.0
 
 
@@ -62,9 +62,9 @@ def test_epsilon_and_delta_are_numbers_or_value_errors(noise, geometry, rate, st
 @given(args=st.lists(st.one_of(JUNK, st.floats(allow_nan=True), st.integers(-5, 5)), min_size=5, max_size=5))
 def test_junk_arguments_raise_value_error(args):
     noise, geometry, sampling, steps, delta = args
-    _sound_number(lambda: epsilon(noise, geometry, sampling, steps, delta))
-    _sound_number(lambda: epsilon(Gaussian(1.0), L2Ball(1.0), sampling, steps, delta))
-    _sound_number(lambda: Accountant(Gaussian(1.0), L2Ball(1.0), None).step(1).delta(delta))
+    _sound_number(lambda: compute_epsilon(noise, geometry, sampling, steps, delta))
+    _sound_number(lambda: compute_epsilon(Gaussian(1.0), L2Ball(1.0), sampling, steps, delta))
+    _sound_number(lambda: Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(1.0)).step(1).get_delta(delta))
     _sound_number(lambda: pld_epsilon([(noise, steps)], 1e-5))
     _sound_number(lambda: pld_delta([(Mechanism(Gaussian(1.0)), steps)], delta))
     _sound_number(lambda: asymptotic_epsilon(Laplace(1.0), sampling, steps, delta))

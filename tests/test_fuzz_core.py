@@ -154,18 +154,18 @@ def test_calibrate_with_tiny_budgets_meets_the_target_or_raises_value_error(fami
                                                                              geometry):
     target, delta = 10.0**log_epsilon, 10.0**log_delta
     noise = _valid_or_value_error(lambda: calibrate(family(1.0), geometry(1.0), Poisson(0.01), steps,
-                                                    epsilon=target, delta=delta, method="rdp"))
+                                                    target_epsilon=target, target_delta=delta, method="rdp"))
     if noise is not None:
         rdp = steps * step_rdp(noise, geometry(1.0), Poisson(0.01), DEFAULT_ORDERS)
         assert epsilon_from_rdp(DEFAULT_ORDERS, rdp, delta, warn=False)[0] <= target
 
 
 @FAST
-@given(argument=st.sampled_from(["noise", "geometry", "sampling", "steps", "epsilon", "delta", "rtol"]),
+@given(argument=st.sampled_from(["noise", "geometry", "sampling", "steps", "target_epsilon", "target_delta", "rtol"]),
        value=ANYTHING)
 def test_calibrate_validates_every_argument(argument, value):
-    kwargs = dict(noise=Gaussian(1.0), geometry=L2Ball(1.0), sampling=Poisson(0.01), steps=10, epsilon=1.0,
-                  delta=1e-5, rtol=1e-3, method="rdp")
+    kwargs = dict(noise=Gaussian(1.0), geometry=L2Ball(1.0), sampling=Poisson(0.01), steps=10, target_epsilon=1.0,
+                  target_delta=1e-5, rtol=1e-3, method="rdp")
     kwargs[argument] = value
     noise = _valid_or_value_error(lambda: calibrate(**kwargs))
     if noise is not None:

@@ -27,13 +27,13 @@ def test_dpsgd_event_agrees_with_dp_accounting_pld_within_0p1_percent():
     reference = pld_privacy_accountant.PLDAccountant(value_discretization_interval=1e-4).compose(event)
     theirs = reference.get_epsilon(DELTA)
     assert abs(ours - theirs) <= 1e-3 * theirs
-    assert ours == Accountant(Gaussian(2.0), L2Ball(1.0), Poisson(0.1)).step(100).epsilon(DELTA)
+    assert ours == Accountant(Gaussian(2.0), L2Ball(1.0), Poisson(0.1)).step(100).get_epsilon(DELTA)
 
 
 def test_calibrate_dp_mechanism_with_lmodp_accountant_meets_target():
     sigma = mechanism_calibration.calibrate_dp_mechanism(
         LmodpAccountant, lambda s: dpsgd_event(s, 0.1, 100), target_epsilon=2.0, target_delta=DELTA)
-    assert Accountant(Gaussian(sigma), L2Ball(1.0), Poisson(0.1)).step(100).epsilon(DELTA) <= 2.0
+    assert Accountant(Gaussian(sigma), L2Ball(1.0), Poisson(0.1)).step(100).get_epsilon(DELTA) <= 2.0
     assert sigma > 0
 
 
@@ -53,7 +53,7 @@ def test_event_tree_maps_to_ledger():
         (Mechanism(Laplace(2.0), L1Ball(1.0)), 2),
         (Mechanism(Gaussian(3.0), L2Ball(1.0), Poisson(0.1)), 2),
     )
-    assert from_dp_event(dp_accounting.NoOpDpEvent()).epsilon(DELTA) == 0.0
+    assert from_dp_event(dp_accounting.NoOpDpEvent()).get_epsilon(DELTA) == 0.0
 
 
 def test_accountant_matches_from_dp_event_and_composes_in_steps():
@@ -61,8 +61,8 @@ def test_accountant_matches_from_dp_event_and_composes_in_steps():
     accountant = LmodpAccountant().compose(first).compose(second, 3)
     ledger = from_dp_event(dp_accounting.ComposedDpEvent([first, dp_accounting.SelfComposedDpEvent(second, 3)]))
     assert accountant.accountant.ledger == ledger.ledger
-    assert accountant.get_epsilon(DELTA) == ledger.epsilon(DELTA)
-    assert accountant.get_delta(1.0) == ledger.delta(1.0)
+    assert accountant.get_epsilon(DELTA) == ledger.get_epsilon(DELTA)
+    assert accountant.get_delta(1.0) == ledger.get_delta(1.0)
 
 
 def test_non_private_events_give_infinite_epsilon():
@@ -121,6 +121,13 @@ def test_to_dp_event():
                                   unif_low=1.0, unif_high=2.0)))
     with pytest.raises(ValueError, match="Mechanism"):
         to_dp_event(Gaussian(1.0))
+
+
+def test_mechanism_to_dp_event_is_the_interop_function():
+    mechanism = Mechanism(Gaussian(2.0), L2Ball(0.5), Poisson(0.1))
+    assert mechanism.to_dp_event() == to_dp_event(mechanism)
+    with pytest.raises(ValueError, match="no event"):
+        Mechanism(Laplace(1.0), L2Ball(1.0), Poisson(1.0)).to_dp_event()
 
 
 @settings(max_examples=25, deadline=None)

@@ -120,7 +120,7 @@ def test_support_without_tail_gives_infinite_divergence_and_an_atom_at_infinity(
     assert math.isinf(remove[0]) and math.isfinite(add[0])
     mechanism = Mechanism(boxed, Scalar(0.5), Poisson(0.1))
     assert not supports(mechanism)  # the pair has an atom at +inf loss: accounted by RDP, which reports inf
-    assert Accountant(mechanism.noise, mechanism.geometry, mechanism.sampling).step(1).epsilon(1e-3) == math.inf
+    assert Accountant(mechanism.noise, mechanism.geometry, mechanism.sampling).step(1).get_epsilon(1e-3) == math.inf
 
 
 def test_multimodal_histogram_has_no_proven_dominating_shift():
@@ -134,12 +134,12 @@ def test_geometries():
     report = Accountant(noise, L2Ball(1.0), Poisson(0.1)).step(10).report(1e-5)
     assert report.epsilon == math.inf and "not smooth" in report.notes[0]
     with pytest.raises(ValueError, match="no dimension-free L2 bound"):
-        calibrate(noise, L2Ball(1.0), None, 1, epsilon=1.0, delta=1e-5)
+        calibrate(noise, L2Ball(1.0), Poisson(1.0), 1, target_epsilon=1.0, target_delta=1e-5)
     orders = np.array([2.0, 8.0])
     slope = noise.small_shift_slope(orders)
     w = noise.bin_width
     assert np.all(slope >= renyi_shift(noise, [w], orders)[0] / w * (1 - 1e-12))  # r(s)/s decreases on (0, w]
-    l1 = Accountant(noise, L1Ball(1.0), method="rdp", orders=orders).step(1).rdp()
+    l1 = Accountant(noise, L1Ball(1.0), Poisson(1.0), method="rdp", orders=orders).step(1).rdp()
     assert np.all(np.isfinite(l1)) and np.all(l1 >= slope * 1.0)
 
 

@@ -193,8 +193,8 @@ def test_heterogeneous_phases():
 
 def test_accountant_uses_pld():
     accountant = Accountant(Gaussian(0.8), L2Ball(1.0), Poisson(5e-3), method="pld").step(1000)
-    assert accountant.epsilon(1e-6) == pld_epsilon(dp_sgd(0.8, 5e-3, 1000), 1e-6)[0]
-    assert accountant.delta(2.0) == pld_delta(dp_sgd(0.8, 5e-3, 1000), 2.0)[0]
+    assert accountant.get_epsilon(1e-6) == pld_epsilon(dp_sgd(0.8, 5e-3, 1000), 1e-6)[0]
+    assert accountant.get_delta(2.0) == pld_delta(dp_sgd(0.8, 5e-3, 1000), 2.0)[0]
 
 
 def test_epsilon_and_delta_are_consistent():
@@ -213,7 +213,7 @@ def test_asymptotic_epsilon_of_gaussian_is_its_pld():
 def test_asymptotic_epsilon_of_lmo_is_below_the_sound_vector_bound():
     lmo = LMO(**PAPER_03).scaled(3.0)
     estimate = asymptotic_epsilon(lmo, 0.01, 200, 1e-5)
-    sound = Accountant(lmo, L2Ball(1.0), Poisson(0.01), method="rdp").step(200).epsilon(1e-5)
+    sound = Accountant(lmo, L2Ball(1.0), Poisson(0.01), method="rdp").step(200).get_epsilon(1e-5)
     assert 0 < estimate < sound
 
 

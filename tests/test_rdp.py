@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lmodp_core import (DEFAULT_ORDERS, LMO, CustomNoise, Gaussian, L1Ball, L2Ball, Laplace, OrderGridWarning,
-                        Poisson, Scalar, calibrate, delta_from_rdp, epsilon, epsilon_from_rdp, step_rdp)
+                        Poisson, Scalar, calibrate, compute_epsilon, delta_from_rdp, epsilon_from_rdp, step_rdp)
 from lmodp_core.rdp import (binomial_rdp, renyi_poisson_mixture, renyi_shift, sampled_gaussian_rdp, unsampled_rdp,
                             zhu_wang_rdp)
 
@@ -262,7 +262,7 @@ def test_order_grid_warning_only_when_more_orders_could_help():
 
 
 def test_subsampled_bounds_do_not_overflow_for_small_laplace_noise():
-    eps = epsilon(Laplace(0.03), L2Ball(1.0), Poisson(0.01), 10, 1e-5, method="rdp")
+    eps = compute_epsilon(Laplace(0.03), L2Ball(1.0), Poisson(0.01), 10, 1e-5, method="rdp")
     assert math.isfinite(eps) and eps > 0
     huge = binomial_rdp(0.01, lambda ells: np.full(np.shape(ells), 800.0), [2.0, 3.0])  # e^{eps(2)} > float max
     assert np.all(np.isfinite(huge)) and np.all(huge > 0)
@@ -298,24 +298,25 @@ def test_tiny_lmo_noise_uses_the_lipschitz_bound_quickly(lmo_paper):
                                           (1.0, r"Gaussian\(s\)"), (L2Ball(1.0), "noise must be")])
 def test_calibrate_refuses_what_is_not_a_noise(noise, match):
     with pytest.raises(ValueError, match=match):
-        calibrate(noise, L2Ball(1.0), Poisson(0.01), 10, epsilon=1.0, delta=1e-5)
+        calibrate(noise, L2Ball(1.0), Poisson(0.01), 10, target_epsilon=1.0, target_delta=1e-5)
 
 
 def test_calibrate_needs_a_geometry_and_refuses_targets_below_the_rdp_floor(lmo_paper):
     with pytest.raises(ValueError, match="geometry is required"):
-        calibrate(Gaussian(1.0), None, Poisson(0.01), 10, epsilon=1.0, delta=1e-5)
+        calibrate(Gaussian(1.0), None, Poisson(0.01), 10, target_epsilon=1.0, target_delta=1e-5)
     floor, _ = epsilon_from_rdp(DEFAULT_ORDERS, np.zeros(DEFAULT_ORDERS.shape), 1e-5, warn=False)
     for noise, method in [(Gaussian(1.0), "rdp"), (lmo_paper, "auto")]:
         with pytest.raises(ValueError, match=f"even zero Renyi divergence gives epsilon {floor:.6g}"):
-            calibrate(noise, L2Ball(1.0), Poisson(0.01), 1000, epsilon=1e-9, delta=1e-5, method=method)
+            calibrate(noise, L2Ball(1.0), Poisson(0.01), 1000, target_epsilon=1e-9, target_delta=1e-5, method=method)
 
 
 def test_calibrate_from_extreme_starting_scales():
     for start in (1e-100, 1e100):
-        noise = calibrate(Gaussian(start), L2Ball(1.0), Poisson(0.01), 10, epsilon=1.0, delta=1e-5, method="rdp")
-        assert epsilon(noise, L2Ball(1.0), Poisson(0.01), 10, 1e-5, method="rdp") <= 1.0
+        noise = calibrate(Gaussian(start), L2Ball(1.0), Poisson(0.01), 10, target_epsilon=1.0, target_delta=1e-5,
+                          method="rdp")
+        assert compute_epsilon(noise, L2Ball(1.0), Poisson(0.01), 10, 1e-5, method="rdp") <= 1.0
     with pytest.raises(ValueError, match="supported noise scales"):
-        calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, epsilon=1e300, delta=1e-5, method="rdp")
+        calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, target_epsilon=1e300, target_delta=1e-5, method="rdp")
 
 
 def test_sampled_gaussian_keeps_rdp_far_below_rounding_for_huge_step_counts():
@@ -324,5 +325,5 @@ def test_sampled_gaussian_keeps_rdp_far_below_rounding_for_huge_step_counts():
     exact_2 = math.log1p(1e-4 * math.expm1(1e-14))  # log A_2 = log(1 + q^2 (e^{1/sigma^2} - 1))
     assert rdp[0] == pytest.approx(exact_2, rel=1e-9)
     assert rdp[1] >= 0.5 * exact_2  # about a q^2/(2 sigma^2) at a = 1.5, bounded by the chord through a = 1, 2
-    eps = epsilon(Gaussian(1e7), L2Ball(1.0), Poisson(0.01), 10**18, 1e-5, method="rdp")
+    eps = compute_epsilon(Gaussian(1e7), L2Ball(1.0), Poisson(0.01), 10**18, 1e-5, method="rdp")
     assert eps > 1.0  # 1e18 * rho(a) is of order 1: far from the conversion's floor of 0.0035

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lmodp_core import LMO, Gaussian
-from lmodp_core.audit import published_parameters
+from lmodp_core.auditing import published_parameters
 from lmodp_core.rdp import renyi_shift
 from lmodp_core.reference import (PAPER_ORDERS, matching_gaussian_sigma, paper_epsilon, paper_rdp_as_published,
                                   paper_rdp_bound)

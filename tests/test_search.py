@@ -7,8 +7,8 @@ import pytest
 
 from lmodp_core import LMO, Gaussian, L1Ball, L2Ball, Laplace, Poisson, Scalar
 from lmodp_core import search
-from lmodp_core.accountant import epsilon as sound_epsilon
-from lmodp_core.calibrate import calibrate
+from lmodp_core.accountant import compute_epsilon as sound_epsilon
+from lmodp_core.calibration import calibrate
 from lmodp_core.search import OptimizeResult, optimize_noise
 
 SMALL_GRID = {"PAPER_WEIGHTS": (0.1, 0.9), "PAPER_GAMMAS": ((0.5, 1.0),), "PAPER_RATES": (5.0,),
@@ -30,7 +30,7 @@ def test_l2_dp_sgd_default_returns_the_gaussian(tmp_path):
     assert isinstance(result.noise, Gaussian) and result.family == "gaussian"
     assert result.epsilon <= 1.0
     assert sound_epsilon(result.noise, L2Ball(1.0), Poisson(0.01), 1000, 1e-5) <= 1.0
-    reference = calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 1000, epsilon=1.0, delta=1e-5)
+    reference = calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 1000, target_epsilon=1.0, target_delta=1e-5)
     assert result.objective == pytest.approx(reference.sigma, rel=1e-2)
     assert result.ratio_to_gaussian == 1.0
     by_family = {c.family: c for c in result.candidates}
@@ -64,7 +64,7 @@ def test_scalar_single_step_is_never_worse_than_any_family(small_search, tmp_pat
     """Must-show: steps=1, q=1, scalar: the result beats or ties every family's calibrated best."""
     result = optimize_noise(1.0, 1e-5, 1, 1.0, geometry=Scalar(1.0), method="rdp", cache=tmp_path, n_jobs=1)
     for family, method in ((Gaussian(1.0), "auto"), (Laplace(1.0), "rdp")):
-        best = calibrate(family, Scalar(1.0), Poisson(1.0), 1, epsilon=1.0, delta=1e-5, method=method)
+        best = calibrate(family, Scalar(1.0), Poisson(1.0), 1, target_epsilon=1.0, target_delta=1e-5, method=method)
         assert result.objective <= best.std * (1 + 2e-3)
     assert result.objective <= min(c.objective for c in result.candidates)
     assert result.epsilon <= 1.0

@@ -40,7 +40,7 @@ def trainer(tmp_path, model=None, max_steps=6, batch=BATCH, **privacy):
         output_dir=str(tmp_path), per_device_train_batch_size=batch, max_steps=max_steps, logging_steps=2,
         save_steps=3, learning_rate=0.05, report_to=[], use_cpu=True, seed=0, max_grad_norm=0.0,
         disable_tqdm=True)
-    privacy = {"noise": NOISE, "clip": 1.0, "delta": DELTA, "method": "rdp", **privacy}
+    privacy = {"noise": NOISE, "clip": 1.0, "target_delta": DELTA, "method": "rdp", **privacy}
     return PrivateTrainer(model=model or tiny_bert(), args=args, train_dataset=examples(), **privacy)
 
 
@@ -53,7 +53,7 @@ def test_epsilon_logged_ledger_checkpointed_and_resume_equals_uninterrupted(tmp_
     full.train()
     logged = [(log["step"], log["epsilon"]) for log in full.state.log_history if "loss" in log]
     assert [s for s, _ in logged] == [2, 4, 6]
-    expected = [Accountant(NOISE, L2Ball(1.0), Poisson(BATCH / N), method="rdp").step(s).epsilon(DELTA)
+    expected = [Accountant(NOISE, L2Ball(1.0), Poisson(BATCH / N), method="rdp").step(s).get_epsilon(DELTA)
                 for s, _ in logged]
     assert [e for _, e in logged] == pytest.approx(expected, rel=1e-12)
     with open(tmp_path / "full" / "checkpoint-3" / PRIVACY_STATE_FILE) as handle:
@@ -62,7 +62,7 @@ def test_epsilon_logged_ledger_checkpointed_and_resume_equals_uninterrupted(tmp_
     resumed = trainer(tmp_path / "full")  # a fresh process would build the same trainer
     resumed.train(resume_from_checkpoint=str(tmp_path / "full" / "checkpoint-3"))
     assert resumed.accountant.steps == full.accountant.steps == 6
-    assert resumed.epsilon() == full.epsilon()
+    assert resumed.get_epsilon() == full.get_epsilon()
     for a, b in zip(trainable(resumed.model), trainable(full.model)):
         torch.testing.assert_close(a, b)  # same noise and batches as uninterrupted: nothing replayed
 
@@ -77,12 +77,12 @@ def test_checkpoint_without_ledger_is_refused(tmp_path):
 
 def test_stops_before_the_budget_would_be_exceeded(tmp_path):
     ledger = Accountant(Gaussian(0.6), L2Ball(1.0), Poisson(BATCH / N), method="rdp")
-    budget = ledger.step(3).epsilon(DELTA) * (1 + 1e-9)
-    run = trainer(tmp_path, noise=Gaussian(0.6), epsilon=budget)
+    budget = ledger.step(3).get_epsilon(DELTA) * (1 + 1e-9)
+    run = trainer(tmp_path, noise=Gaussian(0.6), target_epsilon=budget)
     with pytest.warns(UserWarning, match="exceed"):
         run.train()
     assert run.state.global_step == run.accountant.steps == 3
-    assert run.epsilon() <= budget < ledger.step(1).epsilon(DELTA)
+    assert run.get_epsilon() <= budget < ledger.step(1).get_epsilon(DELTA)
 
 
 def test_empty_poisson_batches_still_take_a_noisy_step(tmp_path):
@@ -108,10 +108,10 @@ def test_bad_trainer_input_raises_value_error(tmp_path):
         trainer(tmp_path, grad_sample_mode="ghost")
     with pytest.raises(ValueError, match="noise"):
         trainer(tmp_path, noise=None)
-    with pytest.raises(ValueError, match="delta"):
-        trainer(tmp_path, delta=2.0)
-    with pytest.raises(ValueError, match="epsilon"):
-        trainer(tmp_path, epsilon=-1.0)
+    with pytest.raises(ValueError, match="target_delta"):
+        trainer(tmp_path, target_delta=2.0)
+    with pytest.raises(ValueError, match="target_epsilon"):
+        trainer(tmp_path, target_epsilon=-1.0)
 
 
 @pytest.fixture(scope="module")
@@ -139,9 +139,9 @@ def test_resume_with_other_noise_or_rate_appends_a_ledger_entry(six_steps, tmp_p
     assert resumed.accountant.ledger == ((stored, 6), (mechanism, 3))  # past steps keep their own mechanism
     truth = Accountant(method="rdp").step(6, noise=stored.noise, geometry=stored.geometry, sampling=stored.sampling)
     truth.step(3, noise=mechanism.noise, geometry=mechanism.geometry, sampling=mechanism.sampling)
-    assert resumed.epsilon() == pytest.approx(truth.epsilon(DELTA), rel=1e-12)
-    relabelled = Accountant(stored.noise, L2Ball(1.0), stored.sampling, method="rdp").step(9).epsilon(DELTA)
-    assert resumed.epsilon() > relabelled  # what the ledger reported when it trusted the stored mechanism
+    assert resumed.get_epsilon() == pytest.approx(truth.get_epsilon(DELTA), rel=1e-12)
+    relabelled = Accountant(stored.noise, L2Ball(1.0), stored.sampling, method="rdp").step(9).get_epsilon(DELTA)
+    assert resumed.get_epsilon() > relabelled  # what the ledger reported when it trusted the stored mechanism
 
 
 def test_stale_ledger_is_refused(six_steps, tmp_path):
@@ -192,7 +192,7 @@ def test_noise_is_logged_when_training_starts(tmp_path, caplog):
     run = trainer(tmp_path, max_steps=2, noise=Gaussian(1.5))
     with caplog.at_level("INFO", logger="lmodp_torch"):
         run.train()
-    certified = Accountant(Gaussian(1.5), L2Ball(1.0), Poisson(BATCH / N), method="rdp").step(2).epsilon(DELTA)
+    certified = Accountant(Gaussian(1.5), L2Ball(1.0), Poisson(BATCH / N), method="rdp").step(2).get_epsilon(DELTA)
     [line] = [r.getMessage() for r in caplog.records if r.name == "lmodp_torch"]
     assert line.startswith("lmodp noise: gaussian Gaussian(sigma=1.5)") and "std/clip 1.5" in line
     assert f"certified epsilon {certified:.4g} at delta 1e-05 for 2 planned steps" in line
@@ -202,21 +202,21 @@ def test_budget_stop_replans_when_the_noise_changes_mid_run(tmp_path):
     """A callback lowers sigma after step 2 (as an Opacus noise scheduler would): the ledger records it and the
     budget stop plans the remaining steps with the new noise instead of stopping at the originally planned 6."""
     sampling = Poisson(BATCH / N)
-    budget = Accountant(Gaussian(0.6), L2Ball(1.0), sampling, method="rdp").step(6).epsilon(DELTA) * (1 + 1e-9)
+    budget = Accountant(Gaussian(0.6), L2Ball(1.0), sampling, method="rdp").step(6).get_epsilon(DELTA) * (1 + 1e-9)
 
     class LowerNoise(transformers.TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             if state.global_step == 2:
                 run.lmodp_optimizer.noise_multiplier = 0.3
 
-    run = trainer(tmp_path, noise=Gaussian(0.6), epsilon=budget)
+    run = trainer(tmp_path, noise=Gaussian(0.6), target_epsilon=budget)
     run.add_callback(LowerNoise())
     run.remove_callback(PrivacyCallback)
     run.add_callback(PrivacyCallback(run))  # after LowerNoise, as a user's callbacks= would be
     with pytest.warns(UserWarning, match="exceed"):
         run.train()
     assert run.accountant.ledger == ((Mechanism(Gaussian(0.6), L2Ball(1.0), sampling), 2),)
-    assert run.epsilon() <= budget and run.noise == Gaussian(0.3)
+    assert run.get_epsilon() <= budget and run.noise == Gaussian(0.3)
 
 
 def test_a_second_train_call_records_every_step_and_never_wraps_the_private_optimizer_twice(tmp_path):

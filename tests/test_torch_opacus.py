@@ -11,7 +11,7 @@ opacus = pytest.importorskip("opacus")
 from opacus.accountants import PRVAccountant, create_accountant  # noqa: E402
 
 import lmodp_torch  # noqa: E402,F401  (registers accountant="lmodp")
-from lmodp_core import LMO, Accountant, Gaussian, L1Ball, L2Ball, Laplace, Poisson, epsilon  # noqa: E402
+from lmodp_core import LMO, Accountant, Gaussian, L1Ball, L2Ball, Laplace, Poisson, compute_epsilon  # noqa: E402
 from lmodp_torch import OpacusAccountant, PrivacyEngine  # noqa: E402
 
 torch.set_num_threads(1)
@@ -50,7 +50,7 @@ def test_unmodified_opacus_loop_gets_lmodp_epsilon_and_never_more_than_prv():
     steps = train(model, optimizer, loader)
     assert engine.accountant.history == [(1.0, Q, steps, "l2")] and len(engine.accountant) == steps
     reported = engine.get_epsilon(DELTA)
-    assert reported == Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(Q)).step(steps).epsilon(DELTA)
+    assert reported == Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(Q)).step(steps).get_epsilon(DELTA)
     prv = PRVAccountant()
     prv.history = [(1.0, Q, steps)]
     assert reported <= prv.get_epsilon(DELTA)
@@ -69,7 +69,7 @@ def test_opacus_make_private_with_epsilon_calibrates_with_lmodp():
     _, optimizer, _ = engine.make_private_with_epsilon(module=model, optimizer=optimizer, data_loader=loader,
                                                        target_epsilon=3.0, target_delta=DELTA, epochs=1,
                                                        max_grad_norm=1.0)
-    assert epsilon(Gaussian(optimizer.noise_multiplier), L2Ball(1.0), Poisson(Q), int(1 / Q), DELTA) <= 3.0
+    assert compute_epsilon(Gaussian(optimizer.noise_multiplier), L2Ball(1.0), Poisson(Q), int(1 / Q), DELTA) <= 3.0
 
 
 @pytest.mark.parametrize("noise", [Laplace(1.5), LMO(a1=0.1, a3=0.1, a4=0.1, gamma_shape=1.0, gamma_scale=0.5,
@@ -82,7 +82,7 @@ def test_lmodp_engine_takes_any_noise_and_accounts_it(noise):
     steps = train(model, optimizer, loader)
     assert optimizer.noise == noise and all(torch.isfinite(p).all() for p in model.parameters())
     assert engine.accountant.history == [(noise, Q, steps, "l2")]  # the noise itself, never noise_multiplier
-    expected = Accountant(noise, L2Ball(1.0), Poisson(Q)).step(steps).epsilon(DELTA)
+    expected = Accountant(noise, L2Ball(1.0), Poisson(Q)).step(steps).get_epsilon(DELTA)
     assert engine.get_epsilon(DELTA) == expected and math.isfinite(expected)
 
 
@@ -112,7 +112,7 @@ def test_custom_noise_state_needs_its_density():
         OpacusAccountant().load_state_dict(state)
     restored = OpacusAccountant()
     restored.load_state_dict(state, logpdf=logpdf)
-    assert restored.history == accountant.history
+    assert restored.history == accountant.history and state["neighbouring"] == "add_remove"
 
 
 def test_lmodp_engine_gaussian_noise_is_opacus_noise_multiplier():
@@ -151,7 +151,7 @@ def test_lmodp_engine_calibrates_any_noise_and_logs_it(caplog):
             module=model, optimizer=optimizer, data_loader=loader, target_epsilon=3.0, target_delta=DELTA,
             epochs=1, max_grad_norm=1.0, noise=Laplace(1.0))
     assert isinstance(optimizer.noise, Laplace)
-    assert epsilon(optimizer.noise, L2Ball(1.0), Poisson(Q), int(1 / Q), DELTA) <= 3.0
+    assert compute_epsilon(optimizer.noise, L2Ball(1.0), Poisson(Q), int(1 / Q), DELTA) <= 3.0
     assert "certified epsilon" in caplog.text and "Laplace" in caplog.text
 
 
@@ -182,6 +182,7 @@ def test_non_gaussian_noise_needs_the_lmodp_accountant():
     {"mechanism": "lmodp", "history": [(1.0, 0.1, 0)]},
     {"mechanism": "lmodp", "history": [({"family": "nope"}, 0.1, 3)]},
     {"mechanism": "lmodp", "history": [(1.0, 0.1, 3, "linf")]},
+    {"mechanism": "lmodp", "history": [(1.0, 0.1, 3, "l2")], "neighbouring": "replace_one"},
 ])
 def test_load_state_dict_rechecks_every_run(state):
     accountant = OpacusAccountant()

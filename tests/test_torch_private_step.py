@@ -9,7 +9,7 @@ pytest.importorskip("opacus")
 
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from lmodp_core import LMO, Gaussian, L1Ball, L2Ball, Laplace, Poisson, epsilon  # noqa: E402
+from lmodp_core import LMO, Gaussian, L1Ball, L2Ball, Laplace, Poisson, compute_epsilon  # noqa: E402
 from lmodp_torch import make_private, sample_noise  # noqa: E402
 
 torch.set_num_threads(1)
@@ -158,7 +158,7 @@ def test_target_calibrates_noise_soundly():
                            method="rdp")
     chosen = private.optimizer.noise
     assert isinstance(chosen, Laplace)
-    assert private.accountant.step(20).epsilon(1e-5) <= 3.0
+    assert private.accountant.step(20).get_epsilon(1e-5) <= 3.0
     assert private.accountant.steps == 20
 
 
@@ -212,8 +212,8 @@ def test_optimize_noise_pick_is_rescaled_when_the_accountant_method_certifies_it
     too_small = Gaussian(0.3)  # far above epsilon=2 after 50 steps at q=0.1
     monkeypatch.setattr(lmodp_core.search, "optimize_noise",
                         lambda *args, **kwargs: types.SimpleNamespace(noise=too_small))
-    chosen = choose_noise(None, L2Ball(1.0), 0.1, 50, epsilon=2.0, delta=1e-5, method="rdp")
-    assert epsilon(chosen, L2Ball(1.0), Poisson(0.1), 50, 1e-5, "rdp") <= 2.0
+    chosen = choose_noise(None, L2Ball(1.0), 0.1, 50, target_epsilon=2.0, target_delta=1e-5, method="rdp")
+    assert compute_epsilon(chosen, L2Ball(1.0), Poisson(0.1), 50, 1e-5, "rdp") <= 2.0
     assert chosen.sigma > too_small.sigma
 
 
@@ -314,7 +314,7 @@ def test_optimizer_rejects_a_batch_size_that_would_leave_non_finite_parameters(e
 
     model = torch.nn.Linear(3, 2)
     with pytest.raises(ValueError, match="expected_batch_size"):
-        LMODPOptimizer(torch.optim.SGD(model.parameters(), lr=0.1), noise=Gaussian(1.0), max_grad_norm=1.0,
+        LMODPOptimizer(torch.optim.SGD(model.parameters(), lr=0.1), noise=Gaussian(1.0), clip=1.0,
                        expected_batch_size=expected_batch_size)
 
 
@@ -335,7 +335,7 @@ def test_calibrated_noise_is_exposed_and_logged_with_its_certified_epsilon(caplo
     assert private.noise is private.optimizer.noise and private.noise != Laplace(1.0)
     steps = planned_steps(2, 0.25)
     assert steps == 2 * len(private.data_loader) == 8  # the steps two passes over the Poisson loader take
-    certified = epsilon(private.noise, L2Ball(1.0), Poisson(0.25), steps, 1e-5, "rdp")
+    certified = compute_epsilon(private.noise, L2Ball(1.0), Poisson(0.25), steps, 1e-5, "rdp")
     [line] = [r.getMessage() for r in caplog.records if r.name == "lmodp_torch"]
     assert line.startswith("lmodp noise: laplace Laplace(") and "std/clip" in line
     assert f"certified epsilon {certified:.4g} at delta 1e-05 for 8 planned steps" in line

@@ -24,7 +24,7 @@ from .geometry import Geometry, check_geometry
 from .noise import Noise
 from .rdp import DEFAULT_ORDERS, check_noise, epsilon_from_rdp
 from .rdp.per_step import unbounded_l2_reason
-from .sampling import as_sampling
+from .sampling import required_sampling
 
 _MAX_EVALUATIONS = 100  # bracketing steps are capped at a factor 20: from any start this spans the scale range
 _MAX_LOG_STEP = 3.0
@@ -46,7 +46,7 @@ def _check_certifiable(noise: Noise, geometry: Geometry, sampling, target: float
 
 
 def _epsilon_at(noise: Noise, geometry: Geometry, sampling, steps: int, delta: float, method: str) -> float:
-    return Accountant(noise, geometry, sampling, method=method).step(steps).epsilon(delta)
+    return Accountant(noise, geometry, sampling, method=method).step(steps).get_epsilon(delta)
 
 
 def _secant_root(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -97,10 +97,11 @@ def _next_point(low, high, history, width: float) -> float:
     return 0.5 * (low[0] + high[0])
 
 
-def calibrate(noise: Noise, geometry: Geometry, sampling, steps: int, *, epsilon: float, delta: float,
-              method: str = "auto", rtol: float = 1e-3) -> Noise:
+def calibrate(noise: Noise, geometry: Geometry, sampling, steps: int, *, target_epsilon: float,
+              target_delta: float, method: str = "auto", rtol: float = 1e-3) -> Noise:
     """``noise.scaled(c)`` with c within a factor (1 + rtol) of the smallest scale whose sound epsilon at
-    ``delta`` after ``steps`` steps is <= ``epsilon``. ``geometry`` is required (Scalar, L1Ball or L2Ball).
+    ``target_delta`` after ``steps`` steps is <= ``target_epsilon``. ``geometry`` (Scalar, L1Ball or L2Ball) and
+    ``sampling`` (``Poisson(sample_rate)``; ``Poisson(1.0)`` for no subsampling) are required.
 
     Raises ValueError when the target is below what the accounting method can certify at ``delta`` (RDP: even
     zero Renyi divergence gives min_a [log(1 - 1/a) - (log delta + log a)/(a - 1)] > 0), when no supported
@@ -108,9 +109,9 @@ def calibrate(noise: Noise, geometry: Geometry, sampling, steps: int, *, epsilon
     """
     noise = check_noise(noise)
     geometry = check_geometry(geometry)
-    sampling = as_sampling(sampling)
-    target = check_epsilon(epsilon)
-    delta = check_delta(delta)
+    sampling = required_sampling(sampling)
+    target = check_epsilon(target_epsilon, "target_epsilon")
+    delta = check_delta(target_delta, "target_delta")
     steps = check_steps(steps)
     rtol = check_positive("rtol", rtol)
     method = check_choice("method", method, METHODS)
