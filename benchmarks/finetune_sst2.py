@@ -6,7 +6,7 @@ run (``--epochs`` of Poisson batches with expected size ``--batch-size``):
 * ``gaussian``  — Gaussian(1) rescaled by ``lmodp_core.calibrate`` (PLD where available: method "auto");
 * ``optimized`` — ``lmodp_core.search.optimize_noise``'s choice (skipped, with a note, if the search is absent);
 * ``lmo``       — the paper's LMO parameter set "3" (``lmodp_core.auditing.published_noise("3")``), rescaled by
-  ``calibrate`` (the paper's own accounting is not used: DESIGN §2).
+  ``calibrate`` (the paper's own accounting is not used: docs/theory.md §2).
 
 Then each noise trains for ``--max-steps`` private steps (``make_private``, hooks mode, word embeddings frozen)
 and is evaluated on the first ``--eval-examples`` dev sentences. Separately, on one fixed batch, the wall time

@@ -121,7 +121,7 @@ def markdown(rows: list[dict], total_seconds: float) -> str:
     lines += [
         "## How the LMO row is obtained",
         "",
-        "The paper's grid (DESIGN §4.7; 40,824 parameter combinations, 21,996 distinct shapes up to scale) is",
+        "The paper's grid (docs/theory.md §4.7; 40,824 parameter combinations, 21,996 distinct shapes up to scale) is",
         "screened with closed-form proxies; for L2 the d->inf limit gives a rigorous lower bound on each shape's",
         "calibrated std, so every shape is pruned against the Gaussian without calibrating it (the row shows the",
         "best-bounded shape, calibrated soundly). For scalar and L1 geometry the best shapes under two proxies are",

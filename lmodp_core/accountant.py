@@ -1,4 +1,4 @@
-"""Composition of mechanisms and the privacy ledger (DESIGN §3.4).
+"""Composition of mechanisms and the privacy ledger (docs/theory.md §3.4).
 
 A ``Mechanism`` is one step: (noise, geometry, sampling). An ``Accountant`` keeps an ordered ledger of
 (mechanism, count) runs and answers get_epsilon(delta) / get_delta(epsilon) with a sound method:

@@ -1,12 +1,12 @@
-"""Audit of published LMO parameters: the paper's epsilon next to the sound one (DESIGN §2, §4.8).
+"""Audit of published LMO parameters: the paper's epsilon next to the sound one (docs/theory.md §2, §4.8).
 
 ``audit(params, steps, sample_rate, delta, geometry)`` reports, for one LMO parameter set (paper naming):
 
 * ``paper_epsilon`` — the paper-style single-step epsilon, evaluated as the paper did (orders outside the MGF
-  domain included, DESIGN §2 F1). Reference only: it is not a bound.
+  domain included, docs/theory.md §2 F1). Reference only: it is not a bound.
 * ``paper_epsilon_valid_orders`` — the same formula restricted to orders where it is a valid bound; still a
   single scalar step with sensitivity 1 (no geometry, sampling or composition), so not a DP-SGD guarantee.
-* ``paper_overall_epsilon`` — the paper's overall epsilon via a matching Gaussian sigma (DESIGN §2 F4).
+* ``paper_overall_epsilon`` — the paper's overall epsilon via a matching Gaussian sigma (docs/theory.md §2 F4).
   Reference only.
 * ``sound_epsilon`` — the guarantee: the real mechanism (geometry, Poisson sampling, ``steps`` compositions)
   with the library's sound accountant.

@@ -1,4 +1,4 @@
-"""Calibration: the smallest noise scale that meets a privacy target (DESIGN §4.6).
+"""Calibration: the smallest noise scale that meets a privacy target (docs/theory.md §4.6).
 
 Every noise family is a scale family (``noise.scaled(c)``), so calibration is a 1-D search on x = log c for
 the root of r(x) = log(epsilon(c) / target), which is smooth and close to linear (epsilon ~ 1/c for the

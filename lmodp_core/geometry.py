@@ -1,4 +1,4 @@
-"""What one example can change in the query (DESIGN §3.2).
+"""What one example can change in the query (docs/theory.md §3.2).
 
 ``radius`` is the largest norm of the change: the dominating shift of the 1-D pairs used by PLD accounting.
 """

@@ -1,20 +1,20 @@
-"""The LMO-DP paper's own privacy formulas (arXiv 2405.18776), for reproduction and audit only (DESIGN §2, §4.8).
+"""The LMO-DP paper's own privacy formulas (arXiv 2405.18776), for reproduction and audit (docs/theory.md §2, §4.8).
 
 Nothing here is a privacy guarantee and no accountant uses it. The module exists so that published numbers can
 be reproduced and set next to the sound ones (``lmodp_core.auditing``):
 
 * ``paper_rdp_bound`` — the paper's per-order bound for one scalar shift s (joint convexity over the Laplace
-  scale, DESIGN §4.1):  r_a(s) <= 1/(a-1) log[(a M_U((a-1)s) + (a-1) M_U(-a s)) / (2a-1)].
+  scale, docs/theory.md §4.1):  r_a(s) <= 1/(a-1) log[(a M_U((a-1)s) + (a-1) M_U(-a s)) / (2a-1)].
   It is a valid upper bound where it is finite; outside the MGF domain of U it is +inf.
 * ``paper_rdp_as_published`` — the same formula evaluated the way the paper's code did, multiplying the Gamma
   and Exponential MGFs also at orders outside their domain. There the factors are powers of negative numbers;
   their product can come out positive and finite, so the "bound" looks small although the true divergence is
-  larger (DESIGN §2 F1). This is **wrong** and is kept only because the published parameter sets were tuned
+  larger (docs/theory.md §2 F1). This is **wrong** and is kept only because the published parameter sets were tuned
   against it: with ``PAPER_ORDERS`` it reproduces their labels (0.293, 0.693, 1.93, 3.00, 4.92).
 * ``paper_epsilon`` — the paper-style single-step epsilon: shift 1 (sensitivity 1), one step, no sampling, the
   RDP-to-DP conversion eps = r_a + log((a-1)/a) - (log delta + log a)/(a-1) (the library's "improved"
   conversion, which reproduces the published values), minimised over the orders.
-* ``paper_overall_epsilon`` — the paper's route to an overall epsilon (DESIGN §2 F4): find the Gaussian sigma
+* ``paper_overall_epsilon`` — the paper's route to an overall epsilon (docs/theory.md §2 F4): find the Gaussian sigma
   whose single-step (eps, delta) curve passes through the paper-style (eps_1, delta), then compose a Poisson-
   subsampled Gaussian with that sigma. Mapping through a Gaussian is not a bound for LMO noise.
 """
@@ -59,13 +59,13 @@ def paper_rdp_bound(noise, shifts, orders) -> np.ndarray:
     s = s / lmo.scale  # c*Z shifted by s has the divergence of Z shifted by s/c
     log_up = lmo.log_mgf_u((a - 1.0) * s)
     log_down = lmo.log_mgf_u(-a * s)
-    # log[(a M_U((a-1)s) + (a-1) M_U(-a s)) / (2a-1)] / (a-1)    (DESIGN §4.1)
+    # log[(a M_U((a-1)s) + (a-1) M_U(-a s)) / (2a-1)] / (a-1)    (docs/theory.md §4.1)
     log_bracket = np.logaddexp(np.log(a) + log_up, np.log(a - 1.0) + log_down) - np.log(2.0 * a - 1.0)
     return log_bracket / (a - 1.0)
 
 
 def _mgf_u_as_published(lmo: LMO, v: np.ndarray) -> np.ndarray:
-    """M_U(v) multiplied out in real arithmetic at any v, domain ignored (the paper's code; DESIGN §2 F1)."""
+    """M_U(v) multiplied out in real arithmetic at any v, domain ignored (the paper's code; docs/theory.md §2 F1)."""
     value = np.ones_like(v)
     with np.errstate(all="ignore"):
         if lmo.a1 > 0:
@@ -99,7 +99,7 @@ def paper_rdp_as_published(noise, shifts, orders) -> np.ndarray:
 def paper_epsilon(noise, delta, orders=PAPER_ORDERS, *, as_published=True) -> tuple[float, float]:
     """The paper-style single-step epsilon (shift 1, no sampling) and the order attaining it.
 
-    ``as_published=True`` reproduces the published numbers (out-of-domain orders, DESIGN §2 F1, wrong);
+    ``as_published=True`` reproduces the published numbers (out-of-domain orders, docs/theory.md §2 F1, wrong);
     ``as_published=False`` keeps only orders where the formula is a valid bound (+inf if there are none).
     Reference only: neither is a guarantee for DP-SGD (no geometry, no sampling, no composition).
     """
@@ -130,7 +130,7 @@ def matching_gaussian_sigma(epsilon, delta) -> float:
 
 
 def paper_overall_epsilon(noise, sample_rate, steps, delta) -> tuple[float, float]:
-    """The paper's overall epsilon via a matching Gaussian sigma (DESIGN §2 F4) and that sigma.
+    """The paper's overall epsilon via a matching Gaussian sigma (docs/theory.md §2 F4) and that sigma.
 
     sigma solves delta_Gauss(eps_1; sigma) = delta for the paper-style single-step eps_1; the result is the tight
     epsilon of ``steps`` Poisson-subsampled Gaussian steps with that sigma. Reference only, not a bound.

@@ -1,4 +1,4 @@
-"""Sampling schemes (DESIGN §3.3). Neighbouring relation: add/remove one example.
+"""Sampling schemes (docs/theory.md §3.3). Neighbouring relation: add/remove one example.
 
 Fixed-size batches (replace-one neighbours) are not implemented: a run that shuffles and batches is not
 covered by these bounds.

@@ -1,11 +1,11 @@
-"""The sound noise search: which noise shape needs the least noise for a privacy target (DESIGN §4.7).
+"""The sound noise search: which noise shape needs the least noise for a privacy target (docs/theory.md §4.7).
 
 ``optimize_noise(target_epsilon, target_delta, steps, sample_rate)`` calibrates every candidate shape to the target
 with the sound accountant (every family is a scale family, so a shape only needs its scale found) and scores it:
 
 * Gaussian and Laplace have one shape each. The Gaussian is always calibrated with ``method="auto"`` (tight PLD
-  where available), so the comparison with it is fair (DESIGN §1.2).
-* LMO: the paper's grid (DESIGN §4.7), reduced to shapes that differ by more than a scale — a1*G with
+  where available), so the comparison with it is fair (docs/theory.md §1.2).
+* LMO: the paper's grid (docs/theory.md §4.7), reduced to shapes that differ by more than a scale — a1*G with
   G~Gamma(k, theta) is Gamma(k, a1*theta), a3*E is Exponential(rate/a3), a4*V is Uniform(a4*low, a4*high), and
   multiplying U by c divides Z by c. Every shape is *screened* with closed-form proxies before anything is
   calibrated:
@@ -53,7 +53,8 @@ OBJECTIVES = ("std", "mean_abs", "usefulness")
 FAMILIES = ("lmo", "gaussian", "laplace")
 RESULT_VERSION = 2  # 2: inputs use the keys target_epsilon and target_delta
 
-# The paper's LMO grid (DESIGN §4.7): mixing weights, (theta, k) of the Gamma, Exponential rates, Uniform ranges.
+# The paper's LMO grid (docs/theory.md §4.7): mixing weights, (theta, k) of the Gamma, Exponential rates,
+# Uniform ranges.
 PAPER_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(1, 10))
 PAPER_GAMMAS = ((1.0, 2.0), (2.0, 2.0), (3.0, 2.0), (5.0, 1.0), (9.0, 0.5), (7.5, 1.0), (0.5, 1.0))
 PAPER_RATES = (0.1, 0.5, 1.0, 5.0)

@@ -83,7 +83,7 @@ def test_calibrate_meets_the_target_and_is_tight():
 
 
 def test_calibrated_laplace_mixture_needs_more_noise_than_gaussian_in_l2():
-    """DESIGN §2: I_f Var >= 2 for Laplace mixtures, so at equal RDP the std is >= sqrt(2) x Gaussian's."""
+    """docs/theory.md §2: I_f Var >= 2 for Laplace mixtures, so at equal RDP the std is >= sqrt(2) x Gaussian's."""
     gauss = calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(1.0), 1, target_epsilon=1.0, target_delta=1e-5, method="rdp")
     lmo = calibrate(LMO(**PAPER_03), L2Ball(1.0), Poisson(1.0), 1, target_epsilon=1.0, target_delta=1e-5, method="rdp")
     assert lmo.std >= math.sqrt(2.0) * gauss.std

@@ -43,7 +43,7 @@ def test_sample_moments_match_formulas(noise, rng):
 
 
 def test_lmo_inverse_scale_uses_the_exponential_rate(rng):
-    """E[U] with Exponential *rate* exp_rate (the reference code confused rate and scale: DESIGN §2 F2)."""
+    """E[U] with Exponential *rate* exp_rate (the reference code confused rate and scale: docs/theory.md §2 F2)."""
     noise = LMO(**PAPER_03)
     u = noise.sample_inverse_scale(rng, 400_000)
     assert np.mean(u) == pytest.approx(noise.mean_u, rel=5e-3)
@@ -64,7 +64,7 @@ def test_closed_form_moments_against_generic_quadrature():
 
 
 def test_laplace_mixtures_pay_for_their_fisher_information():
-    """I_f * Var >= 2 and I_f * E|Z|^2 >= 1 for Laplace scale mixtures (DESIGN §2); Gaussian: 1 and 2/pi."""
+    """I_f * Var >= 2 and I_f * E|Z|^2 >= 1 for Laplace scale mixtures (docs/theory.md §2); Gaussian: 1 and 2/pi."""
     for noise in FAMILIES[1:]:
         info = noise.fisher_information
         assert info * noise.variance >= 2.0 - 1e-9

@@ -1,4 +1,4 @@
-"""PLD accounting (DESIGN §4.5) against the §6 vectors, closed forms, brute force and dp_accounting."""
+"""PLD accounting (docs/theory.md §4.5) against the §6 vectors, closed forms, brute force and dp_accounting."""
 import math
 
 import numpy as np
@@ -54,7 +54,7 @@ def test_tight_pld_vector_beats_rdp():
 @pytest.mark.parametrize("epsilon", [1e-9, 0.25, 0.5, 0.9])
 def test_laplace_one_step_closed_form(epsilon):
     upper, lower = pld_delta([(Mechanism(Laplace(1.0), Scalar(1.0)), 1)], epsilon)
-    exact = 1.0 - math.exp((epsilon - 1.0) / 2.0)  # DESIGN §6, D = sensitivity / scale = 1
+    exact = 1.0 - math.exp((epsilon - 1.0) / 2.0)  # docs/theory.md §6, D = sensitivity / scale = 1
     assert abs(upper - exact) < 1e-4
     assert upper >= exact * (1 - 1e-9) and lower <= exact
 

@@ -1,4 +1,4 @@
-"""Renyi DP: DESIGN §6 vectors, closed forms vs quadrature, mpmath references, geometry and subsampling."""
+"""Renyi DP: docs/theory.md §6 vectors, closed forms vs quadrature, mpmath references, geometry and subsampling."""
 import math
 import warnings
 
@@ -14,7 +14,7 @@ from lmodp_core.rdp import (binomial_rdp, renyi_poisson_mixture, renyi_shift, sa
 from .conftest import PAPER_03
 
 
-# ---- DESIGN §6 test vectors ----------------------------------------------------------------------------------
+# ---- docs/theory.md §6 test vectors --------------------------------------------------------------------------
 def test_sampled_gaussian_vectors():
     assert 10 * step_rdp(Gaussian(2.0), L2Ball(1.0), Poisson(0.1), [5.0])[0] == pytest.approx(0.07737, rel=1e-4)
     got = 50 * step_rdp(Gaussian(2.5), L2Ball(1.0), Poisson(0.01), [2.5, 5.0, 50.0, 100.0])
@@ -95,7 +95,7 @@ def test_lmo_renyi_against_mpmath(params, shift, order):
     assert renyi_shift(noise, [shift], [order])[0, 0] == pytest.approx(reference, rel=1e-8)
 
 
-# ---- geometry (DESIGN §4.3) -----------------------------------------------------------------------------------
+# ---- geometry (docs/theory.md §4.3) ---------------------------------------------------------------------------
 def test_gaussian_l2_rdp_is_exact():
     orders = np.array([1.5, 2.0, 10.0, 100.0])
     for clip, sigma in [(1.0, 1.0), (0.3, 2.0), (4.0, 0.7)]:
@@ -104,7 +104,7 @@ def test_gaussian_l2_rdp_is_exact():
 
 
 def test_lmo_l2_per_step_is_at_least_the_fisher_limit(lmo_paper):
-    """DESIGN §2 F3: in L2 geometry the per-step RDP tends to a*C^2*I_f/2 for spread-out shifts."""
+    """docs/theory.md §2 F3: in L2 geometry the per-step RDP tends to a*C^2*I_f/2 for spread-out shifts."""
     orders = np.array([2.0, 6.0, 8.0])
     rdp = step_rdp(lmo_paper, L2Ball(1.0), Poisson(1.0), orders)
     assert np.all(rdp >= 0.5 * orders * lmo_paper.fisher_information - 1e-9)
@@ -133,7 +133,7 @@ def test_laplace_scalar_is_the_closed_form_at_the_sensitivity():
                                renyi_shift(Laplace(1.0), [1.0], orders)[0], rtol=2e-6)
 
 
-# ---- subsampling (DESIGN §4.4) --------------------------------------------------------------------------------
+# ---- subsampling (docs/theory.md §4.4) ------------------------------------------------------------------------
 def test_scalar_mixture_directions_reduce_to_the_shift_at_full_rate():
     noise = LMO(**PAPER_03)
     orders = np.array([2.0, 5.0])

@@ -37,7 +37,7 @@ def test_paper_bound_is_inf_outside_the_mgf_domain(lmo_paper):
 
 
 def test_as_published_evaluation_is_finite_where_the_bound_is_not(lmo_paper):
-    """DESIGN §2 F1: negative MGF factors multiply to a small finite 'bound' at order 128."""
+    """docs/theory.md §2 F1: negative MGF factors multiply to a small finite 'bound' at order 128."""
     as_published = paper_rdp_as_published(lmo_paper, [1.0], [128.0])[0, 0]
     assert math.isfinite(as_published) and as_published < 0.2
     assert math.isinf(paper_rdp_bound(lmo_paper, [1.0], [128.0])[0, 0])

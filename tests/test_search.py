@@ -75,7 +75,7 @@ def test_a_non_gaussian_family_wins_in_low_dimension(tmp_path):
                             cache=tmp_path)
     assert result.family == "laplace" and result.ratio_to_gaussian < 0.5
     assert result.epsilon <= 1.0
-    # closed form (DESIGN §6): delta(eps) = 1 - e^{(eps - 1/b)/2}, so b >= 1/(eps - 2 log(1 - delta))
+    # closed form (docs/theory.md §6): delta(eps) = 1 - e^{(eps - 1/b)/2}, so b >= 1/(eps - 2 log(1 - delta))
     assert result.noise.scale >= 1.0 / (1.0 - 2.0 * math.log1p(-1e-5)) * (1 - 1e-9)
     gaussian = next(c for c in result.candidates if c.family == "gaussian")
     assert gaussian.noise.sigma == pytest.approx(3.730632, rel=2e-3)  # the analytic Gaussian, via PLD

@@ -1,4 +1,4 @@
-"""Noise families: symmetric densities applied i.i.d. per coordinate (DESIGN §3.1)."""
+"""Noise families: symmetric densities applied i.i.d. per coordinate (docs/theory.md §3.1)."""
 from .base import Noise
 from .custom import CustomNoise
 from .gaussian import Gaussian

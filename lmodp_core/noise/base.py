@@ -1,4 +1,4 @@
-"""The noise interface: a symmetric 1-D density applied i.i.d. to every coordinate (DESIGN §3.1)."""
+"""The noise interface: a symmetric 1-D density applied i.i.d. to every coordinate (docs/theory.md §3.1)."""
 from __future__ import annotations
 
 import abc

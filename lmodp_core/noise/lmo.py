@@ -1,8 +1,8 @@
-"""LMO noise: a Laplace scale mixture whose inverse scale U = a1*G + a3*E + a4*V is random (DESIGN §3.1, §4.1).
+"""LMO noise: a Laplace scale mixture whose inverse scale U = a1*G + a3*E + a4*V is random (docs/theory.md §4.1).
 
 G ~ Gamma(shape=gamma_shape, scale=gamma_scale), E ~ Exponential(rate=exp_rate), V ~ Uniform(unif_low,
 unif_high), independent; Z | U ~ Laplace(0, scale / U). One parameterisation serves the sampler and every
-formula (the reference code drew E with *scale* exp_rate but accounted it as a *rate*: DESIGN §2 F2).
+formula (the reference code drew E with *scale* exp_rate but accounted it as a *rate*: docs/theory.md §2 F2).
 
 Closed forms through the moment generating function M_U(v) = E[e^{vU}] = M_G(a1 v) M_E(a3 v) M_V(a4 v):
     f(z) = (1/2) E[U e^{-U|z|}] = (1/2) M_U'(-|z|)          (scale = 1)

@@ -140,7 +140,7 @@ def asymptotic_epsilon(noise: Noise, sample_rate: float, steps: int, delta: floa
     """ESTIMATE (not a guarantee) of epsilon for i.i.d. ``noise`` on a d-dimensional L2-clipped query, d -> inf.
 
     As d grows, the worst-case privacy loss of one step tends to that of a Gaussian mechanism with
-    sigma_eff = 1 / sqrt(I_f) (I_f: Fisher information of the noise) and shift ``clip`` (DESIGN §2 F3, §4.5).
+    sigma_eff = 1 / sqrt(I_f) (I_f: Fisher information of the noise) and shift ``clip`` (docs/theory.md §2 F3, §4.5).
     This value is the tight PLD epsilon of that Gaussian mechanism. It is what the noise achieves for large
     d, a lower bound on the true epsilon of large-d models, useful for audits and comparisons; it is NOT an
     upper bound for any finite d. Use ``Accountant`` for a guarantee.

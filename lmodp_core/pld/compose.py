@@ -1,4 +1,4 @@
-"""Composition of many steps: planning the grid, exponentiation by squaring, truncation (DESIGN §4.5).
+"""Composition of many steps: planning the grid, exponentiation by squaring, truncation (docs/theory.md §4.5).
 
 Planning (per query and direction) uses the log-moment K(lambda) = log E_P[e^{lambda L}] of each step:
 - tilt: the saddle point lambda* with K_T'(lambda*) = epsilon (for a delta query at epsilon, or at the

@@ -1,4 +1,4 @@
-"""One step's privacy-loss distribution on the uniform grid k * step, pessimistically (DESIGN §4.5).
+"""One step's privacy-loss distribution on the uniform grid k * step, pessimistically (docs/theory.md §4.5).
 
 Both paths use the connect-the-dots split (Doroshenko, Ghazi, Kamath, Kumar, Manurangsi 2022): the loss mass
 of a bin [g, g + h] with P-mass P_b and Q-mass Q_b goes to its ends as

@@ -1,4 +1,4 @@
-"""Dominating pairs: the 1-D (P, Q) whose privacy loss bounds one step of a mechanism (DESIGN §4.5).
+"""Dominating pairs: the 1-D (P, Q) whose privacy loss bounds one step of a mechanism (docs/theory.md §4.5).
 
 For a step with noise density f, dominating shift s and Poisson rate q (add/remove neighbours):
     remove: P = (1-q) f + q f(. - s),  Q = f

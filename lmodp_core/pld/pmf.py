@@ -1,4 +1,4 @@
-"""A privacy-loss distribution on a uniform loss grid, stored exponentially tilted (DESIGN §4.5).
+"""A privacy-loss distribution on a uniform loss grid, stored exponentially tilted (docs/theory.md §4.5).
 
 Entry i of ``values`` sits at loss l_i = (first_index + i) * step and carries the probability
     mass_i = values[i] * exp(log_scale - tilt * l_i),

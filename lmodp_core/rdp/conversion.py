@@ -1,4 +1,4 @@
-"""RDP -> (epsilon, delta) conversions (DESIGN §4.6)."""
+"""RDP -> (epsilon, delta) conversions (docs/theory.md §4.6)."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""Renyi divergences of shifted noise pairs (DESIGN §4.2) and of their Poisson mixtures (§4.4).
+"""Renyi divergences of shifted noise pairs (docs/theory.md §4.2) and of their Poisson mixtures (§4.4).
 
 r_a(s) = D_a(f(. - s) || f) = 1/(a-1) log int f(x-s)^a f(x)^{1-a} dx.
 Gaussian and Laplace use closed forms; a density that lists the pair as finitely many cells of constant density

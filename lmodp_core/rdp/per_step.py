@@ -1,4 +1,4 @@
-"""Per-step RDP without subsampling, by geometry (DESIGN §4.3).
+"""Per-step RDP without subsampling, by geometry (docs/theory.md §4.3).
 
 Additivity of Renyi divergence over independent coordinates gives, for a shift vector v:
     Scalar(D):  sup_{0<s<=D} r_a(s)

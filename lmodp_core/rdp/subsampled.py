@@ -1,4 +1,4 @@
-"""Poisson-subsampled RDP (DESIGN §4.4), add/remove neighbours.
+"""Poisson-subsampled RDP (docs/theory.md §4.4), add/remove neighbours.
 
 - Gaussian, any geometry: the exact sampled-Gaussian RDP (Mironov, Talwar, Zhang 2019), integer and
   fractional orders.
