@@ -21,6 +21,8 @@ from dataclasses import replace
 from functools import lru_cache
 from typing import NamedTuple
 
+import numpy as np
+
 from .._validation import check_delta, check_nonnegative, check_positive, check_sample_rate, check_steps
 from ..accountant import Mechanism, compact_ledger
 from ..geometry import L2Ball
@@ -87,7 +89,11 @@ def _check_size(runs, the_plan) -> None:
 def _composed(runs, plan, read):
     """Compose under ``plan`` and read (with, without round-off allowance); when the allowance matters
     (the tilted peak sits far from the answer, e.g. at tiny delta), also try steeper tilts, then long double
-    precision at the best tilt, and keep the best (each is a sound upper bound)."""
+    precision at the best tilt, and keep the best (each is a sound upper bound). A plan already in long double
+    is composed once."""
+    if plan.extended_precision:
+        pmf = _compose.compose(runs, plan)
+        return read(pmf, True), pmf
     best = None
     for factor in _TILT_RETRIES:
         pmf = _compose.compose(runs, replace(plan, tilt=min(plan.tilt * factor, plan.max_tilt)))
@@ -110,7 +116,8 @@ def _refined(runs, first_plan, read, tolerance):
     2022, arXiv:2207.04380), so the fine answer's error is estimated by Richardson extrapolation,
     (coarse - fine) / (r^2 - 1) for grids r times apart. Every answer is a sound upper bound; the smallest is kept.
     A finer grid that would exceed ``MAX_ARRAY_POINTS``, or ``_MAX_REFINEMENTS`` halvings, ends the refinement
-    (the answer stays sound, only less tight).
+    (the answer stays sound, only less tight). Each grid starts from the tilt and precision that the previous
+    one settled on.
     """
     _check_size(runs, first_plan)
     steps = [_COARSE_CHECK * first_plan.base_step, *(first_plan.base_step * 0.5**k
@@ -119,7 +126,8 @@ def _refined(runs, first_plan, read, tolerance):
     if not tolerance(coarse[0]) < math.inf:
         return coarse
     for previous, step in zip(steps, steps[1:]):
-        the_plan = _compose.with_step(first_plan, step, runs)
+        settled = replace(first_plan, tilt=coarse[1].tilt, extended_precision=coarse[1].values.dtype != np.float64)
+        the_plan = _compose.with_step(settled, step, runs)
         if step < first_plan.base_step and _compose.largest_array(runs, the_plan) > MAX_ARRAY_POINTS:
             break
         fine = _composed(runs, the_plan, read)
@@ -130,9 +138,11 @@ def _refined(runs, first_plan, read, tolerance):
     return coarse
 
 
-def _epsilon_one_direction(runs, delta: float, rtol: float) -> tuple[float, float]:
+def _epsilon_one_direction(runs, delta: float, rtol: float, other: float) -> tuple[float, float]:
+    """(upper, lower) of one direction; ``other`` is the other direction's answer: only the larger one counts, so
+    a sound answer already below it needs no refinement."""
     def tolerance(epsilon: float) -> float:
-        return rtol * max(epsilon, _EPSILON_FLOOR)
+        return math.inf if epsilon <= other else rtol * max(epsilon, _EPSILON_FLOOR)
 
     the_plan = _compose.plan(runs, delta=delta, tolerance=0.5 * rtol)
     upper, pmf = _refined(runs, the_plan, lambda p, allow: epsilon_for(p, delta, allow), tolerance)
@@ -142,9 +152,9 @@ def _epsilon_one_direction(runs, delta: float, rtol: float) -> tuple[float, floa
     return max(upper, 0.0), min(max(lower, 0.0), max(upper, 0.0))
 
 
-def _delta_one_direction(runs, epsilon: float, rtol: float) -> tuple[float, float]:
-    def tolerance(delta: float) -> float:  # below the floor any error is accepted
-        return math.inf if delta < _DELTA_FLOOR else rtol * delta
+def _delta_one_direction(runs, epsilon: float, rtol: float, other: float) -> tuple[float, float]:
+    def tolerance(delta: float) -> float:  # below the floor or the other direction any error is accepted
+        return math.inf if delta < _DELTA_FLOOR or delta <= other else rtol * delta
 
     the_plan = _compose.plan(runs, epsilon=epsilon, tolerance=0.5 * rtol)
     upper, pmf = _refined(runs, the_plan, lambda p, allow: delta_at(p, epsilon, allow), tolerance)
@@ -153,16 +163,23 @@ def _delta_one_direction(runs, epsilon: float, rtol: float) -> tuple[float, floa
     return upper, min(max(shifted - tail - pmf.slack_mass, 0.0), upper)
 
 
+def _larger_direction(one_direction, runs_by_direction: tuple, value: float, rtol: float) -> PLDBound:
+    """The larger answer over the directions ("remove" first: it usually dominates, and the other direction is
+    then refined only relative to it)."""
+    answers = []
+    for _, runs in sorted(runs_by_direction, reverse=True):
+        answers.append(one_direction(runs, value, rtol, max((a[0] for a in answers), default=0.0)))
+    return PLDBound(float(max(a[0] for a in answers)), float(max(a[1] for a in answers)))
+
+
 @lru_cache(maxsize=256)
 def _pld_epsilon(runs_by_direction: tuple, delta: float, rtol: float) -> PLDBound:
-    answers = [_epsilon_one_direction(runs, delta, rtol) for _, runs in runs_by_direction]
-    return PLDBound(float(max(a[0] for a in answers)), float(max(a[1] for a in answers)))
+    return _larger_direction(_epsilon_one_direction, runs_by_direction, delta, rtol)
 
 
 @lru_cache(maxsize=256)
 def _pld_delta(runs_by_direction: tuple, epsilon: float, rtol: float) -> PLDBound:
-    answers = [_delta_one_direction(runs, epsilon, rtol) for _, runs in runs_by_direction]
-    return PLDBound(float(max(a[0] for a in answers)), float(max(a[1] for a in answers)))
+    return _larger_direction(_delta_one_direction, runs_by_direction, epsilon, rtol)
 
 
 def check_rtol(rtol) -> float:

@@ -10,9 +10,10 @@ Planning (per query and direction) uses the log-moment K(lambda) = log E_P[e^{la
 - step: h_m = h0 * 2^floor(log2(m)/3). Each re-discretisation at level j (m = 2^j) adds at most h_m^2/4 of
   variance and h_m^2/8 of mean shift to each of its T/m copies, so epsilon moves by about
   (1 + lambda*) T h0^2 S / 8 with S = sum_j 4^floor(j/3) / 2^j (< 4.9), which h0 keeps below
-  ``_RELATIVE_TOLERANCE`` * epsilon. Growing the step like m^(1/3) rather than with the width of the partial
-  sum (m^(1/2)) minimises the total array length when, as for small sampling rates, the early windows are
-  set by the loss tails rather than by the bulk: it allows a ~2x coarser first grid for the same error.
+  ``tolerance`` * epsilon (a first guess: the caller checks the answer by refinement). Growing the step like
+  m^(1/3) rather than with the width of the partial sum (m^(1/2)) minimises the total array length when, as
+  for small sampling rates, the early windows are set by the loss tails rather than by the bulk: it allows a
+  ~2x coarser first grid for the same error.
 """
 from __future__ import annotations
 
