@@ -215,11 +215,14 @@ class Accountant:
 
     >>> acc = Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.01))
     >>> acc.step(1000).get_epsilon(1e-5)  # doctest: +SKIP
+
+    ``pld_rtol`` is the discretisation error aimed at by the PLD answers (``lmodp_core.pld``, default 1e-3).
     """
 
     def __init__(self, noise: Noise | None = None, geometry: Geometry | None = None, sampling=None, *,
-                 method: str = "auto", orders=None, neighbouring: str = "add_remove"):
+                 method: str = "auto", orders=None, neighbouring: str = "add_remove", pld_rtol: float | None = None):
         self.method = check_choice("method", method, METHODS)
+        self.pld_rtol = _pld_module().DEFAULT_RTOL if pld_rtol is None else _pld_module().check_rtol(pld_rtol)
         self.orders = DEFAULT_ORDERS if orders is None else check_orders(orders)
         self.neighbouring = check_choice("neighbouring", neighbouring, NEIGHBOURING_RELATIONS)
         if noise is None and (geometry is not None or sampling is not None):
@@ -295,7 +298,7 @@ class Accountant:
         """(pld answer, None) or, under "auto" when PLD would exceed its limits, (None, why it was skipped)."""
         pld = _pld_module()
         try:
-            return query(self.ledger, value), None
+            return query(self.ledger, value, rtol=self.pld_rtol), None
         except pld.PLDLimitError as error:
             if self.method == "pld":
                 raise

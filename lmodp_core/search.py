@@ -515,7 +515,9 @@ def optimize_noise(target_epsilon, target_delta, steps, sample_rate, *, geometry
 def _search(problem: _Problem, families, spec, inputs, seed, cache_dir, n_jobs, progress) -> OptimizeResult:
     started = time.perf_counter()
     shapes = _lmo_grid(spec) if spec else ()
-    bar = _progress_bar(progress, 1 + ("laplace" in families))
+    # the total is fixed up front from the planned work and only shrinks when work is skipped: never jumps back
+    planned_lmo = min(2 * _SCREEN_TOP, len(shapes)) + _REFINE_STARTS if shapes else 0
+    bar = _progress_bar(progress, 1 + ("laplace" in families) + planned_lmo)
     notes: list[str] = []
     gaussian = _candidate("gaussian", Gaussian(problem.geometry.radius), problem, "auto")
     bar.update(1)
@@ -534,6 +536,7 @@ def _search(problem: _Problem, families, spec, inputs, seed, cache_dir, n_jobs, 
                               _Run(seed, n_jobs, bar, notes, stats))
         if lmo is not None:
             best_by_family["lmo"] = lmo
+    _skip_work(bar, bar.total - bar.n)
     bar.close()
     considered = {f: c for f, c in best_by_family.items() if f in families}
     if not considered:
@@ -594,17 +597,16 @@ def _search_lmo(problem: _Problem, shapes, table, gaussian: Candidate, rivals: l
         picks = list(dict.fromkeys([*order[:_SCREEN_TOP], *np.argsort(pure_loss, kind="stable")[:_SCREEN_TOP]]))
     tasks = [("lmo", LMO.from_paper(shapes[i], scale=_initial_scale(asymptotic_scale[i], pure_scale[i], bounded)),
               problem, problem.method) for i in picks]
-    run.bar.total += len(tasks)
-    run.bar.refresh()
+    _skip_work(run.bar, min(2 * _SCREEN_TOP, len(shapes)) - len(tasks))
     calibrated = _map(_candidate_task, tasks, run.n_jobs, run.bar)
     run.stats["lmo_shapes_calibrated"] = len(calibrated)
     calibrated.sort(key=lambda c: problem.loss(c.objective))
     if bounded and _family_cannot_win(problem, gaussian, best_rival):
         run.notes.append(_family_bound_note(problem))
+        _skip_work(run.bar, _REFINE_STARTS)
         return calibrated[0]
     starts = calibrated[:_REFINE_STARTS]
-    run.bar.total += len(starts)
-    run.bar.refresh()
+    _skip_work(run.bar, _REFINE_STARTS - len(starts))
     refined = _map(_refine, [(c, problem, problem.method, run.seed + i) for i, c in enumerate(starts)], run.n_jobs,
                    run.bar)
     run.stats["lmo_refinement_evaluations"] = _REFINE_EVALUATIONS * len(starts)
@@ -635,6 +637,13 @@ def _family_bound_note(problem) -> str:
     return (f"lmo: refinement skipped — under L2 clipping every Laplace scale mixture needs at least {factor}x the "
             f"Gaussian's {problem.objective} (I_f*Var >= 2, I_f*(E|Z|)^2 >= 1); the row shows the best-bounded "
             f"grid shape, calibrated")
+
+
+def _skip_work(bar, count: int) -> None:
+    """Drop ``count`` planned calibrations from the bar's total (the shown fraction only moves forward)."""
+    if count > 0:
+        bar.total -= count
+        bar.refresh()
 
 
 def _progress_bar(progress: bool, total: int):

@@ -313,3 +313,72 @@ def test_extreme_laplace_scales_are_outside_the_pld_limits(scale, rate):
 
     with pytest.raises(PLDLimitError, match="noise scale"):
         pld_epsilon([(Mechanism(Laplace(scale), Scalar(1.0), Poisson(rate)), 3)], 1e-5)
+
+
+# ---- accuracy control (rtol): small epsilon, tiny delta, delta in the tail ------------------------------------
+def test_small_epsilon_dp_sgd_within_a_thousandth_of_dp_accounting():
+    """sigma=2.294, q=1.83e-4, T=19, delta=1.31e-11: epsilon ~ 0.00259 (0.003423 before the refinement, +32%)."""
+    from dp_accounting.pld import privacy_loss_distribution
+
+    sigma, rate, steps, delta = 2.294, 1.83e-4, 19, 1.31e-11
+    bounds = [privacy_loss_distribution.from_gaussian_mechanism(
+        sigma, value_discretization_interval=2e-6, sampling_prob=rate, use_connect_dots=pessimistic,
+        pessimistic_estimate=pessimistic).self_compose(steps).get_epsilon_for_delta(delta)
+        for pessimistic in (True, False)]
+    upper, lower = pld_epsilon(dp_sgd(sigma, rate, steps), delta)
+    assert bounds[1] <= upper <= bounds[0] * (1 + 1e-3)  # above dp_accounting's optimistic, near its pessimistic
+    assert lower <= upper
+
+
+def _exact_one_step_delta(noise, sample_rate, epsilon, shift=1.0):
+    """max over directions of int (p - e^eps q)_+ dx by adaptive quadrature (relative 1e-8) between the sign
+    changes of p - e^eps q and the kinks of p and q."""
+    far = np.geomspace(60.0, 1e4, 2000)
+    grid = np.unique(np.concatenate([-far[::-1], np.linspace(-60.0, 60.0 + shift, 200001), far + shift]))
+    kinks = np.array(sorted({*noise.kinks, *(k + shift for k in noise.kinks)}))
+
+    def log_pair(x, direction):
+        log_f, log_shifted = noise.logpdf(x), noise.logpdf(x - shift)
+        if sample_rate < 1.0:
+            log_shifted = np.logaddexp(math.log1p(-sample_rate) + log_f, math.log(sample_rate) + log_shifted)
+        return (log_shifted, log_f) if direction == "remove" else (log_f, log_shifted)
+
+    best = 0.0
+    for direction in ("remove", "add"):
+        def integrand(x, direction=direction):
+            log_p, log_q = log_pair(np.array([x]), direction)
+            return float(np.exp(log_p[0]) * -math.expm1(min(epsilon + log_q[0] - log_p[0], 0.0)))
+
+        log_p, log_q = log_pair(grid, direction)
+        changes = np.flatnonzero(np.diff((log_p - log_q > epsilon).astype(int)))
+        edges = np.unique(np.concatenate([[-np.inf], grid[changes], grid[changes + 1], kinks, [np.inf]]))
+        best = max(best, sum(integrate.quad(integrand, a, b, epsabs=0.0, epsrel=1e-8, limit=500)[0]
+                             for a, b in zip(edges[:-1], edges[1:])))
+    return best
+
+
+@pytest.mark.parametrize("noise", [LMO(**PAPER_03), Laplace(1.0)], ids=["lmo", "laplace"])
+@pytest.mark.parametrize("sample_rate", [1.0, 0.5])
+def test_one_step_delta_in_the_tail_against_quadrature(noise, sample_rate):
+    """delta(eps) within 1% of exact quadrature wherever delta >= 1e-15, up to the largest loss (where a delta
+    query was 80x the truth before the grid was anchored at the queried epsilon)."""
+    ledger = [(Mechanism(noise, Scalar(1.0), Poisson(sample_rate)), 1)]
+    top = pld_epsilon(ledger, 1e-14).upper
+    for fraction in (0.3, 0.9, 0.999, 0.99999):
+        exact = _exact_one_step_delta(noise, sample_rate, top * fraction)
+        upper = pld_delta(ledger, top * fraction).upper
+        assert exact >= 1e-15
+        assert exact * (1 - 1e-7) <= upper <= exact * 1.01
+
+
+def test_rtol_is_exposed_and_checked():
+    ledger = dp_sgd(1.0, 0.01, 100)
+    coarse, fine = pld_epsilon(ledger, 1e-5, rtol=0.05), pld_epsilon(ledger, 1e-5, rtol=1e-4)
+    assert fine.upper <= coarse.upper and fine.lower <= fine.upper
+    assert Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), pld_rtol=1e-4).step(100).report(1e-5).epsilon \
+        == pytest.approx(fine.upper, rel=1e-12)
+    for bad in (0.0, -1e-3, 2.0, math.nan, "0.01"):
+        with pytest.raises(ValueError, match="rtol"):
+            pld_delta(ledger, 1.0, rtol=bad)
+        with pytest.raises(ValueError, match="rtol"):
+            Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), pld_rtol=bad)

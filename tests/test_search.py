@@ -203,3 +203,37 @@ def test_the_time_limit_bounds_a_search():
         optimize_noise(2.0, 1e-5, 10, 0.1, cache=False, time_limit=1e-9, **GAUSSIAN_ONLY)
     with pytest.raises(ValueError, match="time_limit"):
         optimize_noise(2.0, 1e-5, 10, 0.1, cache=False, time_limit=0.0, **GAUSSIAN_ONLY)
+
+
+class _RecordingBar:
+    """Stands in for tqdm: records the shown fraction after every change of the count or the total."""
+
+    def __init__(self, total):
+        self.n, self._total, self.fractions = 0, total, []
+
+    @property
+    def total(self):
+        return self._total
+
+    @total.setter
+    def total(self, value):
+        self._total = value
+        self.fractions.append(self.n / value)
+
+    def update(self, count):
+        self.n += count
+        self.fractions.append(self.n / self._total)
+
+    def refresh(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_the_progress_bar_never_moves_backwards(small_search, tmp_path, monkeypatch):
+    bars = []
+    monkeypatch.setattr(search, "_progress_bar", lambda progress, total: bars.append(_RecordingBar(total)) or bars[-1])
+    optimize_noise(1.0, 1e-5, 1, 1.0, geometry=Scalar(1.0), method="rdp", cache=tmp_path, n_jobs=1, progress=True)
+    fractions = bars[0].fractions
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and all(f <= 1.0 for f in fractions)

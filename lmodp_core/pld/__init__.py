@@ -1,8 +1,8 @@
 """Privacy-loss-distribution (PLD) accounting: tight epsilon/delta where a dominating pair is known (§4.5).
 
     supports(mechanism) -> bool
-    pld_epsilon(ledger, delta) -> (upper, lower)     # ledger: sequence of (mechanism, count)
-    pld_delta(ledger, epsilon) -> (upper, lower)
+    pld_epsilon(ledger, delta, rtol=1e-3) -> PLDBound(upper, lower)     # ledger: sequence of (mechanism, count)
+    pld_delta(ledger, epsilon, rtol=1e-3) -> PLDBound(upper, lower)
     asymptotic_epsilon(noise, sample_rate, steps, delta, clip=1.0) -> float   # an ESTIMATE, see its docstring
 
 ``upper`` is the guarantee: a sound upper bound for the composed mechanism (pessimistic discretisation,
@@ -19,6 +19,9 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
 
 from .._validation import check_delta, check_nonnegative, check_positive, check_sample_rate, check_steps
 from ..accountant import Mechanism, compact_ledger
@@ -30,15 +33,29 @@ from .pairs import DIRECTIONS, DominatingPair, dominating_pairs, supports
 from .pmf import delta_at, epsilon_for, hoeffding_shift
 
 __all__ = ["supports", "pld_epsilon", "pld_delta", "asymptotic_epsilon", "DominatingPair", "dominating_pairs",
-           "PLDLimitError", "MIN_DELTA", "MAX_SHIFT_RATIO", "MAX_RUNS", "MAX_ARRAY_POINTS"]
+           "PLDBound", "PLDLimitError", "MIN_DELTA", "MAX_SHIFT_RATIO", "MAX_RUNS", "MAX_ARRAY_POINTS",
+           "DEFAULT_RTOL"]
 
 MIN_DELTA = 1e-250  # below, the float64 underflow floor (1e-300 per entry) is no longer negligible next to delta
 MAX_RUNS = 64  # distinct runs per direction (each is discretised and self-composed on its own)
 MAX_SHIFT_RATIO = 1e3  # clip / noise scale of one step (the loss spans ~ratio^2 for a Gaussian: beyond, use RDP)
 MAX_ARRAY_POINTS = 2**20  # longest grid array (8 MiB; a composition at this size takes seconds)
+DEFAULT_RTOL = 1e-3  # estimated discretisation error aimed at, relative (for epsilon: absolute below eps = 1e-3)
+MIN_RTOL, MAX_RTOL = 1e-5, 0.5
+
+
+class PLDBound(NamedTuple):
+    """A PLD answer: ``upper`` is the guarantee; ``lower`` is the lower end of the discretisation interval."""
+
+    upper: float
+    lower: float
 
 _LOWER_TAIL_FRACTION = 0.01  # Hoeffding failure probability of the lower end, relative to delta
-_TILT_RETRIES = (1.0, 1.25, 1.5)
+_TILT_RETRIES = (1.0, 1.5, 2.0, 3.0, 4.0)
+_MAX_REFINEMENTS = 8  # grid halvings beyond the planned step
+_COARSE_CHECK = 4.0  # the planned grid's error is estimated against a grid this much coarser
+_EPSILON_FLOOR = 1e-3  # below, the epsilon tolerance is absolute: rtol * 1e-3
+_DELTA_FLOOR = 1e-15  # below, delta queries are not refined further
 _ALLOWANCE_RTOL = 1e-4  # round-off allowance worth a steeper tilt when it moves the answer by more than this
 
 
@@ -71,69 +88,132 @@ def _check_size(runs, the_plan) -> None:
 
 def _composed(runs, plan, read):
     """Compose under ``plan`` and read (with, without round-off allowance); when the allowance matters
-    (the tilted peak sits far from the answer, e.g. at tiny delta), also try steeper tilts and keep the best
-    (each is a sound upper bound)."""
+    (the tilted peak sits far from the answer, e.g. at tiny delta), also try steeper tilts, then long double
+    precision at the best tilt, and keep the best (each is a sound upper bound). A plan already in long double
+    is composed once."""
+    if plan.extended_precision:
+        pmf = _compose.compose(runs, plan)
+        return read(pmf, True), pmf
     best = None
     for factor in _TILT_RETRIES:
-        pmf = _compose.compose(runs, replace(plan, tilt=plan.tilt * factor))
+        pmf = _compose.compose(runs, replace(plan, tilt=min(plan.tilt * factor, plan.max_tilt)))
         with_allowance, without = read(pmf, True), read(pmf, False)
         if best is not None and not with_allowance < best[0]:
             break
         best = (with_allowance, pmf)
-        if with_allowance - without <= _ALLOWANCE_RTOL * abs(without):
+        if with_allowance - without <= _ALLOWANCE_RTOL * abs(without) or pmf.tilt >= plan.max_tilt:
+            return best
+    pmf = _compose.compose(runs, replace(plan, tilt=best[1].tilt, extended_precision=True))
+    extended = (read(pmf, True), pmf)
+    return extended if extended[0] < best[0] else best
+
+
+def _refined(runs, first_plan, read, tolerance):
+    """(upper, pmf) on the planned grid, checked against a 4x coarser one and halved until the estimated error
+    is at most ``tolerance(answer)``.
+
+    The pessimistic discretisation error is O(h^2) (chord interpolation of a convex curve, Doroshenko et al.
+    2022, arXiv:2207.04380), so the fine answer's error is estimated by Richardson extrapolation,
+    (coarse - fine) / (r^2 - 1) for grids r times apart. Every answer is a sound upper bound; the smallest is kept.
+    A finer grid that would exceed ``MAX_ARRAY_POINTS``, or ``_MAX_REFINEMENTS`` halvings, ends the refinement
+    (the answer stays sound, only less tight). Each grid starts from the tilt and precision that the previous
+    one settled on.
+    """
+    _check_size(runs, first_plan)
+    steps = [_COARSE_CHECK * first_plan.base_step, *(first_plan.base_step * 0.5**k
+                                                      for k in range(_MAX_REFINEMENTS + 1))]
+    coarse = _composed(runs, _compose.with_step(first_plan, steps[0], runs), read)
+    if not tolerance(coarse[0]) < math.inf:
+        return coarse
+    for previous, step in zip(steps, steps[1:]):
+        settled = replace(first_plan, tilt=coarse[1].tilt, extended_precision=coarse[1].values.dtype != np.float64)
+        the_plan = _compose.with_step(settled, step, runs)
+        if step < first_plan.base_step and _compose.largest_array(runs, the_plan) > MAX_ARRAY_POINTS:
             break
-    return best
+        fine = _composed(runs, the_plan, read)
+        ratio = previous / step
+        if not math.isfinite(fine[0]) or (coarse[0] - fine[0]) / (ratio * ratio - 1.0) <= tolerance(fine[0]):
+            return min(coarse, fine, key=lambda answer: answer[0])
+        coarse = min(coarse, fine, key=lambda answer: answer[0])
+    return coarse
 
 
-def _epsilon_one_direction(runs, delta: float) -> tuple[float, float]:
-    the_plan = _compose.plan(runs, delta=delta)
-    _check_size(runs, the_plan)
-    upper, pmf = _composed(runs, the_plan, lambda p, allow: epsilon_for(p, delta, allow))
+def _epsilon_one_direction(runs, delta: float, rtol: float, other: float) -> tuple[float, float]:
+    """(upper, lower) of one direction; ``other`` is the other direction's answer: only the larger one counts, so
+    a sound answer already below it needs no refinement."""
+    def tolerance(epsilon: float) -> float:
+        return math.inf if epsilon <= other else rtol * max(epsilon, _EPSILON_FLOOR)
+
+    the_plan = _compose.plan(runs, delta=delta, tolerance=0.5 * rtol)
+    upper, pmf = _refined(runs, the_plan, lambda p, allow: epsilon_for(p, delta, allow), tolerance)
     tail = _LOWER_TAIL_FRACTION * delta
     raw = epsilon_for(pmf, min(delta + tail + pmf.slack_mass, 1.0 - 1e-16), with_allowance=False)
     lower = raw - hoeffding_shift(pmf, tail)
     return max(upper, 0.0), min(max(lower, 0.0), max(upper, 0.0))
 
 
-def _delta_one_direction(runs, epsilon: float) -> tuple[float, float]:
-    the_plan = _compose.plan(runs, epsilon=epsilon)
-    _check_size(runs, the_plan)
-    upper, pmf = _composed(runs, the_plan, lambda p, allow: delta_at(p, epsilon, allow))
+def _delta_one_direction(runs, epsilon: float, rtol: float, other: float) -> tuple[float, float]:
+    def tolerance(delta: float) -> float:  # below the floor or the other direction any error is accepted
+        return math.inf if delta < _DELTA_FLOOR or delta <= other else rtol * delta
+
+    the_plan = _compose.plan(runs, epsilon=epsilon, tolerance=0.5 * rtol)
+    upper, pmf = _refined(runs, the_plan, lambda p, allow: delta_at(p, epsilon, allow), tolerance)
     tail = _LOWER_TAIL_FRACTION * upper
     shifted = delta_at(pmf, epsilon + hoeffding_shift(pmf, max(tail, 1e-300)), with_allowance=False)
     return upper, min(max(shifted - tail - pmf.slack_mass, 0.0), upper)
 
 
-@lru_cache(maxsize=256)
-def _pld_epsilon(runs_by_direction: tuple, delta: float) -> tuple[float, float]:
-    answers = [_epsilon_one_direction(runs, delta) for _, runs in runs_by_direction]
-    return float(max(a[0] for a in answers)), float(max(a[1] for a in answers))
+def _larger_direction(one_direction, runs_by_direction: tuple, value: float, rtol: float) -> PLDBound:
+    """The larger answer over the directions ("remove" first: it usually dominates, and the other direction is
+    then refined only relative to it)."""
+    answers = []
+    for _, runs in sorted(runs_by_direction, reverse=True):
+        answers.append(one_direction(runs, value, rtol, max((a[0] for a in answers), default=0.0)))
+    return PLDBound(float(max(a[0] for a in answers)), float(max(a[1] for a in answers)))
 
 
 @lru_cache(maxsize=256)
-def _pld_delta(runs_by_direction: tuple, epsilon: float) -> tuple[float, float]:
-    answers = [_delta_one_direction(runs, epsilon) for _, runs in runs_by_direction]
-    return float(max(a[0] for a in answers)), float(max(a[1] for a in answers))
+def _pld_epsilon(runs_by_direction: tuple, delta: float, rtol: float) -> PLDBound:
+    return _larger_direction(_epsilon_one_direction, runs_by_direction, delta, rtol)
 
 
-def pld_epsilon(ledger, delta: float) -> tuple[float, float]:
-    """(upper, lower) epsilon at ``delta`` for the composition of every (mechanism, count) in ``ledger``.
+@lru_cache(maxsize=256)
+def _pld_delta(runs_by_direction: tuple, epsilon: float, rtol: float) -> PLDBound:
+    return _larger_direction(_delta_one_direction, runs_by_direction, epsilon, rtol)
 
-    ``upper`` is a sound upper bound (``inf`` only when the mass at infinite loss alone exceeds delta).
+
+def check_rtol(rtol) -> float:
+    """``rtol`` validated for ``pld_epsilon``/``pld_delta`` (a ValueError naming the allowed range)."""
+    rtol = check_positive("rtol", rtol)
+    if not MIN_RTOL <= rtol <= MAX_RTOL:
+        raise ValueError(f"rtol must lie in [{MIN_RTOL:g}, {MAX_RTOL:g}] (the discretisation error aimed at, "
+                         f"relative to the answer), got {rtol!r}")
+    return rtol
+
+
+def pld_epsilon(ledger, delta: float, rtol: float = DEFAULT_RTOL) -> PLDBound:
+    """``PLDBound(upper, lower)``: epsilon at ``delta`` for the composition of every (mechanism, count) in ``ledger``.
+
+    ``upper`` is a sound upper bound (``inf`` only when the mass at infinite loss alone exceeds delta). The grid
+    is refined until the estimated discretisation error of ``upper`` is at most ``rtol`` * max(epsilon, 1e-3).
     Raises ValueError when a mechanism has no known dominating pair (check ``supports`` first), and
     ``PLDLimitError`` (a ValueError) outside the limits of the module docstring, e.g. delta < ``MIN_DELTA``.
     """
     delta = check_delta(delta)
+    rtol = check_rtol(rtol)
     if delta < MIN_DELTA:
         raise PLDLimitError(f"PLD accounting supports delta in [{MIN_DELTA:g}, 1), got {delta!r}; "
                             "use method='rdp' (or 'auto') for smaller delta")
-    return _pld_epsilon(tuple(sorted(_runs_by_direction(ledger).items())), delta)
+    return _pld_epsilon(tuple(sorted(_runs_by_direction(ledger).items())), delta, rtol)
 
 
-def pld_delta(ledger, epsilon: float) -> tuple[float, float]:
-    """(upper, lower) delta at ``epsilon`` (>= 0) for the composition of every (mechanism, count) in ``ledger``."""
+def pld_delta(ledger, epsilon: float, rtol: float = DEFAULT_RTOL) -> PLDBound:
+    """``PLDBound(upper, lower)``: delta at ``epsilon`` (>= 0) for the composition of every (mechanism, count) in
+    ``ledger``; the grid is refined until the estimated relative error of ``upper`` is at most ``rtol`` (wherever
+    delta >= 1e-15)."""
     epsilon = check_nonnegative("epsilon", epsilon)
-    return _pld_delta(tuple(sorted(_runs_by_direction(ledger).items())), epsilon)
+    rtol = check_rtol(rtol)
+    return _pld_delta(tuple(sorted(_runs_by_direction(ledger).items())), epsilon, rtol)
 
 
 def asymptotic_epsilon(noise: Noise, sample_rate: float, steps: int, delta: float, clip: float = 1.0) -> float:

@@ -10,14 +10,15 @@ Planning (per query and direction) uses the log-moment K(lambda) = log E_P[e^{la
 - step: h_m = h0 * 2^floor(log2(m)/3). Each re-discretisation at level j (m = 2^j) adds at most h_m^2/4 of
   variance and h_m^2/8 of mean shift to each of its T/m copies, so epsilon moves by about
   (1 + lambda*) T h0^2 S / 8 with S = sum_j 4^floor(j/3) / 2^j (< 4.9), which h0 keeps below
-  ``_RELATIVE_TOLERANCE`` * epsilon. Growing the step like m^(1/3) rather than with the width of the partial
-  sum (m^(1/2)) minimises the total array length when, as for small sampling rates, the early windows are
-  set by the loss tails rather than by the bulk: it allows a ~2x coarser first grid for the same error.
+  ``tolerance`` * epsilon (a first guess: the caller checks the answer by refinement). Growing the step like
+  m^(1/3) rather than with the width of the partial sum (m^(1/2)) minimises the total array length when, as
+  for small sampling rates, the early windows are set by the loss tails rather than by the bulk: it allows a
+  ~2x coarser first grid for the same error.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache, reduce
 
 import numpy as np
@@ -25,7 +26,7 @@ import numpy as np
 from ..noise import Gaussian
 from . import xgrid
 from .discretise import discretise
-from .pmf import LossPMF, coarsen, convolve, truncate
+from .pmf import LossPMF, coarsen, convolve, extended_precision, truncate
 
 ORDERS = np.concatenate([-np.geomspace(1e6, 0.01, 40), np.geomspace(0.01, 1e6, 64)])
 _RELATIVE_TOLERANCE = 5e-4
@@ -69,6 +70,9 @@ class Plan:
     log_tail_budget: float
     total_steps: int
     n_ops: int
+    max_tilt: float = _MAX_TILT
+    extended_precision: bool = False  # compose in long double (less FFT round-off, ~3x the time)
+    anchor: float = 0.0  # a loss kept on the grid (the epsilon of a delta query; 0: none)
 
     def step_for(self, steps: int) -> float:
         return self.base_step * 2.0 ** (int(math.log2(steps)) // _LEVELS_PER_DOUBLING)
@@ -93,8 +97,10 @@ class Plan:
         return low, high
 
 
-def plan(runs, *, delta: float | None = None, epsilon: float | None = None) -> Plan:
-    """The plan for a query: give ``delta`` (epsilon wanted) or ``epsilon`` (delta wanted)."""
+def plan(runs, *, delta: float | None = None, epsilon: float | None = None,
+         tolerance: float = _RELATIVE_TOLERANCE) -> Plan:
+    """The plan for a query: give ``delta`` (epsilon wanted) or ``epsilon`` (delta wanted); the step aims at a
+    relative error of about ``tolerance`` (the caller checks it by refinement)."""
     total = sum(count * pair_log_moment(pair) for pair, count in runs)
     total_steps = sum(count for _, count in runs)
     positive = (ORDERS > 0) & np.isfinite(total)
@@ -121,21 +127,33 @@ def plan(runs, *, delta: float | None = None, epsilon: float | None = None) -> P
     widest = max(_right_edge(pair_log_moment(pair), one_step_tail) - _left_edge(pair_log_moment(pair), one_step_tail)
                  for pair, _ in runs)  # the widest one-step window, in loss units
     # e^{tilt * width} must stay far inside the float range (bounded losses have an infinite saddle point)
-    tilt = float(np.clip(lam[best], _MIN_TILT, min(_MAX_TILT, _MAX_TILT_RANGE / widest)))
+    max_tilt = max(min(_MAX_TILT, _MAX_TILT_RANGE / widest), _MIN_TILT)
+    tilt = float(np.clip(lam[best], _MIN_TILT, max_tilt))
     level_sum = sum(4.0 ** (j // _LEVELS_PER_DOUBLING) / 2.0**j for j in range(int(levels) + 1))
-    base_step = math.sqrt(8.0 * _RELATIVE_TOLERANCE * max(epsilon_scale, _MIN_EPSILON_SCALE)
+    base_step = math.sqrt(8.0 * tolerance * max(epsilon_scale, _MIN_EPSILON_SCALE)
                           / ((1.0 + tilt) * total_steps * level_sum))
     step = min(base_step, _MAX_STEP * max(1.0, epsilon_scale))
-    step = _aligned(max(step, widest / _MAX_POINTS), runs)
-    return Plan(step, tilt, draft.log_tail_budget, total_steps, n_ops)
+    anchor = 0.0 if epsilon is None else epsilon
+    step = _aligned(max(step, widest / _MAX_POINTS), runs, anchor)
+    return Plan(step, tilt, draft.log_tail_budget, total_steps, n_ops, max_tilt, anchor=anchor)
 
 
-def _aligned(step: float, runs) -> float:
-    """Shrink the step slightly so that the largest loss of the first histogrammed run is a grid point.
+def with_step(the_plan: Plan, step: float, runs) -> Plan:
+    """``the_plan`` on another base step (aligned like the planned one)."""
+    return replace(the_plan, base_step=_aligned(step, runs, the_plan.anchor))
+
+
+def _aligned(step: float, runs, anchor: float = 0.0) -> float:
+    """Shrink the step slightly so that ``anchor`` (the epsilon of a delta query, when at least a step), or else
+    the largest loss of the first histogrammed run, is a grid point.
 
     Densities with flat tails (Laplace, LMO) put an atom at their largest loss; splitting it between two grid
-    points would cost up to a step in epsilon when delta is below the atom's mass (pure-DP-like queries).
+    points would cost up to a step in epsilon when delta is below the atom's mass (pure-DP-like queries). A
+    delta query read at a grid point is exact for one step (the connect-the-dots curve meets the true one at
+    grid points), where between grid points the chord over a steep tail can exceed it many times.
     """
+    if anchor >= step:
+        return anchor / math.ceil(anchor / step)
     for pair, _ in runs:
         if pair_top_loss(pair) > 0:
             return pair_top_loss(pair) / math.ceil(pair_top_loss(pair) / step)
@@ -216,6 +234,7 @@ def compose(runs, the_plan: Plan) -> LossPMF:
     for pair, count in runs:
         log_moment = pair_log_moment(pair)
         low, high = the_plan.window(log_moment, 1, the_plan.base_step, 0.0, 0.0)
-        base = _Part(_step_pmf(pair, the_plan.base_step, low, high, the_plan.tilt), log_moment)
+        step_pmf = _step_pmf(pair, the_plan.base_step, low, high, the_plan.tilt)
+        base = _Part(extended_precision(step_pmf) if the_plan.extended_precision else step_pmf, log_moment)
         parts.append(_self_compose(base, count, the_plan))
     return reduce(lambda a, b: _combine(a, b, the_plan), parts).pmf
