@@ -42,6 +42,7 @@ from scipy import optimize
 
 from ._quadrature import half_line_nodes
 from ._validation import check_choice, check_delta, check_epsilon, check_positive, check_sample_rate, check_steps
+from . import freeform
 from .accountant import METHODS, Accountant, Mechanism
 from .geometry import Geometry, L2Ball, check_geometry
 from .noise import LMO, Gaussian, Laplace, Noise
@@ -50,7 +51,7 @@ from .rdp import DEFAULT_ORDERS, OrderGridWarning, epsilon_from_rdp
 from .sampling import Poisson
 
 OBJECTIVES = ("std", "mean_abs", "usefulness")
-FAMILIES = ("lmo", "gaussian", "laplace")
+FAMILIES = ("lmo", "gaussian", "laplace", "piecewise")
 RESULT_VERSION = 1
 
 # The paper's LMO grid (DESIGN §4.7): mixing weights, (theta, k) of the Gamma, Exponential rates, Uniform ranges.
@@ -468,7 +469,8 @@ def _check_jobs(n_jobs) -> int:
 def optimize_noise(eps, delta, steps, sample_rate, *, geometry: Geometry = L2Ball(1.0), objective: str = "std",
                    families=FAMILIES, method: str = "auto", gamma: float = 1.0, seed: int | None = None,
                    cache=True, progress: bool = False, n_jobs: int | None = None,
-                   time_limit: float = DEFAULT_TIME_LIMIT) -> OptimizeResult:
+                   time_limit: float = DEFAULT_TIME_LIMIT,
+                   piecewise_evaluations: int = freeform.DEFAULT_MAX_EVALUATIONS) -> OptimizeResult:
     """The noise (among ``families``) with the best ``objective`` whose sound epsilon at ``delta`` after ``steps``
     Poisson-subsampled steps (rate ``sample_rate``) is <= ``eps``.
 
@@ -480,7 +482,8 @@ def optimize_noise(eps, delta, steps, sample_rate, *, geometry: Geometry = L2Bal
     results are deterministic either way). n_jobs: processes for a cold search (None = all cores).
     time_limit: seconds after which no further accountant evaluation starts; a family still searching then is
     dropped with a note (ValueError if the Gaussian baseline or every requested family is). A family that
-    cannot meet the target at any scale is dropped with a note too.
+    cannot meet the target at any scale is dropped with a note too. piecewise_evaluations: calibrations the
+    free-form ("piecewise") family may run (docs/search.md).
     """
     limit = check_positive("time_limit", time_limit)
     problem = _Problem(check_epsilon(eps, "eps"), check_delta(delta), check_steps(steps),
@@ -488,6 +491,7 @@ def optimize_noise(eps, delta, steps, sample_rate, *, geometry: Geometry = L2Bal
                        check_choice("method", method, METHODS), check_choice("objective", objective, OBJECTIVES),
                        check_positive("gamma", gamma), limit)
     families = _check_families(families)
+    budget = freeform.check_max_evaluations(piecewise_evaluations)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
     n_jobs = _check_jobs(n_jobs)
@@ -495,7 +499,7 @@ def optimize_noise(eps, delta, steps, sample_rate, *, geometry: Geometry = L2Bal
     inputs = {"eps": problem.epsilon, "delta": problem.delta, "steps": problem.steps,
               "sample_rate": problem.sampling.sample_rate, "geometry": problem.geometry.to_dict(),
               "objective": objective, "families": list(families), "method": method, "gamma": problem.gamma,
-              "seed": seed}
+              "seed": seed, **({"piecewise_evaluations": budget} if "piecewise" in families else {})}
     cache_dir = _cache_dir(cache)
     key = _digest({"inputs": inputs, "grid": spec, "budget": (_SCREEN_TOP, _REFINE_STARTS, _REFINE_EVALUATIONS)})
     path = None if cache_dir is None else cache_dir / f"search-{key}.json"
@@ -505,13 +509,14 @@ def optimize_noise(eps, delta, steps, sample_rate, *, geometry: Geometry = L2Bal
             return cached
     problem = replace(problem, deadline=time.time() + limit)
     result = _search(problem, families, spec, inputs, 0 if seed is None else seed, cache_dir,
-                     n_jobs, progress)
+                     n_jobs, progress, budget)
     if path is not None and not result.stats.get("time_limited"):
         _atomic_write(path, lambda handle: handle.write(result.to_json().encode()))
     return result
 
 
-def _search(problem: _Problem, families, spec, inputs, seed, cache_dir, n_jobs, progress) -> OptimizeResult:
+def _search(problem: _Problem, families, spec, inputs, seed, cache_dir, n_jobs, progress,
+            budget: int) -> OptimizeResult:
     started = time.perf_counter()
     shapes = _lmo_grid(spec) if spec else ()
     bar = _progress_bar(progress, 1 + ("laplace" in families))
@@ -533,6 +538,11 @@ def _search(problem: _Problem, families, spec, inputs, seed, cache_dir, n_jobs, 
                               _Run(seed, n_jobs, bar, notes, stats))
         if lmo is not None:
             best_by_family["lmo"] = lmo
+    if "piecewise" in families:
+        piecewise = _family_or_note("piecewise", notes, _search_piecewise, problem, best_by_family, budget,
+                                    _Run(seed, n_jobs, bar, notes, stats))
+        if piecewise is not None:
+            best_by_family["piecewise"] = piecewise
     bar.close()
     considered = {f: c for f, c in best_by_family.items() if f in families}
     if not considered:
@@ -608,6 +618,28 @@ def _search_lmo(problem: _Problem, shapes, table, gaussian: Candidate, rivals: l
                    run.bar)
     run.stats["lmo_refinement_evaluations"] = _REFINE_EVALUATIONS * len(starts)
     return min([*calibrated, *refined], key=lambda c: problem.loss(c.objective))
+
+
+def _search_piecewise(problem: _Problem, best_by_family: dict, budget: int, run: _Run) -> Candidate | None:
+    """The free-form family (``freeform``), warm-started from the best candidate so far; None under L2."""
+    if isinstance(problem.geometry, L2Ball):
+        run.notes.append("piecewise: skipped — a histogram density has jumps (infinite Fisher information), so it "
+                         "has no dimension-free L2 bound")
+        return None
+    start = min(best_by_family.values(), key=lambda c: problem.loss(c.objective))
+    run.bar.total += budget
+    run.bar.refresh()
+
+    def calibrate(noise: Noise) -> Candidate:
+        run.bar.update(1)
+        return _candidate("piecewise", noise, problem, problem.method)
+
+    found, count = freeform.optimise_piecewise(start.noise, problem.geometry.radius, calibrate,
+                                               lambda c: problem.loss(c.objective), budget, run.seed)
+    run.stats["piecewise_evaluations"] = count
+    run.notes.append(f"piecewise: best of {count} calibrated histograms (warm start: {start.family}): objective "
+                     f"{found.objective:.6g} = {found.objective / start.objective:.4f}x the warm start's")
+    return found
 
 
 def _initial_scale(asymptotic: float, pure: float, bounded: bool) -> float:
