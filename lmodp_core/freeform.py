@@ -29,6 +29,7 @@ MAX_EVALUATIONS = 10_000
 _BLENDS = (0.25, 0.5, 0.75, 0.9)  # weights of the Laplace decrement tried before Nelder-Mead
 _KNOTS = 8  # free parameters: log-decrements at knots spread over the bins
 _BINS_PER_RADIUS = 4  # bin width = sensitivity / 4 at the warm start's scale (finer bins only add jumps' cost)
+_BINS_PER_STD = 16  # and at least this many bins per std (a histogram's jumps cost most under L1)
 _SPAN_STDS = 8.0  # the bins cover 8 standard deviations of the warm start; the geometric tail continues
 _MAX_BINS = 2048
 _LOG_DECREMENT_RANGE = (-20.0, 5.0)  # knot values are clipped here: decrements in [2e-9, 148] per bin
@@ -71,8 +72,10 @@ class _Shape:
 
 
 def _bins(start: Noise, radius: float) -> _Shape:
-    """Bins of width radius/4, wider if 256 bins would not cover 8 std of ``start``."""
-    width = max(radius / _BINS_PER_RADIUS, _SPAN_STDS * start.std / (_MAX_BINS - 1))
+    """Bins of width radius/m, m >= 4 the smallest integer with at least 16 bins per std of ``start`` (so the
+    sensitivity spans whole bins); wider if ``_MAX_BINS`` bins would not cover 8 std."""
+    per_radius = max(_BINS_PER_RADIUS, math.ceil(_BINS_PER_STD * radius / start.std))
+    width = max(radius / per_radius, _SPAN_STDS * start.std / (_MAX_BINS - 1))
     return _Shape(width, max(2, int(min(_MAX_BINS, math.ceil(_SPAN_STDS * start.std / width) + 1))))
 
 

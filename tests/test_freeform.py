@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from lmodp_core import Gaussian, L2Ball, PiecewiseNoise, Poisson, Scalar
+from lmodp_core import Gaussian, L1Ball, L2Ball, PiecewiseNoise, Poisson, Scalar
 from lmodp_core import freeform
 from lmodp_core.accountant import Accountant
 from lmodp_core.search import optimize_noise
@@ -70,3 +70,11 @@ def test_shape_is_a_normalised_monotone_density_holding_the_warm_start():
         assert noise.bin_width * (values[0] + 2.0 * values[1:].sum()) + 2.0 * noise.bin_width * values[-1] * (
             noise.tail_ratio / (1.0 - noise.tail_ratio)) == pytest.approx(1.0, abs=1e-9)
         assert math.isfinite(noise.std)
+
+
+def test_l1_bound_of_a_steep_histogram_is_finite():
+    """The L1 per-step sup of a steep histogram: moments overflow at high orders without making the bound NaN
+    (it was a ValueError "rdp values must be >= 0" that dropped the family for L1 with sampling)."""
+    noise = PiecewiseNoise.normalised(0.25, np.exp(-2.0 * np.arange(20)), tail_ratio=math.exp(-2.0))
+    epsilon = Accountant(noise, L1Ball(1.0), Poisson(0.01), method="rdp").step(100).report(1e-5).epsilon
+    assert math.isfinite(epsilon) and epsilon > 0.0
