@@ -37,7 +37,7 @@ _SIMPLEX_STEP = 0.5  # initial simplex: each knot's log-decrement moved by this
 
 
 class _Stop(Exception):
-    """Ends the Nelder-Mead loop: the evaluation budget or the time limit is spent."""
+    """Ends the search: the evaluation budget is spent."""
 
 
 def check_max_evaluations(value) -> int:
@@ -83,8 +83,8 @@ def optimise_piecewise(start: Noise, radius: float, calibrate: Callable, loss: C
                        seed: int):
     """The best calibrated histogram found from ``start`` within ``max_evaluations`` calibrations.
 
-    ``calibrate(noise)`` returns a certified candidate (or raises ValueError, e.g. at the time limit, which
-    ends the search); ``loss(candidate)`` ranks them (smaller is better). Returns (best candidate or None,
+    ``calibrate(noise)`` returns a certified candidate or raises ValueError (raised on if the warm start fails,
+    else that shape scores inf); ``loss(candidate)`` ranks them (smaller is better). Returns (best candidate,
     number of calibrations run).
     """
     shape = _bins(start, radius)
@@ -97,10 +97,10 @@ def optimise_piecewise(start: Noise, radius: float, calibrate: Callable, loss: C
         count[0] += 1
         try:
             candidate = calibrate(shape.noise(x))
-        except ValueError:
-            if best[0] is None and count[0] == 1:
+        except ValueError:  # this shape cannot be certified (or the time limit passed: every later call fails fast)
+            if count[0] == 1:
                 raise
-            raise _Stop from None
+            return math.inf
         if best[0] is None or loss(candidate) < loss(best[0]):
             best[0] = candidate
         return loss(candidate)
