@@ -111,8 +111,9 @@ def _freeform_summary(rows: list[dict]) -> list[str]:
         return []
     best = min(taken, key=lambda r: r["ratio_to_gaussian"], default=None)
     wins = sum(r["winner"] == "piecewise" for r in searched)
+    clear = sum(r["ratio_to_gaussian"] <= 0.98 for r in taken)
     return [f"In the {len(searched)} cells where it was searched it wins {wins}, {len(taken)} of them cells the "
-            "Gaussian won before" + (
+            f"Gaussian won before, {clear} of those by 2% or more" + (
                 f" (largest gain: {best['ratio_to_gaussian']:.3f}x the Gaussian's std at {best['geometry']}, "
                 f"q={best['sample_rate']:g}, T={best['steps']}, eps={best['epsilon']:g}); where the Gaussian won "
                 "before, the histogram's gain shrinks as T grows (the composed loss becomes Gaussian-like)."
