@@ -11,6 +11,7 @@ cells not chosen (e.g. L2, where the family skips itself) are kept as they are. 
 free-form comparison on scalar cells T in {10, 30, 100} x q in {1, 0.01} x eps in {0.5, 1, 3} with all families.
 
     .venv/bin/python benchmarks/frontier.py [--steps 1 10 100] [--geometries l2] [--jobs 1] [--add-piecewise]
+    .venv/bin/python benchmarks/frontier.py --markdown   # docs/frontier.md from the stored JSON only
 """
 from __future__ import annotations
 
@@ -254,7 +255,13 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="processes per search (default 1)")
     parser.add_argument("--add-piecewise", action="store_true", help="add the free-form family to stored cells")
     parser.add_argument("--scalar-table", action="store_true", help="only the free-form scalar table")
+    parser.add_argument("--markdown", action="store_true", help="only regenerate docs/frontier.md from the JSON")
     args = parser.parse_args()
+    if args.markdown:
+        stored = _stored()
+        (ROOT / "docs" / "frontier.md").write_text(markdown(stored["rows"], stored["seconds"],
+                                                            stored.get("scalar_table", []), _provenance(stored)))
+        return
     old = {_key(r): r for r in _stored()["rows"]}
     if args.scalar_table:
         configs = list(itertools.product(["scalar"], SCALAR_TABLE["rates"], SCALAR_TABLE["steps"],
