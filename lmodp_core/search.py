@@ -42,6 +42,7 @@ from scipy import optimize
 
 from ._quadrature import half_line_nodes
 from ._validation import check_choice, check_delta, check_epsilon, check_positive, check_sample_rate, check_steps
+from . import freeform
 from .accountant import METHODS, Accountant, Mechanism
 from .geometry import Geometry, L2Ball, check_geometry
 from .noise import LMO, Gaussian, Laplace, Noise
@@ -50,7 +51,7 @@ from .rdp import DEFAULT_ORDERS, OrderGridWarning, epsilon_from_rdp
 from .sampling import Poisson
 
 OBJECTIVES = ("std", "mean_abs", "usefulness")
-FAMILIES = ("lmo", "gaussian", "laplace")
+FAMILIES = ("lmo", "gaussian", "laplace", "piecewise")
 RESULT_VERSION = 2  # 2: inputs use the keys target_epsilon and target_delta
 
 # The paper's LMO grid (docs/theory.md §4.7): mixing weights, (theta, k) of the Gamma, Exponential rates,
@@ -469,7 +470,8 @@ def _check_jobs(n_jobs) -> int:
 def optimize_noise(target_epsilon, target_delta, steps, sample_rate, *, geometry: Geometry = L2Ball(1.0),
                    objective: str = "std", families=FAMILIES, method: str = "auto", gamma: float = 1.0,
                    seed: int | None = None, cache=True, progress: bool = False, n_jobs: int | None = None,
-                   time_limit: float = DEFAULT_TIME_LIMIT) -> OptimizeResult:
+                   time_limit: float = DEFAULT_TIME_LIMIT,
+                   piecewise_evaluations: int = freeform.DEFAULT_MAX_EVALUATIONS) -> OptimizeResult:
     """The noise (among ``families``) with the best ``objective`` whose sound epsilon at ``target_delta`` after
     ``steps`` Poisson-subsampled steps (rate ``sample_rate``) is <= ``target_epsilon``.
 
@@ -481,7 +483,8 @@ def optimize_noise(target_epsilon, target_delta, steps, sample_rate, *, geometry
     results are deterministic either way). n_jobs: processes for a cold search (None = all cores).
     time_limit: seconds after which no further accountant evaluation starts; a family still searching then is
     dropped with a note (ValueError if the Gaussian baseline or every requested family is). A family that
-    cannot meet the target at any scale is dropped with a note too.
+    cannot meet the target at any scale is dropped with a note too. piecewise_evaluations: calibrations the
+    free-form ("piecewise") family may run (docs/search.md).
     """
     limit = check_positive("time_limit", time_limit)
     problem = _Problem(check_epsilon(target_epsilon, "target_epsilon"), check_delta(target_delta, "target_delta"),
@@ -489,6 +492,7 @@ def optimize_noise(target_epsilon, target_delta, steps, sample_rate, *, geometry
                        check_choice("method", method, METHODS), check_choice("objective", objective, OBJECTIVES),
                        check_positive("gamma", gamma), limit)
     families = _check_families(families)
+    budget = freeform.check_max_evaluations(piecewise_evaluations)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
     n_jobs = _check_jobs(n_jobs)
@@ -496,7 +500,7 @@ def optimize_noise(target_epsilon, target_delta, steps, sample_rate, *, geometry
     inputs = {"target_epsilon": problem.epsilon, "target_delta": problem.delta, "steps": problem.steps,
               "sample_rate": problem.sampling.sample_rate, "geometry": problem.geometry.to_dict(),
               "objective": objective, "families": list(families), "method": method, "gamma": problem.gamma,
-              "seed": seed}
+              "seed": seed, **({"piecewise_evaluations": budget} if "piecewise" in families else {})}
     cache_dir = _cache_dir(cache)
     key = _digest({"inputs": inputs, "grid": spec, "budget": (_SCREEN_TOP, _REFINE_STARTS, _REFINE_EVALUATIONS)})
     path = None if cache_dir is None else cache_dir / f"search-{key}.json"
@@ -506,18 +510,20 @@ def optimize_noise(target_epsilon, target_delta, steps, sample_rate, *, geometry
             return cached
     problem = replace(problem, deadline=time.time() + limit)
     result = _search(problem, families, spec, inputs, 0 if seed is None else seed, cache_dir,
-                     n_jobs, progress)
+                     n_jobs, progress, budget)
     if path is not None and not result.stats.get("time_limited"):
         _atomic_write(path, lambda handle: handle.write(result.to_json().encode()))
     return result
 
 
-def _search(problem: _Problem, families, spec, inputs, seed, cache_dir, n_jobs, progress) -> OptimizeResult:
+def _search(problem: _Problem, families, spec, inputs, seed, cache_dir, n_jobs, progress,
+            budget: int) -> OptimizeResult:
     started = time.perf_counter()
     shapes = _lmo_grid(spec) if spec else ()
     # the total is fixed up front from the planned work and only shrinks when work is skipped: never jumps back
     planned_lmo = min(2 * _SCREEN_TOP, len(shapes)) + _REFINE_STARTS if shapes else 0
-    bar = _progress_bar(progress, 1 + ("laplace" in families) + planned_lmo)
+    planned_piecewise = budget if "piecewise" in families and not isinstance(problem.geometry, L2Ball) else 0
+    bar = _progress_bar(progress, 1 + ("laplace" in families) + planned_lmo + planned_piecewise)
     notes: list[str] = []
     gaussian = _candidate("gaussian", Gaussian(problem.geometry.radius), problem, "auto")
     bar.update(1)
@@ -536,6 +542,11 @@ def _search(problem: _Problem, families, spec, inputs, seed, cache_dir, n_jobs, 
                               _Run(seed, n_jobs, bar, notes, stats))
         if lmo is not None:
             best_by_family["lmo"] = lmo
+    if "piecewise" in families:
+        piecewise = _family_or_note("piecewise", notes, _search_piecewise, problem, best_by_family, budget,
+                                    _Run(seed, n_jobs, bar, notes, stats))
+        if piecewise is not None:
+            best_by_family["piecewise"] = piecewise
     _skip_work(bar, bar.total - bar.n)
     bar.close()
     considered = {f: c for f, c in best_by_family.items() if f in families}
@@ -611,6 +622,27 @@ def _search_lmo(problem: _Problem, shapes, table, gaussian: Candidate, rivals: l
                    run.bar)
     run.stats["lmo_refinement_evaluations"] = _REFINE_EVALUATIONS * len(starts)
     return min([*calibrated, *refined], key=lambda c: problem.loss(c.objective))
+
+
+def _search_piecewise(problem: _Problem, best_by_family: dict, budget: int, run: _Run) -> Candidate | None:
+    """The free-form family (``freeform``), warm-started from the best candidate so far; None under L2."""
+    if isinstance(problem.geometry, L2Ball):
+        run.notes.append("piecewise: skipped — a histogram density has jumps (infinite Fisher information), so it "
+                         "has no dimension-free L2 bound")
+        return None
+    start = min(best_by_family.values(), key=lambda c: problem.loss(c.objective))
+
+    def calibrate(noise: Noise) -> Candidate:
+        run.bar.update(1)
+        return _candidate("piecewise", noise, problem, problem.method)
+
+    found, count = freeform.optimise_piecewise(start.noise, problem.geometry.radius, calibrate,
+                                               lambda c: problem.loss(c.objective), budget, run.seed)
+    run.stats["piecewise_evaluations"] = count
+    _skip_work(run.bar, budget - count)
+    run.notes.append(f"piecewise: best of {count} calibrated histograms (warm start: {start.family}): objective "
+                     f"{found.objective:.6g} = {found.objective / start.objective:.4f}x the warm start's")
+    return found
 
 
 def _initial_scale(asymptotic: float, pure: float, bounded: bool) -> float:

@@ -62,7 +62,8 @@ def test_shape_metrics_match_the_noise_properties():
 
 def test_scalar_single_step_is_never_worse_than_any_family(small_search, tmp_path):
     """Must-show: steps=1, q=1, scalar: the result beats or ties every family's calibrated best."""
-    result = optimize_noise(1.0, 1e-5, 1, 1.0, geometry=Scalar(1.0), method="rdp", cache=tmp_path, n_jobs=1)
+    result = optimize_noise(1.0, 1e-5, 1, 1.0, geometry=Scalar(1.0), method="rdp", cache=tmp_path, n_jobs=1,
+                            piecewise_evaluations=4)
     for family, method in ((Gaussian(1.0), "auto"), (Laplace(1.0), "rdp")):
         best = calibrate(family, Scalar(1.0), Poisson(1.0), 1, target_epsilon=1.0, target_delta=1e-5, method=method)
         assert result.objective <= best.std * (1 + 2e-3)

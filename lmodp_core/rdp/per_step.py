@@ -95,17 +95,18 @@ def _piecewise_sup(noise: Noise, radius: float, orders: np.ndarray, power: int) 
     if power == 0:
         return np.maximum(log_moment.max(axis=0), 0.0) / (orders - 1.0)
     best = noise.small_shift_slope(orders) * radius
-    integral = np.exp(log_moment)
     for k in range(1, count + 1):
         end = min((k + 1) * width, radius)
         if end <= k * width:
             continue
-        right = integral[k] if k < count else integral[-1]  # I at (k+1) w, or at D on the last partial interval
+        right = log_moment[k] if k < count else log_moment[-1]  # log I at (k+1) w, or at D on the last interval
         right_shift = (k + 1) * width if k < count else radius
         cuts = np.linspace(k * width, end, _L1_PIECES + 1)
         fraction = (cuts - k * width) / (right_shift - k * width)
-        with np.errstate(divide="ignore"):
-            r = np.log((1 - fraction)[:, None] * integral[k - 1][None, :] + fraction[:, None] * right[None, :])
+        with np.errstate(divide="ignore", invalid="ignore"):  # log I(s) = log((1 - t) I_left + t I_right), in logs
+            left_part = np.where(fraction[:, None] < 1.0, np.log1p(-fraction)[:, None] + log_moment[k - 1], -np.inf)
+            right_part = np.where(fraction[:, None] > 0.0, np.log(fraction)[:, None] + right, -np.inf)
+            r = np.logaddexp(left_part, right_part)
         r = np.maximum(r, 0.0) / (orders - 1.0)
         bound = np.maximum(r[:-1], r[1:]) / cuts[:-1, None] * radius
         best = np.maximum(best, bound.max(axis=0))
