@@ -169,23 +169,24 @@ def test_huge_step_counts_fall_back_to_rdp_with_a_note():
     assert 0.0 <= compute_epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(1e-12), 1000, 1e-5) < 1e-3
 
 
+def _gaussian_ledger_report(sigmas, clip: float, rate: float, count: int):
+    """The report at delta=1e-5 of ``count`` steps of each Gaussian(sigma), in this order."""
+    accountant = Accountant(Gaussian(1.0), L2Ball(clip), Poisson(rate))
+    for sigma in sigmas:
+        accountant.step(count, noise=Gaussian(float(sigma)))
+    return accountant.report(1e-5)
+
+
 def test_distinct_unsampled_gaussians_merge_exactly():
     sigmas = np.linspace(20.0, 40.0, 1000)
-    accountant = Accountant(Gaussian(1.0), L2Ball(2.0), Poisson(1.0))
-    for sigma in sigmas:
-        accountant.step(1, noise=Gaussian(float(sigma)))
-    report = accountant.report(1e-5)
+    report = _gaussian_ledger_report(sigmas, clip=2.0, rate=1.0, count=1)
     merged = 1.0 / math.sqrt(np.sum((2.0 / sigmas) ** 2))  # mu^2 = sum_i (r / sigma_i)^2
     assert report.method == "pld" and report.notes == () and report.steps == 1000
     assert report.epsilon == compute_epsilon(Gaussian(merged), L2Ball(1.0), Poisson(1.0), 1, 1e-5)
 
 
 def test_many_distinct_sampled_gaussians_are_bucketed_soundly():
-    sigmas = np.linspace(1.0, 1.5, 40)
-    accountant = Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.01))
-    for sigma in sigmas:
-        accountant.step(5, noise=Gaussian(float(sigma)))
-    report = accountant.report(1e-5)
+    report = _gaussian_ledger_report(np.linspace(1.0, 1.5, 40), clip=1.0, rate=0.01, count=5)
     assert report.method == "pld" and "bucketed" in report.notes[0]
     assert compute_epsilon(Gaussian(1.5), L2Ball(1.0), Poisson(0.01), 200, 1e-5) < report.epsilon
     assert report.epsilon <= compute_epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 200, 1e-5)
