@@ -493,7 +493,7 @@ def _plot(rows: list[dict], figure: Path) -> None:
     import matplotlib.pyplot as plt
 
     regimes = [r for r in SETTINGS if any(row["regime"] == r for row in rows)]
-    fig, axes = plt.subplots(1, len(regimes), figsize=(6.5 * len(regimes), 5.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(regimes), figsize=(6.5 * len(regimes), 5.8), squeeze=False, sharex=True)
     colours = {label: plt.cm.tab10(i + 1) for i, label in enumerate(PAPER_LABELS)}
     for axis, regime in zip(axes[0], regimes):
         for name in SETTINGS[regime]["noises"]:
@@ -514,7 +514,7 @@ def _plot(rows: list[dict], figure: Path) -> None:
                 for x_claim, x_sound, y in zip(claimed, eps, accuracy):
                     axis.plot([x_claim, x_sound], [y, y], color=colour, linestyle=":", linewidth=0.6)
         axis.set_xscale("log")
-        axis.set_xlabel("ε at δ: filled = sound (certified by lmodp), hollow = what the paper's accounting claims")
+        axis.set_xlabel("ε at δ (filled: sound, certified by lmodp; hollow: the paper's claim)")
         axis.set_ylabel("SST-2 dev accuracy (%)")
         axis.set_title({"probe": "DP linear probe on MiniLM features", "lora": "DP-LoRA on MiniLM"}[regime])
         axis.grid(alpha=0.3)
