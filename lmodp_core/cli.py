@@ -33,6 +33,7 @@ _GEOMETRIES = {"l2": L2Ball, "l1": L1Ball, "scalar": Scalar}
 _WIDTH = 100  # every line of a table or of the prose around it fits in this many columns
 _EXIT_INTERNAL, _EXIT_USAGE, _EXIT_INTERRUPTED, _EXIT_STDOUT_CLOSED = 1, 2, 130, 141
 _DEBUG_ENV = "LMODP_DEBUG"
+_LIST_SHOWN = 8  # longer parameter lists (histogram values) are summarised in tables, listed in --json
 _GRID_GAIN = 0.01  # a note about the Renyi order grid only when more orders lower the RDP epsilon by more than 1%
 _GRID_EXTRA_ORDERS = 8
 
@@ -256,6 +257,15 @@ def _short_label(noise: Noise) -> str:
     return f"scale={_format(params.get('scale'))} (+{len(params) - 1} shape)"
 
 
+def _parameters(noise: Noise) -> str:
+    """The noise's full parameters for the lines under a table; a long list (a histogram's values) is counted,
+    not printed: --json has it."""
+    params = {k: v for k, v in noise.to_dict().items() if k not in ("family", "schema_version")}
+    shown = (f"{name}=[{len(value)} values: see --json]" if isinstance(value, list) and len(value) > _LIST_SHOWN
+             else f"{name}={value!r}" for name, value in params.items())
+    return f"{type(noise).__name__}({', '.join(shown)})"
+
+
 def _check_order_grid(mechanism: Mechanism, steps: int, delta: float) -> None:
     """A note when the RDP epsilon's best order sits at an end of the default Renyi order grid and orders past
     that end, computed (8 of them), lower it by more than 1%. It replaces the library's OrderGridWarning, which
@@ -306,7 +316,7 @@ def _run_optimize(args) -> str:
                    f"sample_rate={args.sample_rate:g}, geometry={_geometry(args)}; objective={args.objective}"),
              _table(["family", args.objective, "vs gaussian", "sound epsilon", "method", "noise"], rows),
              "noise parameters:",
-             *(_wrap(f"  {c.family}: {c.noise!r}", "      ") for c in result.candidates),
+             *(_wrap(f"  {c.family}: {_parameters(c.noise)}", "      ") for c in result.candidates),
              _wrap(f"best: {result.family} ({_short_label(result.noise)}), {args.objective}={result.objective:.6g}, "
                    f"{result.ratio_to_gaussian:.4f}x the PLD-calibrated Gaussian; sound epsilon {result.epsilon:.6g}"),
              *(_wrap(f"note: {note}") for note in result.notes)]

@@ -314,3 +314,11 @@ def test_make_says_what_it_installs_before_the_quiet_install():
     recipe = (ROOT / "Makefile").read_text().split("$(STAMP): pyproject.toml\n", 1)[1].split("\n\n", 1)[0]
     before_install = recipe[:recipe.index("pip install")]
     assert before_install.lstrip().startswith("@echo") and "few minutes" in before_install
+
+
+def test_long_parameter_lists_are_counted_not_printed():
+    from lmodp_core import PiecewiseNoise
+
+    line = cli._parameters(PiecewiseNoise.normalised(0.1, [1.0] * 20, tail_ratio=0.5))
+    assert "values=[20 values: see --json]" in line and len(line) < 100
+    assert cli._parameters(Gaussian(2.0)) == "Gaussian(sigma=2.0)"
