@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import math
 import os
 import sys
 import tempfile
@@ -216,7 +215,7 @@ def finetune(args, data: Path) -> dict:
     from lmodp_core import L2Ball
 
     from .hf import PrivateTrainer
-    from .privacy import choose_noise
+    from .privacy import choose_noise, planned_steps as steps_for_epochs
 
     torch.set_num_threads(args.threads)
     tokenizer, model = load_model(args.lora)
@@ -224,7 +223,7 @@ def finetune(args, data: Path) -> dict:
     dev = encode(tokenizer, *read_split(data, "dev"), args.max_length)[:args.eval_examples]
     delta = args.delta if args.delta is not None else 1.0 / (2 * len(train))
     sample_rate = args.batch_size / len(train)
-    planned_steps = math.ceil(args.epochs * math.floor(1.0 / sample_rate))
+    planned_steps = steps_for_epochs(args.epochs, sample_rate)
     print(f"calibrating {args.noise} noise: epsilon={args.epsilon}, delta={delta:.3g}, {planned_steps} steps, "
           f"q={sample_rate:.4g}", file=sys.stderr)
     noise = choose_noise(noise_shape(args.noise), L2Ball(1.0), sample_rate, planned_steps,
