@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 from ._validation import check_choice, check_delta, check_epsilon, check_positive, check_steps
 from .accountant import METHODS, Accountant
 from .geometry import Geometry, check_geometry
 from .noise import Noise
-from .rdp import DEFAULT_ORDERS, check_noise, epsilon_from_rdp
+from .rdp import check_noise, epsilon_floor
 from .rdp.per_step import unbounded_l2_reason
 from .sampling import required_sampling
 
@@ -37,7 +36,7 @@ def _check_certifiable(noise: Noise, geometry: Geometry, sampling, target: float
     """Refuse a target below the RDP conversion's floor when RDP is the method that will answer."""
     if method == "pld" or (method == "auto" and Accountant(noise, geometry, sampling).step().pld_supported()):
         return
-    floor, _ = epsilon_from_rdp(DEFAULT_ORDERS, np.zeros(DEFAULT_ORDERS.shape), delta, warn=False)
+    floor = epsilon_floor(delta)
     if target <= floor:
         raise ValueError(
             f"epsilon={target:g} is below what RDP accounting can certify at delta={delta:g}: even zero Renyi "

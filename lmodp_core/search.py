@@ -47,7 +47,7 @@ from .accountant import METHODS, Accountant, Mechanism
 from .geometry import Geometry, L2Ball, check_geometry
 from .noise import LMO, Gaussian, Laplace, Noise
 from .pld import supports as pld_supports
-from .rdp import DEFAULT_ORDERS, OrderGridWarning, epsilon_from_rdp
+from .rdp import OrderGridWarning, epsilon_floor
 from .sampling import Poisson
 
 OBJECTIVES = ("std", "mean_abs", "usefulness")
@@ -236,7 +236,7 @@ def _check_reachable(noise: Noise, problem: _Problem, method: str) -> None:
     mechanism = Mechanism(noise, problem.geometry, problem.sampling)
     if method != "rdp" and pld_supports(mechanism):
         return
-    floor, _ = epsilon_from_rdp(DEFAULT_ORDERS, np.zeros(DEFAULT_ORDERS.shape), problem.delta, warn=False)
+    floor = epsilon_floor(problem.delta)
     if problem.epsilon < floor:
         raise ValueError(f"epsilon={problem.epsilon:g} is below {floor:.4g}, the smallest epsilon RDP certifies at "
                          f"delta={problem.delta:g} for any scale of {noise.family} noise in this geometry")

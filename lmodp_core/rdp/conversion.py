@@ -95,6 +95,12 @@ def epsilon_from_rdp(orders, rdp, delta: float, *, conversion: str = "improved",
     return max(float(eps[index]), 0.0), float(orders[index])
 
 
+def epsilon_floor(delta: float) -> float:
+    """The smallest epsilon the RDP conversion certifies at ``delta`` for any noise: epsilon_from_rdp of a zero
+    RDP curve on the default orders, min_a log(1 - 1/a) - (log delta + log a)/(a - 1)."""
+    return epsilon_from_rdp(DEFAULT_ORDERS, np.zeros(DEFAULT_ORDERS.shape), delta, warn=False)[0]
+
+
 def delta_from_rdp(orders, rdp, epsilon: float, *, warn: bool = True) -> tuple[float, float | None]:
     """(delta, optimal order): the improved conversion solved for delta,
     log delta = (a-1)(rho(a) - eps + log(1 - 1/a)) - log a, capped at 1; the order is None when every RDP value
