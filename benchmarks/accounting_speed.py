@@ -115,7 +115,7 @@ def calibration_times(q=256 / 60000, steps=9376, delta=1e-5, targets=(0.3, 1.0, 
     for target in targets:
         started = time.perf_counter()
         noise = calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(q), steps, target_epsilon=target, target_delta=delta,
-                          method="pld")
+                          method="pld").noise
         seconds = time.perf_counter() - started
         rows.append({"target": target, "sigma": noise.sigma, "seconds": seconds,
                      "epsilon": pld_epsilon([(Mechanism(noise, L2Ball(1.0), Poisson(q)), steps)], delta)[0]})

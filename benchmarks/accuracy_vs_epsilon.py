@@ -175,7 +175,7 @@ def make_noise(name: str, epsilon: float, sample_rate: float, steps: int, delta:
     identical_to = None
     if name == "gaussian":
         noise = calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(sample_rate), steps, target_epsilon=epsilon,
-                          target_delta=delta)
+                          target_delta=delta).noise
     elif name == "optimized":
         noise = choose_noise(None, L2Ball(1.0), sample_rate, steps, target_epsilon=epsilon, target_delta=delta)
         identical_to = "gaussian" if isinstance(noise, Gaussian) else None
@@ -183,7 +183,7 @@ def make_noise(name: str, epsilon: float, sample_rate: float, steps: int, delta:
         noise = paper_scale_noise(name.removeprefix("paper-lmo-"), epsilon, sample_rate, steps, delta)
     else:
         noise = calibrate(published_noise(name.removeprefix("lmo-")), L2Ball(1.0), Poisson(sample_rate), steps,
-                          target_epsilon=epsilon, target_delta=delta)
+                          target_epsilon=epsilon, target_delta=delta).noise
     claimed = paper_overall_epsilon(noise, sample_rate, steps, delta)[0] if "lmo" in name else None
     return {"noise": noise, "certified_epsilon": _certified(noise, sample_rate, steps, delta),
             "paper_claimed_epsilon": claimed, "identical_to": identical_to}

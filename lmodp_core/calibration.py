@@ -8,17 +8,21 @@ side of the predicted root (inverse quadratic through the three latest points, e
 so that two evaluations usually close the bracket to ``rtol``; bisection whenever no probe lies inside. About 5
 evaluations instead of ~15 for doubling + bisection.
 The returned noise is always the upper end of the bracket, whose epsilon has been evaluated and is <= the
-target: calibration never returns a noise that misses the target, even if epsilon were not monotone.
+target: calibration never returns a noise that misses the target, even if epsilon were not monotone. It comes back
+with the ``EpsilonReport`` that certifies it (``Calibration``), like dp_accounting's ``calibrate_dp_mechanism``
+returns the parameter it verified.
 Bounded: a target below what RDP can certify at delta is refused up front, the search stops at the noise
-families' supported scales, and after ``_MAX_EVALUATIONS`` accountant evaluations it raises a ValueError.
+families' supported scales, and after ``_MAX_EVALUATIONS`` accountant evaluations (or ``time_limit`` seconds) it
+raises a ValueError.
 """
 from __future__ import annotations
 
 import math
-
+import time
+from dataclasses import dataclass
 
 from ._validation import check_choice, check_delta, check_epsilon, check_positive, check_steps
-from .accountant import METHODS, Accountant
+from .accountant import METHODS, Accountant, EpsilonReport
 from .geometry import Geometry, check_geometry
 from .noise import Noise
 from .rdp import check_noise, epsilon_floor
@@ -44,8 +48,28 @@ def _check_certifiable(noise: Noise, geometry: Geometry, sampling, target: float
             f"ask for epsilon > {floor:.6g} or a larger delta")
 
 
-def _epsilon_at(noise: Noise, geometry: Geometry, sampling, steps: int, delta: float, method: str) -> float:
-    return Accountant(noise, geometry, sampling, method=method).step(steps).get_epsilon(delta)
+@dataclass(frozen=True)
+class Calibration:
+    """A calibrated noise and the sound epsilon report that certifies it (``report.epsilon`` <= the target).
+
+    ``evaluations`` counts the accountant evaluations the calibration ran.
+    """
+
+    noise: Noise
+    report: EpsilonReport
+    evaluations: int
+
+    @property
+    def epsilon(self) -> float:
+        """The sound epsilon of ``noise`` at the target delta (``report.epsilon``)."""
+        return self.report.epsilon
+
+
+def _check_time_limit(time_limit) -> float:
+    """``time_limit`` in seconds: a number > 0, or math.inf (no limit)."""
+    if isinstance(time_limit, (int, float)) and not isinstance(time_limit, bool) and time_limit == math.inf:
+        return math.inf
+    return check_positive("time_limit", time_limit)
 
 
 def _secant_root(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -97,14 +121,17 @@ def _next_point(low, high, history, width: float) -> float:
 
 
 def calibrate(noise: Noise, geometry: Geometry, sampling, steps: int, *, target_epsilon: float,
-              target_delta: float, method: str = "auto", rtol: float = 1e-3) -> Noise:
-    """``noise.scaled(c)`` with c within a factor (1 + rtol) of the smallest scale whose sound epsilon at
-    ``target_delta`` after ``steps`` steps is <= ``target_epsilon``. ``geometry`` (Scalar, L1Ball or L2Ball) and
-    ``sampling`` (``Poisson(sample_rate)``; ``Poisson(1.0)`` for no subsampling) are required.
+              target_delta: float, method: str = "auto", rtol: float = 1e-3,
+              time_limit: float = math.inf) -> Calibration:
+    """``Calibration(noise.scaled(c), report, evaluations)`` with c within a factor (1 + rtol) of the smallest scale
+    whose sound epsilon at ``target_delta`` after ``steps`` steps is <= ``target_epsilon``, and ``report`` the
+    ``EpsilonReport`` of that noise (``report.epsilon`` <= ``target_epsilon``). ``geometry`` (Scalar, L1Ball or
+    L2Ball) and ``sampling`` (``Poisson(sample_rate)``; ``Poisson(1.0)`` for no subsampling) are required.
 
     Raises ValueError when the target is below what the accounting method can certify at ``delta`` (RDP: even
     zero Renyi divergence gives min_a [log(1 - 1/a) - (log delta + log a)/(a - 1)] > 0), when no supported
-    scale of the noise meets it, or after ``_MAX_EVALUATIONS`` accountant evaluations.
+    scale of the noise meets it, after ``_MAX_EVALUATIONS`` accountant evaluations, or when ``time_limit``
+    seconds have passed before the next evaluation.
     """
     noise = check_noise(noise)
     geometry = check_geometry(geometry)
@@ -114,19 +141,26 @@ def calibrate(noise: Noise, geometry: Geometry, sampling, steps: int, *, target_
     steps = check_steps(steps)
     rtol = check_positive("rtol", rtol)
     method = check_choice("method", method, METHODS)
+    time_limit = _check_time_limit(time_limit)
     reason = unbounded_l2_reason(noise, geometry)
     if reason:
         raise ValueError(f"cannot calibrate {noise!r} under {geometry!r}: {reason}")
     _check_certifiable(noise, geometry, sampling, target, delta, method)
+    deadline = time.monotonic() + time_limit
+    reports: dict[float, EpsilonReport] = {}
 
     def log_excess(log_factor: float) -> float:
+        if time.monotonic() > deadline:
+            raise ValueError(f"calibration reached its time_limit of {time_limit:g} s after {len(reports)} "
+                             f"accountant evaluations")
         try:
             scaled = noise.scaled(math.exp(log_factor))
         except ValueError as err:
             raise ValueError(f"epsilon={target:g} at delta={delta:g} cannot be calibrated: the search left the "
                              f"supported noise scales ({err})") from None
-        value = _epsilon_at(scaled, geometry, sampling, steps, delta, method)
-        return math.log(value / target) if value > 0 else -math.inf
+        report = Accountant(scaled, geometry, sampling, method=method).step(steps).report(delta)
+        reports[log_factor] = report
+        return math.log(report.epsilon / target) if report.epsilon > 0 else -math.inf
 
     width = math.log1p(rtol)
     low = high = None  # (log factor, log excess); low misses the target, high meets it
@@ -139,7 +173,7 @@ def calibrate(noise: Noise, geometry: Geometry, sampling, steps: int, *, target_
         elif r > 0 and (low is None or x > low[0]):
             low = last
         if low is not None and high is not None and high[0] - low[0] <= width:
-            return noise.scaled(math.exp(high[0]))
+            return Calibration(noise.scaled(math.exp(high[0])), reports[high[0]], len(history))
         x_next = _next_point(low, high, history, width)
         history.append((x_next, log_excess(x_next)))
     raise ValueError(f"calibration did not converge within {_MAX_EVALUATIONS} accountant evaluations (last scale "

@@ -16,7 +16,7 @@ import warnings
 
 import opacus
 
-from lmodp_core import Gaussian, L2Ball, Noise, Poisson, calibrate, compute_epsilon
+from lmodp_core import Gaussian, L2Ball, Noise, Poisson, calibrate
 
 from .opacus_accountant import MECHANISM, OpacusAccountant
 from .optimizer import optimizer_class
@@ -109,10 +109,10 @@ class PrivacyEngine(opacus.PrivacyEngine):
         sample_rate = 1.0 / len(data_loader)
         steps = int(epochs / sample_rate)  # Opacus's step count for the same call
         shape = Gaussian(1.0) if noise is None else _checked_noise(noise, None)
-        calibrated = calibrate(shape, L2Ball(1.0), Poisson(sample_rate), steps, target_epsilon=target_epsilon,
-                               target_delta=target_delta, method=self.accountant.method)
-        certified = compute_epsilon(calibrated, L2Ball(1.0), Poisson(sample_rate), steps, target_delta,
-                                    self.accountant.method)
+        calibration = calibrate(shape, L2Ball(1.0), Poisson(sample_rate), steps, target_epsilon=target_epsilon,
+                                target_delta=target_delta, method=self.accountant.method)
+        calibrated = calibration.noise
         logger.info("lmodp calibrated %r: std/clip %.6g, certified epsilon %.6g at delta %g for %d steps "
-                    "(sample rate %.6g)", calibrated, calibrated.std, certified, target_delta, steps, sample_rate)
+                    "(sample rate %.6g)", calibrated, calibrated.std, calibration.epsilon, target_delta, steps,
+                    sample_rate)
         return self.make_private(data_loader=data_loader, noise=calibrated, **kwargs)

@@ -126,7 +126,7 @@ def choose_noise(noise: Noise | None, geometry: Geometry, sample_rate: float, st
                 return pick
             noise = pick  # certified with another method than ours (e.g. PLD for its Gaussian): rescale for ours
     return calibrate(noise, geometry, Poisson(sample_rate), steps, target_epsilon=target_epsilon,
-                     target_delta=target_delta, method=method)
+                     target_delta=target_delta, method=method).noise
 
 
 def privacy_setup(noise: Noise | None, clip: float | None, geometry: Geometry | None, sample_rate: float, *,

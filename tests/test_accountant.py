@@ -75,7 +75,7 @@ def test_epsilon_and_delta_are_consistent():
 def test_calibrate_meets_the_target_and_is_tight():
     for noise, geometry in [(Gaussian(1.0), L2Ball(1.0)), (LMO(**PAPER_03), L2Ball(1.0)), (Laplace(1.0), Scalar(1.0))]:
         tuned = calibrate(noise, geometry, Poisson(0.01), 500, target_epsilon=2.0, target_delta=1e-5, method="rdp",
-                          rtol=1e-3)
+                          rtol=1e-3).noise
         assert type(tuned) is type(noise)
         assert compute_epsilon(tuned, geometry, Poisson(0.01), 500, 1e-5, method="rdp") <= 2.0
         smaller = tuned.scaled(1.0 / 1.002)
@@ -84,8 +84,10 @@ def test_calibrate_meets_the_target_and_is_tight():
 
 def test_calibrated_laplace_mixture_needs_more_noise_than_gaussian_in_l2():
     """docs/theory.md §2: I_f Var >= 2 for Laplace mixtures, so at equal RDP the std is >= sqrt(2) x Gaussian's."""
-    gauss = calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(1.0), 1, target_epsilon=1.0, target_delta=1e-5, method="rdp")
-    lmo = calibrate(LMO(**PAPER_03), L2Ball(1.0), Poisson(1.0), 1, target_epsilon=1.0, target_delta=1e-5, method="rdp")
+    gauss = calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(1.0), 1, target_epsilon=1.0, target_delta=1e-5,
+                      method="rdp").noise
+    lmo = calibrate(LMO(**PAPER_03), L2Ball(1.0), Poisson(1.0), 1, target_epsilon=1.0, target_delta=1e-5,
+                    method="rdp").noise
     assert lmo.std >= math.sqrt(2.0) * gauss.std
 
 

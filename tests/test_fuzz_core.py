@@ -153,9 +153,10 @@ def test_conversions_return_a_bound_and_a_number_or_none(rdp, delta, epsilon):
 def test_calibrate_with_tiny_budgets_meets_the_target_or_raises_value_error(family, log_epsilon, log_delta, steps,
                                                                              geometry):
     target, delta = 10.0**log_epsilon, 10.0**log_delta
-    noise = _valid_or_value_error(lambda: calibrate(family(1.0), geometry(1.0), Poisson(0.01), steps,
-                                                    target_epsilon=target, target_delta=delta, method="rdp"))
-    if noise is not None:
+    calibration = _valid_or_value_error(lambda: calibrate(family(1.0), geometry(1.0), Poisson(0.01), steps,
+                                                          target_epsilon=target, target_delta=delta, method="rdp"))
+    if calibration is not None:
+        noise = calibration.noise
         rdp = steps * step_rdp(noise, geometry(1.0), Poisson(0.01), DEFAULT_ORDERS)
         assert epsilon_from_rdp(DEFAULT_ORDERS, rdp, delta, warn=False)[0] <= target
 
@@ -167,6 +168,6 @@ def test_calibrate_validates_every_argument(argument, value):
     kwargs = dict(noise=Gaussian(1.0), geometry=L2Ball(1.0), sampling=Poisson(0.01), steps=10, target_epsilon=1.0,
                   target_delta=1e-5, rtol=1e-3, method="rdp")
     kwargs[argument] = value
-    noise = _valid_or_value_error(lambda: calibrate(**kwargs))
-    if noise is not None:
-        assert isinstance(noise, Gaussian)
+    calibration = _valid_or_value_error(lambda: calibrate(**kwargs))
+    if calibration is not None:
+        assert isinstance(calibration.noise, Gaussian)

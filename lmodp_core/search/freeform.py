@@ -9,7 +9,7 @@ constant), LMO-like shapes and every mixture of them (Gilani et al., ICML 2025, 
 Cactus mechanism of Alghamdi et al. is one).
 
 The objective of a shape is its std (or E|Z|, or usefulness) at the scale that meets the target: every shape
-tried is calibrated by the caller's sound calibration (the full accountant for the actual T, q, delta and
+tried is calibrated by ``lmodp_core.calibrate`` (the full accountant for the actual T, q, delta and
 geometry; exact PLD for a scalar query), so every shape tried is certified and the best one is returned. The
 search is Nelder-Mead (scipy.optimize) from the discretised best candidate of the other families, in at most
 ``max_evaluations`` calibrations.
@@ -22,7 +22,11 @@ from typing import Callable
 import numpy as np
 from scipy import optimize
 
-from .noise import Noise, PiecewiseNoise
+from ..geometry import L2Ball
+from ..noise import Noise, PiecewiseNoise
+from .parallel import Run, skip_work
+from .problem import Problem
+from .results import Candidate
 
 DEFAULT_MAX_EVALUATIONS = 60  # shapes calibrated per search (each a full sound calibration)
 MAX_EVALUATIONS = 10_000
@@ -117,3 +121,24 @@ def optimise_piecewise(start: Noise, radius: float, calibrate: Callable, loss: C
     except _Stop:
         pass
     return best[0], count[0]
+
+
+def search_piecewise(problem: Problem, best_by_family: dict, max_evaluations: int, run: Run) -> Candidate | None:
+    """The free-form family, warm-started from the best candidate so far; None (with a note) under L2."""
+    if isinstance(problem.geometry, L2Ball):
+        run.notes.append("piecewise: skipped — a histogram density has jumps (infinite Fisher information), so it "
+                         "has no dimension-free L2 bound")
+        return None
+    start = min(best_by_family.values(), key=lambda c: problem.loss(c.objective))
+
+    def calibrate(noise: Noise) -> Candidate:
+        run.bar.update(1)
+        return problem.candidate("piecewise", noise, problem.method)
+
+    found, count = optimise_piecewise(start.noise, problem.geometry.radius, calibrate,
+                                      lambda c: problem.loss(c.objective), max_evaluations, run.seed)
+    run.stats["piecewise_evaluations"] = count
+    skip_work(run.bar, max_evaluations - count)
+    run.notes.append(f"piecewise: best of {count} calibrated histograms (warm start: {start.family}): objective "
+                     f"{found.objective:.6g} = {found.objective / start.objective:.4f}x the warm start's")
+    return found
