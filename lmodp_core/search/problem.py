@@ -28,6 +28,8 @@ def quiet_order_grid():
 
 @dataclass(frozen=True)
 class Problem:
+    """One search's target (epsilon, delta, steps, sampling, geometry), accounting method, objective and deadline."""
+
     epsilon: float
     delta: float
     steps: int
