@@ -32,7 +32,8 @@ def cache_dir(cache) -> Path | None:
         try:
             path = Path(os.environ.get("LMODP_CACHE_DIR") or Path.home() / ".cache" / "lmodp")
         except RuntimeError as error:  # no home directory
-            return _uncached(error)
+            _uncached(error)
+            return None
     elif isinstance(cache, (str, os.PathLike)) and str(cache):
         path = Path(cache)
     else:
@@ -40,14 +41,14 @@ def cache_dir(cache) -> Path | None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        return _uncached(error)
+        _uncached(error)
+        return None
     return path
 
 
 def _uncached(error: Exception) -> None:
     warnings.warn(f"optimize_noise: the cache is unusable ({error}); continuing without it", RuntimeWarning,
                   stacklevel=4)
-    return None
 
 
 def atomic_write(path: Path, write) -> None:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 
 from ..geometry import L2Ball
-from ..noise import LMO
+from ..noise import LMO, Gaussian
 from .budget import SearchBudget
 from .parallel import Run, map_tasks, skip_work
 from .problem import Problem, candidate_task
@@ -23,7 +24,7 @@ def planned_calibrations(shapes, budget: SearchBudget) -> int:
 def search_lmo(problem: Problem, shapes, table, gaussian: Candidate, rivals: list, run: Run,
                budget: SearchBudget) -> Candidate:
     """The best calibrated LMO shape (screening: ``screening``; refinement: ``refinement``)."""
-    asymptotic_scale, pure_scale, unit_values = screen(table, problem, gaussian.noise.sigma)
+    asymptotic_scale, pure_scale, unit_values = screen(table, problem, cast(Gaussian, gaussian.noise).sigma)
     asymptotic_loss = proxy_loss(shapes, asymptotic_scale, unit_values, problem)
     pure_loss = proxy_loss(shapes, pure_scale, unit_values, problem)
     best_rival = min((problem.loss(c.objective) for c in rivals), default=math.inf)

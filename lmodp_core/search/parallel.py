@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -11,7 +12,7 @@ class Run:
 
     seed: int
     n_jobs: int
-    bar: object
+    bar: Any  # a tqdm bar (or a stand-in with n, total, update, refresh, close)
     notes: list
     stats: dict
 

@@ -7,6 +7,7 @@ and kept only if it beats the start.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 from scipy import optimize
@@ -70,11 +71,12 @@ def refine(task: tuple[Candidate, Problem, str, int, SearchBudget]) -> Candidate
     and certified, and the start is kept if the refined shape is not better.
     """
     start, problem, method, seed, budget = task
-    base = LMO.from_paper(start.noise.to_paper())
+    start_noise = cast(LMO, start.noise)  # refinement starts from a calibrated LMO candidate
+    base = LMO.from_paper(start_noise.to_paper())
 
     def shape(x) -> LMO:
         lmo = LMO.from_paper(_shape_from_vector(np.clip(x, -30.0, 30.0), base.to_paper()))
-        return lmo.scaled(start.noise.scale * base.mean_u / lmo.mean_u)  # same typical scale as the start
+        return lmo.scaled(start_noise.scale * base.mean_u / lmo.mean_u)  # same typical scale as the start
 
     def loss(x) -> float:
         try:
