@@ -41,7 +41,7 @@ import numpy as np
 from scipy import optimize
 
 from ._quadrature import half_line_nodes
-from ._validation import check_choice, check_delta, check_epsilon, check_positive, check_sample_rate, check_steps
+from .validation import check_choice, check_delta, check_epsilon, check_positive, check_sample_rate, check_steps
 from . import freeform
 from .accountant import METHODS, Accountant, Mechanism
 from .geometry import Geometry, L2Ball, check_geometry

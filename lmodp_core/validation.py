@@ -150,6 +150,17 @@ def check_orders(orders) -> np.ndarray:
     return arr
 
 
+def check_noise(noise, name: str = "noise"):
+    """An lmodp_core noise object (a ``Noise``: Gaussian, Laplace, LMO, CustomNoise, PiecewiseNoise, ...)."""
+    from .noise import Noise  # imported here, not at the top: the noise families import this module
+
+    if not isinstance(noise, Noise):
+        hint = " (for a noise multiplier s, pass Gaussian(s))" if isinstance(noise, numbers.Real) else ""
+        raise ValueError(f"{name} must be an lmodp_core noise (Gaussian, Laplace, LMO, CustomNoise, PiecewiseNoise), "
+                         f"got {noise!r:.80}{hint}")
+    return noise
+
+
 def check_choice(name: str, value, allowed) -> str:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {tuple(allowed)}, got {value!r}")
