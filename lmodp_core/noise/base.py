@@ -43,12 +43,13 @@ def _validating_sampler(method):
     return checked
 
 
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Noise(abc.ABC):
     """A symmetric noise density. Instances are immutable; ``scaled(c)`` returns the law of c*Z.
 
-    Families are frozen dataclasses (``@dataclass(frozen=True, repr=False)``): their fields are the constructor
-    arguments, checked in ``__post_init__``, and equality, hashing (the accounting caches' keys) and immutability
-    come from the fields. Subclasses provide ``logpdf``, ``sample``, ``scaled`` and, where they have them, closed
+    Families are frozen dataclasses (``@dataclass(frozen=True, repr=False)``; ``dataclasses`` refuses a non-frozen
+    one): their fields are the constructor arguments, checked in ``__post_init__``, and equality, hashing (the
+    accounting caches' keys) and immutability come from the fields. Subclasses provide ``logpdf``, ``sample``, ``scaled`` and, where they have them, closed
     forms for the moments; the generic fallbacks integrate numerically on [0, inf) using symmetry. Every family's
     ``logpdf``/``pdf``/``sf``/``score`` and ``sample`` check their arguments here, once (``__init_subclass__``
     wraps them): points must be real (+-inf allowed, NaN refused), ``rng`` a numpy ``Generator``.

@@ -225,7 +225,8 @@ def _by_name(given, name: str, what: str):
 
 def _noise_dicts(state: dict) -> list:
     """The noise dicts of an accountant state (default mechanism and ledger), skipping malformed parts."""
-    entries = state.get("ledger") if isinstance(state.get("ledger"), list) else []
+    ledger = state.get("ledger")
+    entries = ledger if isinstance(ledger, list) else []
     mechanisms = [e.get("mechanism") for e in entries if isinstance(e, dict)] + [state.get("default")]
     return [m.get("noise") for m in mechanisms if isinstance(m, dict)]
 

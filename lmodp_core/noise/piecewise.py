@@ -92,7 +92,7 @@ class PiecewiseNoise(Noise):
         total = _integral(width, array, _check_tail_ratio(tail_ratio))
         if not total > 0:
             raise ValueError("values must not all be 0")
-        return cls(width, array / total, tail_ratio=tail_ratio, scale=scale)
+        return cls(width, tuple(array / total), tail_ratio=tail_ratio, scale=scale)
 
     @classmethod
     def staircase(cls, epsilon0: float, gamma: float | None = None, sensitivity: float = 1.0, *,
