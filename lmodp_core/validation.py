@@ -1,14 +1,18 @@
-"""Argument checks shared by every public entry point.
+"""Argument checks shared by every public entry point of lmodp_core and lmodp_torch (docs/validation.md).
 
 Each check raises ``ValueError`` naming the argument, the value received and the allowed range, so that bad
-input never produces a partial result or a silent NaN.
+input never produces a partial result or a silent NaN. They are public: code built on lmodp may call them.
 """
 from __future__ import annotations
 
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .noise import Noise
 
 # Supported magnitudes of every length (noise scales, clips, sensitivities): outside them the closed forms and the
 # quadrature over- or underflow in double precision, so inputs beyond them are refused rather than half-computed.
@@ -150,7 +154,7 @@ def check_orders(orders) -> np.ndarray:
     return arr
 
 
-def check_noise(noise, name: str = "noise"):
+def check_noise(noise, name: str = "noise") -> Noise:
     """An lmodp_core noise object (a ``Noise``: Gaussian, Laplace, LMO, CustomNoise, PiecewiseNoise, ...)."""
     from .noise import Noise  # imported here, not at the top: the noise families import this module
 
