@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import check_choice, check_delta, check_nonnegative, check_orders, check_steps
+from .validation import check_choice, check_delta, check_noise, check_nonnegative, check_orders, check_steps
 from .geometry import Geometry, L2Ball, check_geometry
 from .noise import Gaussian, Noise
 from .noise.custom import check_unambiguous_densities
-from .rdp import DEFAULT_ORDERS, check_noise, delta_from_rdp, epsilon_from_rdp, step_rdp
+from .rdp import DEFAULT_ORDERS, delta_from_rdp, epsilon_from_rdp, step_rdp
 from .rdp.per_step import unbounded_l2_reason
 from .sampling import Poisson, as_sampling, required_sampling
 

@@ -20,11 +20,12 @@ import math
 from dataclasses import dataclass
 from importlib import resources
 
-from ._validation import check_delta, check_sample_rate, check_steps
+from .validation import check_delta, check_sample_rate, check_steps
 from .accountant import Accountant
 from .geometry import Geometry, L2Ball, check_geometry
 from .reference import paper_epsilon, paper_overall_epsilon
 from .noise import LMO
+from .pld import asymptotic_epsilon
 from .sampling import Poisson
 
 
@@ -75,8 +76,6 @@ def audit(params, steps, sample_rate, delta, geometry: Geometry = L2Ball(1.0), *
 
 
 def _asymptotic_epsilon(noise: LMO, sample_rate: float, steps: int, delta: float, geometry: Geometry) -> float:
-    from .pld import asymptotic_epsilon
-
     return float(asymptotic_epsilon(noise, sample_rate, steps, delta, clip=geometry.radius))
 
 

@@ -21,11 +21,11 @@ import math
 import time
 from dataclasses import dataclass
 
-from ._validation import check_choice, check_delta, check_epsilon, check_positive, check_steps
+from .validation import check_choice, check_delta, check_epsilon, check_noise, check_positive, check_steps
 from .accountant import METHODS, Accountant, EpsilonReport
 from .geometry import Geometry, check_geometry
 from .noise import Noise
-from .rdp import check_noise, epsilon_floor
+from .rdp import epsilon_floor
 from .rdp.per_step import unbounded_l2_reason
 from .sampling import required_sampling
 

@@ -21,13 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import MAX_ORDER, check_delta, check_epsilon, check_positive, check_sample_rate, check_steps
+from .validation import MAX_ORDER, check_delta, check_epsilon, check_positive, check_sample_rate, check_steps
 from .accountant import METHODS, Accountant, Mechanism
+from .auditing import audit, published_parameters, sst2_setting
 from .geometry import L1Ball, L2Ball, Scalar
 from .noise import LMO, Gaussian, Laplace, Noise
+from .plotting import check_figure_path, plot_epsilon_over_steps, plot_noise_densities
 from .rdp import OrderGridWarning, epsilon_from_rdp
 from .sampling import Poisson
-from .search import FAMILIES, OBJECTIVES
+from .search import FAMILIES, OBJECTIVES, optimize_noise
 
 _GEOMETRIES = {"l2": L2Ball, "l1": L1Ball, "scalar": Scalar}
 _WIDTH = 100  # every line of a table or of the prose around it fits in this many columns
@@ -126,8 +128,6 @@ def _check_setting(args) -> None:
     if args.clip is not None:
         args.clip = check_positive("--clip", args.clip)
     if getattr(args, "plot", None) is not None:
-        from .plotting import check_figure_path
-
         args.plot = check_figure_path(args.plot)
 
 
@@ -289,8 +289,6 @@ def _check_order_grid(mechanism: Mechanism, steps: int, delta: float) -> None:
 
 # ---- commands ---------------------------------------------------------------------------------------------
 def _run_optimize(args) -> str:
-    from .search import optimize_noise
-
     target_epsilon = check_epsilon(args.epsilon, "--epsilon")
     gamma = check_positive("--gamma", args.gamma)
     families = _families(args.families)
@@ -304,8 +302,6 @@ def _run_optimize(args) -> str:
                             seed=args.seed, cache=not args.no_cache, progress=sys.stderr.isatty() and not args.json,
                             n_jobs=args.jobs)
     if args.plot:
-        from .plotting import plot_noise_densities
-
         plot_noise_densities(result, args.plot)
     if args.json:
         return _json(result.to_dict())
@@ -332,8 +328,6 @@ def _run_account(args) -> str:
     if report.method == "rdp":
         _check_order_grid(accountant.ledger[0][0], args.steps, args.delta)
     if args.plot:
-        from .plotting import plot_epsilon_over_steps
-
         plot_epsilon_over_steps(accountant, report, args.plot)
     if args.json:
         return _json({"noise": noise.to_dict(), "geometry": geometry.to_dict(), "steps": args.steps,
@@ -360,8 +354,6 @@ _AUDIT_FOOTNOTE = (
 def _audit_setting(args) -> dict:
     """steps, sample_rate, delta and geometry of the audit: the paper's SST-2 setting under --published with the
     options given replacing its parts, else the options (--steps, --sample-rate, --delta required)."""
-    from .auditing import sst2_setting
-
     if args.published:
         setting = sst2_setting()
     elif args.steps is None or args.sample_rate is None or args.delta is None:
@@ -376,8 +368,6 @@ def _audit_setting(args) -> dict:
 
 
 def _run_audit(args) -> str:
-    from .auditing import audit, published_parameters
-
     if args.published == (args.params is not None):
         raise _UsageError("audit needs exactly one of --published or --params JSON")
     _check_setting(args)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
-from ._validation import check_scale
+from .validation import check_scale
 
 
 @dataclass(frozen=True)

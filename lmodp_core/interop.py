@@ -27,7 +27,7 @@ try:
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise ImportError("lmodp_core.interop needs dp_accounting: pip install 'lmodp[interop]'") from error
 
-from ._validation import check_choice, check_delta, check_finite, check_nonnegative
+from .validation import check_choice, check_delta, check_finite, check_nonnegative
 from .accountant import METHODS, Accountant, Mechanism
 from .geometry import L1Ball, L2Ball, Scalar
 from .noise import Gaussian, Laplace

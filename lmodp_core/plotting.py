@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .accountant import Accountant, EpsilonReport
+from .pld import pld_epsilon
 from .rdp import epsilon_from_rdp, step_rdp
 
 _RDP_POINTS = 60  # step counts on the RDP curve (cheap: one per-step curve scaled by t)
@@ -76,8 +77,6 @@ def plot_epsilon_over_steps(accountant: Accountant, report: EpsilonReport, path)
     The RDP curve is drawn always; the PLD curve when ``report`` (the accountant's report at its full length) used
     or computed PLD. The reported value is marked with its method.
     """
-    from .pld import pld_epsilon
-
     if len(accountant.ledger) != 1:
         raise ValueError(f"the plot needs a ledger of one mechanism, got {len(accountant.ledger)}")
     (mechanism, steps), = accountant.ledger

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from scipy import optimize, special
 
-from ._validation import check_delta, check_orders, check_positive, check_sample_rate, check_steps
+from .validation import check_delta, check_orders, check_positive, check_sample_rate, check_steps
 from . import accountant
 from .geometry import L2Ball
 from .noise import LMO, Gaussian

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._validation import check_sample_rate
+from .validation import check_sample_rate
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import warnings
 import opacus
 
 from lmodp_core import Gaussian, L2Ball, Noise, Poisson, calibrate
+from lmodp_core.validation import check_noise
 
 from .opacus_accountant import MECHANISM, OpacusAccountant
 from .optimizer import optimizer_class
@@ -33,10 +34,7 @@ def _checked_noise(noise, noise_multiplier):
                          "and noise_multiplier=")
     if noise is None:
         return Gaussian(noise_multiplier)
-    if not isinstance(noise, Noise):
-        raise ValueError(f"noise must be an lmodp noise in units of the clipping norm (e.g. Gaussian({noise!r}) "
-                         f"for a noise multiplier), got {noise!r}")
-    return noise
+    return check_noise(noise)
 
 
 class PrivacyEngine(opacus.PrivacyEngine):

@@ -17,6 +17,14 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import torch
+
+from lmodp_core import Gaussian, L2Ball, Laplace
+from lmodp_core.auditing import published_noise
+from lmodp_core.validation import check_delta, check_positive, check_steps
+
+from .privacy import choose_noise, planned_steps as steps_for_epochs
+
 NOISES = ("optimized", "gaussian", "lmo", "laplace")
 DATA_ENV = "LMODP_SST2_DIR"
 # The paper's LMO parameter set labelled "3" (arXiv 2405.18776, SST-2 experiments). Only the shape is used:
@@ -77,8 +85,6 @@ def read_split(folder: Path, split: str) -> tuple[list[str], list[int]]:
 
 def encode(tokenizer, sentences: list[str], labels: list[int], max_length: int) -> list[dict]:
     """Examples with explicit (contiguous) position and token-type ids, as Opacus needs for BERT."""
-    import torch
-
     batch = tokenizer(sentences, padding="max_length", truncation=True, max_length=max_length, return_tensors="pt")
     positions = torch.arange(max_length)
     return [{"input_ids": batch["input_ids"][i], "attention_mask": batch["attention_mask"][i],
@@ -133,15 +139,11 @@ def _without_new_head_report():
 
 def noise_shape(name: str):
     """The noise family to calibrate (None for 'optimized': the search picks family and shape)."""
-    from lmodp_core import Gaussian, Laplace
-    from lmodp_core.auditing import published_noise
-
     return {"optimized": None, "gaussian": Gaussian(1.0), "laplace": Laplace(1.0),
             "lmo": published_noise(PAPER_LMO_LABEL)}[name]
 
 
 def accuracy(model, examples: list[dict], batch_size: int = 64) -> float:
-    import torch
     from tqdm import tqdm
 
     model.eval()
@@ -157,16 +159,12 @@ def accuracy(model, examples: list[dict], batch_size: int = 64) -> float:
 
 def _check_args(args) -> None:
     for name in ("epsilon", "epochs", "clip"):
-        if not getattr(args, name) > 0:
-            raise ValueError(f"--{name} must be > 0, got {getattr(args, name)}")
-    for name in ("batch_size", "max_length", "threads"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    for name in ("max_steps", "eval_examples"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.delta is not None and not 0 < args.delta < 1:
-        raise ValueError(f"--delta must lie in (0, 1), got {args.delta}")
+        check_positive(f"--{name}", getattr(args, name))
+    for name in ("batch_size", "max_length", "threads", "max_steps", "eval_examples"):
+        if getattr(args, name) is not None:
+            check_steps(getattr(args, name), f"--{name.replace('_', '-')}")
+    if args.delta is not None:
+        check_delta(args.delta, "--delta")
 
 
 def early_stop_warning(steps: int, planned_steps: int, target_epsilon: float, certified_epsilon: float) -> str | None:
@@ -209,13 +207,9 @@ def finetune(args, data: Path) -> dict:
     Returns the noise, its std/clip, delta, planned and taken steps, the certified epsilon for the steps taken,
     the dev accuracy and the number of dev sentences evaluated.
     """
-    import torch
     from transformers import TrainingArguments
 
-    from lmodp_core import L2Ball
-
     from .hf import PrivateTrainer
-    from .privacy import choose_noise, planned_steps as steps_for_epochs
 
     torch.set_num_threads(args.threads)
     tokenizer, model = load_model(args.lora)

@@ -35,7 +35,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoin
 from transformers.utils import is_datasets_available
 
 from lmodp_core import CustomNoise, Noise
-from lmodp_core._validation import check_delta, check_epsilon
+from lmodp_core.validation import check_delta, check_epsilon
 from lmodp_core.geometry import Geometry
 
 from .ledger import privacy_state, read_json_file, restore_privacy_state, write_privacy_file

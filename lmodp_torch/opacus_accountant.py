@@ -18,7 +18,7 @@ from collections import OrderedDict
 from opacus.accountants import IAccountant, register_accountant
 
 from lmodp_core import Accountant, Gaussian, L1Ball, L2Ball, Noise, Poisson
-from lmodp_core._validation import check_choice, check_positive, check_sample_rate, check_steps
+from lmodp_core.validation import check_choice, check_positive, check_sample_rate, check_steps
 from lmodp_core.accountant import METHODS, NEIGHBOURING_RELATIONS
 
 from .optimizer import NORMS

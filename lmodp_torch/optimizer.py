@@ -29,7 +29,7 @@ from opacus.optimizers import (
 from opacus.optimizers.optimizer import _check_processed_flag, _mark_as_processed
 
 from lmodp_core import Gaussian, Noise
-from lmodp_core._validation import check_positive
+from lmodp_core.validation import check_positive
 
 from .noise import sample_noise
 

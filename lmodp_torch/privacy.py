@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import warnings
 from typing import Any, NamedTuple
 
 import torch
@@ -29,8 +28,8 @@ from opacus.grad_sample.utils import prepare_module
 from opacus.utils.fast_gradient_clipping_utils import DPLossFastGradientClipping
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from lmodp_core import Accountant, Gaussian, L1Ball, L2Ball, Noise, Poisson, calibrate, compute_epsilon
-from lmodp_core._validation import check_delta, check_epsilon, check_positive, check_sample_rate
+from lmodp_core import Accountant, L1Ball, L2Ball, Noise, Poisson, calibrate, compute_epsilon, optimize_noise
+from lmodp_core.validation import check_delta, check_epsilon, check_noise, check_positive, check_sample_rate
 from lmodp_core.geometry import Geometry
 
 from .ledger import privacy_state, record_steps, restore_privacy_state
@@ -110,21 +109,14 @@ def choose_noise(noise: Noise | None, geometry: Geometry, sample_rate: float, st
                  target_epsilon: float, target_delta: float, method: str = "auto") -> Noise:
     """The noise meeting (target_epsilon, target_delta) after ``steps`` Poisson steps under ``method``: ``noise``
     calibrated soundly, or, when ``noise`` is None, ``lmodp_core.search.optimize_noise``'s pick (rescaled if ``method``
-    certifies it above the target; a calibrated Gaussian if the search is unavailable).
+    certifies it above the target).
     """
     if noise is None:
-        try:
-            from lmodp_core.search import optimize_noise
-        except ImportError:
-            warnings.warn("lmodp_core.search.optimize_noise is not available: using a calibrated Gaussian",
-                          stacklevel=3)
-            noise = Gaussian(1.0)
-        else:
-            pick = optimize_noise(target_epsilon, target_delta, steps, sample_rate, geometry=geometry,
-                                  method=method).noise
-            if compute_epsilon(pick, geometry, Poisson(sample_rate), steps, target_delta, method) <= target_epsilon:
-                return pick
-            noise = pick  # certified with another method than ours (e.g. PLD for its Gaussian): rescale for ours
+        pick = optimize_noise(target_epsilon, target_delta, steps, sample_rate, geometry=geometry,
+                              method=method).noise
+        if compute_epsilon(pick, geometry, Poisson(sample_rate), steps, target_delta, method) <= target_epsilon:
+            return pick
+        noise = pick  # certified with another method than ours (e.g. PLD for its Gaussian): rescale for ours
     return calibrate(noise, geometry, Poisson(sample_rate), steps, target_epsilon=target_epsilon,
                      target_delta=target_delta, method=method).noise
 
@@ -136,8 +128,8 @@ def privacy_setup(noise: Noise | None, clip: float | None, geometry: Geometry | 
     ``target = (target_epsilon, target_delta, steps)``: the noise (a shape, or None for ``optimize_noise``'s pick) is
     calibrated to meet it after ``steps`` steps (``choose_noise``); otherwise ``noise`` is used as given.
     """
-    if noise is not None and not isinstance(noise, Noise):
-        raise ValueError(f"noise must be an lmodp_core Noise (e.g. Gaussian(1.0), LMO(...)), got {noise!r}")
+    if noise is not None:
+        check_noise(noise)
     clip, unit_geometry = resolve_geometry(clip, geometry)
     sampling = Poisson(check_sample_rate(sample_rate))
     if target is not None:

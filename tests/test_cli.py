@@ -137,7 +137,7 @@ def test_audit_published_honours_the_setting_options(capsys, monkeypatch):
         return auditing.AuditResult(noise.to_paper(), steps, sample_rate, delta, geometry, 0.3, 128.0, 1.3,
                                         2.0, 0.1, 1.0, 1.0, "pld", 0.5, label)  # pld: no order-grid check
 
-    monkeypatch.setattr(auditing, "audit", fake_audit)
+    monkeypatch.setattr(cli, "audit", fake_audit)
     status, out, _ = run(capsys, "audit", "--published", "--steps", "7", "--sample-rate", "0.5", "--delta", "1e-6",
                          "--geometry", "scalar", "--clip", "2", "--method", "rdp")
     assert status == 0 and calls == [(7, 0.5, 1e-6, Scalar(2.0), "rdp")] * 5
@@ -221,8 +221,8 @@ def test_bad_input_exits_2_with_one_line_before_any_computation(capsys, monkeypa
         raise AssertionError("bad input must be rejected before any computation")
 
     monkeypatch.setattr(cli, "Accountant", no_computation)
-    monkeypatch.setattr(auditing, "audit", no_computation)
-    monkeypatch.setattr("lmodp_core.search.optimize_noise", no_computation)
+    monkeypatch.setattr(cli, "audit", no_computation)
+    monkeypatch.setattr(cli, "optimize_noise", no_computation)
     status, out, err = run(capsys, *argv)
     assert status == 2 and out == "" and err.count("\n") == 1 and ": error: " in err and named in err
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from lmodp_core import (DEFAULT_ORDERS, LMO, CustomNoise, Gaussian, L1Ball, L2Ball, Laplace, Poisson, Scalar, calibrate,
                         delta_from_rdp, epsilon_from_rdp, step_rdp)
-from lmodp_core._validation import MAX_SCALE, MIN_SCALE
+from lmodp_core.validation import MAX_SCALE, MIN_SCALE
 from lmodp_core.noise.lmo import SHAPE_RANGE
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")

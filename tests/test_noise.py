@@ -1,12 +1,15 @@
 """Noise families: closed forms against sampling and quadrature, domains, serialisation, bad input."""
+import dataclasses
+import functools
 import json
 import math
+import pickle
 
 import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from lmodp_core import LMO, CustomNoise, Gaussian, Laplace, Noise
+from lmodp_core import LMO, CustomNoise, Gaussian, Laplace, Noise, PiecewiseNoise
 from lmodp_core.noise.lmo import SHAPE_RANGE as LMO_SHAPE_RANGE
 
 from .conftest import PAPER_03
@@ -103,6 +106,42 @@ def test_scaled_and_serialisation(noise):
     assert Noise.from_dict(data) == noise
     with pytest.raises(AttributeError):
         noise.scale = 3.0  # immutable
+
+
+@pytest.mark.parametrize("noise", [*FAMILIES, PiecewiseNoise(0.5, [0.8, 0.4, 0.2])], ids=repr)
+def test_families_are_frozen_dataclasses_equal_by_fields_and_picklable(noise):
+    assert dataclasses.is_dataclass(noise)
+    rebuilt = type(noise)(**noise._params())
+    assert rebuilt == noise and hash(rebuilt) == hash(noise) and repr(rebuilt) == repr(noise)
+    assert noise.scaled(2.0) != noise
+    assert pickle.loads(pickle.dumps(noise)) == noise  # the search's worker processes receive pickles
+    assert len({noise, rebuilt, pickle.loads(pickle.dumps(noise))}) == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        noise.scale = 3.0
+
+
+def _unit_laplace_logpdf(x):
+    return -np.abs(x) - math.log(2.0)
+
+
+class _UnhashableDensity:
+    __hash__ = None
+
+    def __call__(self, x):
+        return _unit_laplace_logpdf(x)
+
+
+def test_custom_noise_is_equal_by_callable_identity_and_parameters():
+    noise = CustomNoise(_unit_laplace_logpdf, name="laplace")
+    assert noise == CustomNoise(_unit_laplace_logpdf, name="laplace", _checked=True)
+    assert hash(noise) == hash(noise.scaled(3.0).scaled(1 / 3.0))
+    assert noise != CustomNoise(_unit_laplace_logpdf, name="other")
+    assert noise != CustomNoise(functools.partial(_unit_laplace_logpdf), name="laplace")  # same formula, new object
+    assert noise != CustomNoise(_unit_laplace_logpdf, lambda rng, size: rng.laplace(size=size), name="laplace")
+    assert pickle.loads(pickle.dumps(noise)) == noise  # a module-level function pickles by reference
+    assert repr(noise) == "CustomNoise(name='laplace', scale=1.0, kinks=[0.0], typical_scale=1.0)"
+    with pytest.raises(ValueError, match="hashable"):
+        CustomNoise(_UnhashableDensity())
 
 
 def test_custom_noise_matches_builtin_and_checks_its_density():

@@ -194,3 +194,9 @@ def test_load_state_dict_rechecks_every_run(state):
 def test_step_refuses_nan_noise_multiplier():
     with pytest.raises(ValueError, match="noise_multiplier"):
         OpacusAccountant().step(noise_multiplier=float("nan"), sample_rate=0.1)
+
+
+@pytest.mark.parametrize("noise, hint", [(1.0, "pass Gaussian"), ("gaussian", "lmodp_core noise")])
+def test_engine_refuses_a_noise_that_is_not_an_lmodp_noise(noise, hint):
+    with pytest.raises(ValueError, match=hint):
+        PrivacyEngine().make_private(noise=noise)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 import functools
 import inspect
 import math
@@ -11,7 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._quadrature import half_line_nodes, log_integral
-from .._validation import check_generator, check_points, check_size
+from ..validation import check_generator, check_points, check_size
 
 SCHEMA_VERSION = 1
 _REGISTRY: dict[str, type["Noise"]] = {}
@@ -42,11 +43,14 @@ def _validating_sampler(method):
     return checked
 
 
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Noise(abc.ABC):
     """A symmetric noise density. Instances are immutable; ``scaled(c)`` returns the law of c*Z.
 
-    Subclasses provide ``logpdf``, ``sample``, ``scaled``, ``_params`` and, where they have them, closed forms
-    for the moments; the generic fallbacks integrate numerically on [0, inf) using symmetry. Every family's
+    Families are frozen dataclasses (``@dataclass(frozen=True, repr=False)``; ``dataclasses`` refuses a non-frozen
+    one): their fields are the constructor arguments, checked in ``__post_init__``, and equality, hashing (the
+    accounting caches' keys) and immutability come from the fields. Subclasses provide ``logpdf``, ``sample``, ``scaled`` and, where they have them, closed
+    forms for the moments; the generic fallbacks integrate numerically on [0, inf) using symmetry. Every family's
     ``logpdf``/``pdf``/``sf``/``score`` and ``sample`` check their arguments here, once (``__init_subclass__``
     wraps them): points must be real (+-inf allowed, NaN refused), ``rng`` a numpy ``Generator``.
     """
@@ -141,9 +145,15 @@ class Noise(abc.ABC):
         return self._half_line_moment(lambda x: self.score(x) ** 2)
 
     # ---- serialisation ---------------------------------------------------------------------------------
-    @abc.abstractmethod
     def _params(self) -> dict[str, Any]:
-        """Constructor keyword arguments."""
+        """Constructor keyword arguments: the dataclass fields, unless a family stores them differently."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+
+    def _set_checked(self, **values) -> None:
+        """Store checked field values from ``__post_init__`` (or a family's own ``__init__``) of the frozen
+        dataclass."""
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
 
     def to_dict(self) -> dict[str, Any]:
         return {"family": self.family, "schema_version": SCHEMA_VERSION, **self._params()}
@@ -174,17 +184,3 @@ class Noise(abc.ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
         return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other) -> bool:
-        return type(self) is type(other) and self._params() == other._params()
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, tuple(sorted(self._params().items(), key=lambda kv: kv[0]))))
-
-    def __setattr__(self, name, value):
-        if getattr(self, "_frozen", False):
-            raise AttributeError(f"{type(self).__name__} is immutable; use scaled() or build a new one")
-        object.__setattr__(self, name, value)
-
-    def _freeze(self) -> None:
-        object.__setattr__(self, "_frozen", True)

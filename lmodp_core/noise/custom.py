@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, ClassVar
 
 import numpy as np
 
 from .._quadrature import log_integral, real_line_nodes
-from .._validation import check_finite, check_positive
+from ..validation import check_finite, check_positive
 from .base import Noise
 
 _NORMALISATION_TOL = 1e-6
@@ -46,6 +47,7 @@ def _unit_fisher(logpdf: Callable, kinks, typical: float) -> float:
     return math.exp(fine)
 
 
+@dataclass(frozen=True, repr=False, init=False)
 class CustomNoise(Noise):
     """Any symmetric density on the real line, given by its log-density.
 
@@ -59,9 +61,18 @@ class CustomNoise(Noise):
 
     The density is checked at construction: it must integrate to 1 (within 1e-6) and be symmetric.
     ``to_dict`` records name/scale/kinks; ``from_dict`` needs the callables again (``logpdf=``, ``sampler=``).
+    Two CustomNoise are equal (and hash alike) when they hold the same callables and the same name, scale, kinks
+    and typical scale; callables compare with ``==``, which for functions, lambdas and partials is identity, so
+    the same formula written twice gives two different noises. The callables must therefore be hashable.
     """
 
-    family = "custom"
+    _unit_logpdf: Callable
+    _sampler: Callable | None
+    name: str
+    scale: float
+    _kinks: tuple[float, ...]
+    _unit_typical: float
+    family: ClassVar[str] = "custom"
 
     def __init__(self, logpdf: Callable, sampler: Callable | None = None, *, scale: float = 1.0,
                  kinks=(0.0,), name: str = "custom", typical_scale: float = 1.0, _checked: bool = False):
@@ -69,15 +80,16 @@ class CustomNoise(Noise):
             raise ValueError(f"logpdf must be a callable x -> log f(x), got {logpdf!r}")
         if sampler is not None and not callable(sampler):
             raise ValueError(f"sampler must be None or a callable (rng, size) -> samples, got {sampler!r}")
-        self._unit_logpdf = logpdf
-        self._sampler = sampler
-        self.scale = check_positive("scale", scale)
-        self._kinks = tuple(check_finite("kinks", k) for k in kinks)
-        self.name = str(name)
-        self._unit_typical = check_positive("typical_scale", typical_scale)
+        try:
+            hash((logpdf, sampler))
+        except TypeError:
+            raise ValueError("logpdf and sampler must be hashable callables (a CustomNoise compares and hashes "
+                             "by them); plain functions, lambdas and partials are") from None
+        self._set_checked(_unit_logpdf=logpdf, _sampler=sampler, name=str(name), scale=check_positive("scale", scale),
+                          _kinks=tuple(check_finite("kinks", k) for k in kinks),
+                          _unit_typical=check_positive("typical_scale", typical_scale))
         if not _checked:
             self._check_density()
-        self._freeze()
 
     def _check_density(self) -> None:
         nodes, log_w, _ = real_line_nodes(self._kinks or (0.0,), self._unit_typical)
@@ -190,13 +202,6 @@ class CustomNoise(Noise):
         return {"name": self.name, "scale": self.scale, "kinks": list(self._kinks),
                 "typical_scale": self._unit_typical}
 
-    def __eq__(self, other):
-        return (type(other) is CustomNoise and self._unit_logpdf is other._unit_logpdf
-                and self._params() == other._params())
-
-    def __hash__(self):
-        return hash((id(self._unit_logpdf), self.name, self.scale))
-
     @classmethod
     def _from_params(cls, params, **extra):
         if "logpdf" not in extra:
@@ -220,7 +225,8 @@ def _by_name(given, name: str, what: str):
 
 def _noise_dicts(state: dict) -> list:
     """The noise dicts of an accountant state (default mechanism and ledger), skipping malformed parts."""
-    entries = state.get("ledger") if isinstance(state.get("ledger"), list) else []
+    ledger = state.get("ledger")
+    entries = ledger if isinstance(ledger, list) else []
     mechanisms = [e.get("mechanism") for e in entries if isinstance(e, dict)] + [state.get("default")]
     return [m.get("noise") for m in mechanisms if isinstance(m, dict)]
 

@@ -12,12 +12,15 @@ M_U is evaluated only inside its domain (a1*gamma_scale*v < 1, a3*v < exp_rate);
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from .._quadrature import half_line_nodes, log_integral
-from .._validation import check_finite, check_generator, check_nonnegative, check_positive, check_scale, check_size
+from ..validation import check_finite, check_generator, check_nonnegative, check_positive, check_scale, check_size
 from .base import Noise, _exp_or_inf
 
 PAPER_KEYS = ("a1", "a3", "a4", "G_k", "G_theta", "E_lambda", "U_a", "U_b")
@@ -69,30 +72,38 @@ def _uniform_d2log_unit(x: np.ndarray) -> np.ndarray:
     ])
 
 
+@dataclass(frozen=True, repr=False)
 class LMO(Noise):
     """The LMO-DP noise family of arXiv 2405.18776 (any of a1, a3, a4 may be 0, but not all)."""
 
-    family = "lmo"
+    a1: float
+    a3: float
+    a4: float
+    gamma_shape: float
+    gamma_scale: float
+    exp_rate: float
+    unif_low: float
+    unif_high: float
+    scale: float = 1.0
+    family: ClassVar[str] = "lmo"
 
-    def __init__(self, a1, a3, a4, gamma_shape, gamma_scale, exp_rate, unif_low, unif_high, scale=1.0):
-        self.a1 = _shape_parameter("a1", a1, allow_zero=True)
-        self.a3 = _shape_parameter("a3", a3, allow_zero=True)
-        self.a4 = _shape_parameter("a4", a4, allow_zero=True)
-        if self.a1 == self.a3 == self.a4 == 0.0:
+    def __post_init__(self):
+        a1, a3, a4 = (_shape_parameter(name, getattr(self, name), allow_zero=True) for name in ("a1", "a3", "a4"))
+        if a1 == a3 == a4 == 0.0:
             raise ValueError("LMO needs at least one of a1, a3, a4 > 0 (all three are 0, so U would be 0)")
-        self.gamma_shape = _shape_parameter("gamma_shape", gamma_shape)
-        self.gamma_scale = _shape_parameter("gamma_scale", gamma_scale)
-        self.exp_rate = _shape_parameter("exp_rate", exp_rate)
-        self.unif_low = _shape_parameter("unif_low", unif_low, allow_zero=True)
-        self.unif_high = check_finite("unif_high", unif_high)
-        if self.unif_high <= self.unif_low:
+        gamma_shape = _shape_parameter("gamma_shape", self.gamma_shape)
+        gamma_scale = _shape_parameter("gamma_scale", self.gamma_scale)
+        exp_rate = _shape_parameter("exp_rate", self.exp_rate)
+        unif_low = _shape_parameter("unif_low", self.unif_low, allow_zero=True)
+        unif_high = check_finite("unif_high", self.unif_high)
+        if unif_high <= unif_low:
             raise ValueError(
                 f"unif_high must be > unif_low (Uniform(unif_low, unif_high) with 0 <= unif_low), "
-                f"got unif_low={self.unif_low!r}, unif_high={self.unif_high!r}"
+                f"got unif_low={unif_low!r}, unif_high={unif_high!r}"
             )
         _shape_parameter("unif_high", unif_high)
-        self.scale = check_scale("scale", scale)
-        self._freeze()
+        self._set_checked(a1=a1, a3=a3, a4=a4, gamma_shape=gamma_shape, gamma_scale=gamma_scale, exp_rate=exp_rate,
+                          unif_low=unif_low, unif_high=unif_high, scale=check_scale("scale", self.scale))
 
     @classmethod
     def from_paper(cls, params: dict, scale: float = 1.0) -> "LMO":
@@ -217,7 +228,7 @@ class LMO(Noise):
         return self.scale * rng.laplace(0.0, 1.0, size) / self.sample_inverse_scale(rng, size)
 
     def scaled(self, factor):
-        return LMO(**{**self._params(), "scale": self.scale * check_positive("factor", factor)})
+        return dataclasses.replace(self, scale=self.scale * check_positive("factor", factor))
 
     @property
     def typical_scale(self):
@@ -280,8 +291,3 @@ class LMO(Noise):
     @property
     def variance(self):
         return 2.0 * self.scale**2 * self._mgf_moment(1)  # Var Z = 2 scale^2 E[1/U^2]
-
-    def _params(self):
-        return {"a1": self.a1, "a3": self.a3, "a4": self.a4, "gamma_shape": self.gamma_shape,
-                "gamma_scale": self.gamma_scale, "exp_rate": self.exp_rate, "unif_low": self.unif_low,
-                "unif_high": self.unif_high, "scale": self.scale}

@@ -11,12 +11,14 @@ the pair and of its Poisson mixtures are then finite sums, computed in log space
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import ClassVar
 
 import numpy as np
 from scipy import special
 
-from .._validation import check_finite, check_positive
+from ..validation import check_finite, check_positive
 from .base import Noise
 
 _NORMALISATION_TOL = 1e-6
@@ -54,6 +56,7 @@ def _integral(bin_width: float, values: np.ndarray, tail_ratio: float | None) ->
     return bin_width * (values[0] + 2.0 * float(np.sum(values[1:])) + tail)
 
 
+@dataclass(frozen=True, repr=False)
 class PiecewiseNoise(Noise):
     """A symmetric histogram density (see the module docstring), times ``scale``.
 
@@ -62,19 +65,23 @@ class PiecewiseNoise(Noise):
     jumps): no dimension-free L2 bound exists, while Scalar and L1 geometries are exact and fast.
     """
 
-    family = "piecewise"
+    bin_width: float
+    values: tuple[float, ...]
+    tail_ratio: float | None = field(default=None, kw_only=True)
+    scale: float = field(default=1.0, kw_only=True)
+    family: ClassVar[str] = "piecewise"
 
-    def __init__(self, bin_width: float, values, *, tail_ratio: float | None = None, scale: float = 1.0):
-        self.bin_width = check_positive("bin_width", bin_width)
-        array = _check_values(values)
-        self.tail_ratio = _check_tail_ratio(tail_ratio)
-        self.scale = check_positive("scale", scale)
-        total = _integral(self.bin_width, array, self.tail_ratio)
+    def __post_init__(self):
+        bin_width = check_positive("bin_width", self.bin_width)
+        array = _check_values(self.values)
+        tail_ratio = _check_tail_ratio(self.tail_ratio)
+        scale = check_positive("scale", self.scale)
+        total = _integral(bin_width, array, tail_ratio)
         if abs(total - 1.0) > _NORMALISATION_TOL:
             raise ValueError(f"the density must integrate to 1 (within {_NORMALISATION_TOL:g}): bin_width * "
                              f"(values[0] + 2 * sum(values[1:]) + tail) = {total:.9g}; use PiecewiseNoise.normalised")
-        self.values = tuple(float(v) for v in array)
-        self._freeze()
+        self._set_checked(bin_width=bin_width, values=tuple(float(v) for v in array), tail_ratio=tail_ratio,
+                          scale=scale)
 
     @classmethod
     def normalised(cls, bin_width: float, values, *, tail_ratio: float | None = None,
@@ -85,7 +92,7 @@ class PiecewiseNoise(Noise):
         total = _integral(width, array, _check_tail_ratio(tail_ratio))
         if not total > 0:
             raise ValueError("values must not all be 0")
-        return cls(width, array / total, tail_ratio=tail_ratio, scale=scale)
+        return cls(width, tuple(array / total), tail_ratio=tail_ratio, scale=scale)
 
     @classmethod
     def staircase(cls, epsilon0: float, gamma: float | None = None, sensitivity: float = 1.0, *,
@@ -290,11 +297,7 @@ class PiecewiseNoise(Noise):
         return True
 
     def _params(self):
-        return {"bin_width": self.bin_width, "values": list(self.values), "tail_ratio": self.tail_ratio,
-                "scale": self.scale}
-
-    def __hash__(self):
-        return hash((self.family, self.bin_width, self.values, self.tail_ratio, self.scale))
+        return {**super()._params(), "values": list(self.values)}
 
 
 def log_renyi_moment(log_p: np.ndarray, log_q: np.ndarray, orders: np.ndarray) -> np.ndarray:

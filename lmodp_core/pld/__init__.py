@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_delta, check_nonnegative, check_positive, check_sample_rate, check_steps
+from ..validation import check_delta, check_nonnegative, check_positive, check_sample_rate, check_steps
 from ..accountant import Mechanism, compact_ledger
 from ..geometry import L2Ball
 from ..noise import Gaussian, Noise

@@ -1,12 +1,11 @@
 """Renyi-DP accounting for any noise density: divergences, per-step bounds, subsampling, conversions."""
 from __future__ import annotations
 
-import numbers
 from functools import lru_cache
 
 import numpy as np
 
-from .._validation import check_orders
+from ..validation import check_noise, check_orders
 from ..geometry import Geometry, L2Ball, Scalar, check_geometry
 from ..noise import Gaussian, Laplace, Noise
 from ..sampling import Poisson, as_sampling
@@ -27,14 +26,6 @@ _SPARSE_INTEGER_ORDERS = 24
 # LMO, 1 s per shift at 1e-3 with most orders unresolved, every order unresolved below 1e-6
 _QUADRATURE_MIN_RELATIVE_SCALE = 1e-2
 _UNRESOLVED_RELATIVE_SCALE = 1e-6
-
-
-def check_noise(noise) -> Noise:
-    if not isinstance(noise, Noise):
-        hint = " (for a noise multiplier s, pass Gaussian(s))" if isinstance(noise, numbers.Real) else ""
-        raise ValueError(f"noise must be a lmodp_core noise (Gaussian, Laplace, LMO, CustomNoise), "
-                         f"got {noise!r:.80}{hint}")
-    return noise
 
 
 def _interpolation_orders(wanted: np.ndarray) -> np.ndarray:

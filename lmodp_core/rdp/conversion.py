@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_delta, check_epsilon, check_orders, check_real_array
+from ..validation import check_delta, check_epsilon, check_orders, check_real_array
 
 # 1.1 ... 10.9 by 0.1, 11 ... 63, 64 ... 256 by 8, and a few large orders up to 1024.
 DEFAULT_ORDERS = np.concatenate([

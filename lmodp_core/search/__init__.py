@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import replace
 
-from .._validation import check_choice, check_delta, check_epsilon, check_positive, check_sample_rate, check_steps
+from ..validation import check_choice, check_delta, check_epsilon, check_positive, check_sample_rate, check_steps
 from ..accountant import METHODS
 from ..geometry import Geometry, L2Ball, check_geometry
 from ..noise import Gaussian, Laplace
