@@ -21,6 +21,7 @@ import math
 import numba
 import numpy as np
 
+from .._logmath import log1mexp_kernel, log_mixture
 from ..noise import Gaussian
 from . import xgrid
 from .pmf import UNDERFLOW_FLOOR, LossPMF, from_log_masses
@@ -40,14 +41,6 @@ def _log_ndtr(x: float) -> float:
 
 
 @numba.njit(cache=True)
-def _log1mexp(x: float) -> float:
-    """log(1 - e^x), x <= 0."""
-    if x > -0.6931471805599453:
-        return math.log(-math.expm1(x))
-    return math.log1p(-math.exp(x))
-
-
-@numba.njit(cache=True)
 def _log_normal_masses(edges: np.ndarray) -> np.ndarray:
     """log P(e_i < Z < e_{i+1}) for standard normal Z and sorted edges (+-inf allowed), accurate in both
     tails: differences of upper tails right of 0, of lower tails left of 0 (one log_ndtr per edge)."""
@@ -62,9 +55,9 @@ def _log_normal_masses(edges: np.ndarray) -> np.ndarray:
         if not b > a:
             out[i] = -math.inf
         elif a >= 0.0:  # S(a) - S(b)
-            out[i] = log_tail[i] + _log1mexp(min(log_tail[i + 1] - log_tail[i], 0.0))
+            out[i] = log_tail[i] + log1mexp_kernel(min(log_tail[i + 1] - log_tail[i], 0.0))
         elif b <= 0.0:  # Phi(b) - Phi(a)
-            out[i] = log_tail[i + 1] + _log1mexp(min(log_tail[i] - log_tail[i + 1], 0.0))
+            out[i] = log_tail[i + 1] + log1mexp_kernel(min(log_tail[i] - log_tail[i + 1], 0.0))
         else:  # 1 - Phi(a) - S(b)
             out[i] = math.log1p(-(math.exp(log_tail[i]) + math.exp(log_tail[i + 1])))
     return out
@@ -85,9 +78,7 @@ def _gaussian_remove_masses(mu: float, rate: float, remove_edges: np.ndarray):
     x = np.concatenate([[-np.inf], _remove_loss_inverse(remove_edges, mu, rate), [np.inf]])
     log_q = _log_normal_masses(x)  # Q = N(0, 1)
     log_shifted = _log_normal_masses(x - mu)
-    if rate == 1.0:
-        return log_shifted, log_q
-    return np.logaddexp(math.log1p(-rate) + log_q, math.log(rate) + log_shifted), log_q
+    return log_mixture(log_q, log_shifted, rate), log_q
 
 
 def _split_bins(log_p: np.ndarray, log_q: np.ndarray, lower: np.ndarray, step: float):

@@ -19,12 +19,12 @@ Which shift dominates:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
+from .._logmath import log_mixture
 from ..geometry import Scalar
 from ..noise import Gaussian, Laplace, Noise
 from . import xgrid
@@ -48,10 +48,7 @@ class DominatingPair:
         """(log p(x), log q(x))."""
         log_f = self.noise.logpdf(x)
         log_shifted = self.noise.logpdf(x - self.shift)
-        if self.sample_rate == 1.0:
-            mixture = log_shifted
-        else:
-            mixture = np.logaddexp(math.log1p(-self.sample_rate) + log_f, math.log(self.sample_rate) + log_shifted)
+        mixture = log_mixture(log_f, log_shifted, self.sample_rate)
         return (mixture, log_f) if self.direction == "remove" else (log_f, mixture)
 
     def exact_cell_masses(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -62,10 +59,7 @@ class DominatingPair:
         if masses is None:
             return None
         log_shifted, log_f = masses(self.shift)
-        if self.sample_rate == 1.0:
-            mixture = log_shifted
-        else:
-            mixture = np.logaddexp(math.log1p(-self.sample_rate) + log_f, math.log(self.sample_rate) + log_shifted)
+        mixture = log_mixture(log_f, log_shifted, self.sample_rate)
         return (mixture, log_f) if self.direction == "remove" else (log_f, mixture)
 
     @property

@@ -13,11 +13,11 @@ reports the larger of the two rules plus their difference. A node where q = 0 < 
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
 
+from .._logmath import log1mexp, log_mixture
 from .._quadrature import log_renyi_excess, real_line_nodes, renyi_from_log_excess
 from ..noise import Gaussian, Laplace, Noise
 from ..noise.piecewise import log_renyi_moment
@@ -43,8 +43,8 @@ def _laplace_renyi(scale: float, shifts: np.ndarray, orders: np.ndarray) -> np.n
 def _log_error(fine: np.ndarray, rough: np.ndarray) -> np.ndarray:
     """log |S_fine - S_coarse| from the two log values."""
     high, low = np.maximum(fine, rough), np.minimum(fine, rough)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(high == low, -np.inf, high + np.log(-np.expm1(low - high)))
+    with np.errstate(invalid="ignore"):
+        return np.where(high == low, -np.inf, high + log1mexp(low - high))
 
 
 def _resolved(fine: np.ndarray, rough: np.ndarray) -> np.ndarray:
@@ -70,13 +70,6 @@ def _numeric_renyi(log_pair: Callable, breakpoints: np.ndarray, scale: float, or
         fine[todo], rough[todo], peak_x[todo] = f_j, r_j, x_j[peak_j]
     upper = np.logaddexp(np.maximum(fine, rough), _log_error(fine, rough))
     return np.where(_resolved(fine, rough), renyi_from_log_excess(upper, orders), np.inf)
-
-
-def _log_mixture(log_base: np.ndarray, log_shifted: np.ndarray, sample_rate: float) -> np.ndarray:
-    """log((1-q) f + q f_s), without leaving log space."""
-    if sample_rate == 1.0:
-        return log_shifted
-    return np.logaddexp(math.log1p(-sample_rate) + log_base, math.log(sample_rate) + log_shifted)
 
 
 def _renyi_from_masses(log_p: np.ndarray, log_q: np.ndarray, orders: np.ndarray) -> np.ndarray:
@@ -117,12 +110,12 @@ def renyi_poisson_mixture(noise: Noise, shift: float, sample_rate: float, orders
     exact = getattr(noise, "shift_pair_masses", None)
     if exact is not None:
         log_shifted, log_base = exact(shift)
-        log_mix = _log_mixture(log_base, log_shifted, sample_rate)
+        log_mix = log_mixture(log_base, log_shifted, sample_rate)
         return _renyi_from_masses(log_mix, log_base, orders), _renyi_from_masses(log_base, log_mix, orders)
 
     def base_and_mixture(x):
         log_base = noise.logpdf(x)
-        return log_base, _log_mixture(log_base, noise.logpdf(x - shift), sample_rate)
+        return log_base, log_mixture(log_base, noise.logpdf(x - shift), sample_rate)
 
     def remove_pair(x):
         log_base, log_mix = base_and_mixture(x)
