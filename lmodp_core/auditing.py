@@ -75,7 +75,7 @@ def audit(params, steps, sample_rate, delta, geometry: Geometry = L2Ball(1.0), *
 
 
 def _asymptotic_epsilon(noise: LMO, sample_rate: float, steps: int, delta: float, geometry: Geometry) -> float:
-    from .pld import asymptotic_epsilon
+    from .estimates import asymptotic_epsilon
 
     return float(asymptotic_epsilon(noise, sample_rate, steps, delta, clip=geometry.radius))
 
