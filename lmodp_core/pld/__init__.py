@@ -7,9 +7,11 @@
 
 The modules, in data-flow order: ``pairs`` (the dominating pair of one step), ``xgrid`` and ``discretise``
 (its privacy-loss distribution on a grid), ``compose`` (FFT self-composition), ``pmf`` (reading epsilon and
-delta), ``accounting`` (a ledger's answer, refined to ``rtol``). This package only re-exports. The d -> inf
+delta), ``accounting`` (a ledger's answer, refined to ``rtol``); ``registry`` holds the extension points (closed
+forms by noise family), ``closed_forms`` the built-in registrations. This package only re-exports. The d -> inf
 estimate ``asymptotic_epsilon`` lives in ``lmodp_core.estimates``: it is not a guarantee.
 """
+from . import closed_forms as _closed_forms  # noqa: F401  (registers the built-in closed forms)
 from .accounting import (DEFAULT_RTOL, MAX_ARRAY_POINTS, MAX_RUNS, MAX_SHIFT_RATIO, MIN_DELTA, PLDBound,
                          PLDLimitError, check_rtol, pld_delta, pld_epsilon)
 from .pairs import DominatingPair, dominating_pairs, supports

@@ -6,7 +6,8 @@ of a bin [g, g + h] with P-mass P_b and Q-mass Q_b goes to its ends as
 which makes the step's hockey-stick curve the chord interpolation (in e^eps) of the true one at the grid
 points: above it everywhere, equal at every grid point.
 
-- Gaussian pairs: the loss is monotone in x, so each bin is an x-interval with closed-form normal masses
+- A family with a registered closed form (``registry.loss_pmf_closed_form``), e.g. Gaussian pairs
+  (``gaussian_loss_pmf``): the loss is monotone in x, so each bin is an x-interval with closed-form normal masses
   (log_ndtr, log space: masses down to 1e-300 and below stay exact).
 - Any other density: the fine x-partition of ``xgrid`` is histogrammed cell by cell (numba). A cell whose loss
   range lies in one bin is split exactly as above; a cell straddling grid points is rounded up to the grid
@@ -22,9 +23,9 @@ import numba
 import numpy as np
 
 from .._logmath import log1mexp_kernel, log_mixture
-from ..noise import Gaussian
 from . import xgrid
 from .pmf import UNDERFLOW_FLOOR, LossPMF, from_log_masses
+from .registry import loss_pmf_closed_form
 
 
 @numba.njit(cache=True)
@@ -93,7 +94,8 @@ def _split_bins(log_p: np.ndarray, log_q: np.ndarray, lower: np.ndarray, step: f
     return log_down, log_up
 
 
-def _gaussian(pair, step: float, low: int, high: int, tilt: float) -> LossPMF:
+def gaussian_loss_pmf(pair, step: float, low: int, high: int, tilt: float) -> LossPMF:
+    """One step of a Gaussian ``pair`` from closed-form normal masses (the loss is monotone in x)."""
     mu = pair.shift / pair.noise.sigma
     rate = pair.sample_rate
     own_edges = np.arange(low, high + 1) * step
@@ -172,6 +174,7 @@ def _histogrammed(pair, step: float, low: int, high: int, tilt: float) -> LossPM
 
 def discretise(pair, step: float, low: int, high: int, tilt: float) -> LossPMF:
     """One step of ``pair`` on the grid indices low..high (loss k * step), tilted by ``tilt``."""
-    if isinstance(pair.noise, Gaussian):
-        return _gaussian(pair, step, low, high, tilt)
+    closed_form = loss_pmf_closed_form(pair.noise, pair, step, low, high, tilt)
+    if closed_form is not None:
+        return closed_form
     return _histogrammed(pair, step, low, high, tilt)

@@ -1,6 +1,7 @@
 """RDP of one step (noise, geometry, Poisson sampling): the per-step bound the accountant composes.
 
-Gaussian noise uses the exact sampled-Gaussian RDP; without subsampling the per-step bound of ``per_step``;
+A family's registered closed form comes first (``registry.step_rdp_closed_form``: the exact sampled-Gaussian
+RDP); otherwise, without subsampling, the per-step bound of ``per_step``;
 for a subsampled scalar query the exact Renyi divergence of the Poisson mixture; for any other step
 min(Zhu-Wang, binomial expansion) over a convex interpolation of the unsampled curve (``subsampled``).
 """
@@ -12,12 +13,13 @@ from functools import lru_cache
 import numpy as np
 
 from .._validation import check_orders
-from ..geometry import Geometry, L2Ball, Scalar, check_geometry
-from ..noise import Gaussian, Laplace, Noise
+from ..geometry import Geometry, check_geometry
+from ..noise import Noise
 from ..sampling import Poisson, as_sampling
 from .conversion import DEFAULT_ORDERS
 from .per_step import unsampled_rdp
-from .subsampled import binomial_rdp, integer_orders, sampled_gaussian_rdp, scalar_subsampled_rdp, zhu_wang_rdp
+from .registry import has_renyi_closed_form, step_rdp_closed_form
+from .subsampled import binomial_rdp, integer_orders, scalar_subsampled_rdp, zhu_wang_rdp
 
 _DENSE_INTEGER_ORDERS = 32
 _SPARSE_INTEGER_ORDERS = 24
@@ -66,13 +68,13 @@ def _lipschitz_rdp(noise: Noise, geometry: Geometry, orders: np.ndarray) -> np.n
     """
     eps0 = noise.log_density_lipschitz * geometry.radius
     quadratic = 0.5 * orders * eps0 * eps0
-    return quadratic if isinstance(geometry, L2Ball) else np.minimum(eps0, quadratic)
+    return quadratic if geometry.shift_exponent == 2 else np.minimum(eps0, quadratic)
 
 
 def _quadrature_is_hopeless(noise: Noise, geometry: Geometry) -> bool:
     """True where the noise is so small against the clip that the shift quadrature would be slow and mostly
     +inf (the privacy loss per step is then enormous): the Lipschitz bound is used instead."""
-    if isinstance(noise, (Gaussian, Laplace)):
+    if has_renyi_closed_form(noise):
         return False  # closed forms at every scale
     relative_scale = noise.typical_scale / geometry.radius
     return relative_scale < _UNRESOLVED_RELATIVE_SCALE or (
@@ -89,11 +91,12 @@ def _unsampled(noise: Noise, geometry: Geometry, orders: np.ndarray) -> np.ndarr
 def _step_rdp_cached(noise: Noise, geometry: Geometry, sampling: Poisson, orders: tuple) -> np.ndarray:
     orders = np.asarray(orders)
     rate = sampling.sample_rate
-    if isinstance(noise, Gaussian):
-        return sampled_gaussian_rdp(rate, noise.sigma / geometry.radius, orders)
+    closed_form = step_rdp_closed_form(noise, geometry, rate, orders)
+    if closed_form is not None:
+        return closed_form
     if rate == 1.0:
         return _unsampled(noise, geometry, orders)
-    if isinstance(geometry, Scalar) and not _quadrature_is_hopeless(noise, geometry):
+    if geometry.shift_exponent == 0 and not _quadrature_is_hopeless(noise, geometry):
         return np.minimum(scalar_subsampled_rdp(noise, geometry.radius, rate, orders),
                           unsampled_rdp(noise, geometry, orders))
     # any mechanism: one pass of the (costly) per-step bound for the requested and the interpolation orders
