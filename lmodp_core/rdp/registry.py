@@ -39,6 +39,15 @@ def step_rdp_closed_form(noise: Noise, geometry: Geometry, sample_rate: float, o
     return None
 
 
+def _registered(registry, noise: Noise) -> bool:
+    return registry.dispatch(type(noise)) is not registry.dispatch(object)
+
+
 def has_renyi_closed_form(noise: Noise) -> bool:
     """True when the family registered a closed-form r_a(s) (exact at every scale, no quadrature)."""
-    return renyi_shift_closed_form.dispatch(type(noise)) is not renyi_shift_closed_form.dispatch(object)
+    return _registered(renyi_shift_closed_form, noise)
+
+
+def has_step_rdp_closed_form(noise: Noise) -> bool:
+    """True when the family registered a closed-form RDP of a sampled step (no RDP curve to compute numerically)."""
+    return _registered(step_rdp_closed_form, noise)
