@@ -9,7 +9,8 @@ from .auditing import AuditResult, audit
 from .calibration import Calibration, calibrate
 from .geometry import L1Ball, L2Ball, Scalar
 from .noise import LMO, CustomNoise, Gaussian, Laplace, Noise, PiecewiseNoise
-from .pld import asymptotic_epsilon, pld_delta, pld_epsilon
+from .estimates import asymptotic_epsilon
+from .pld import pld_delta, pld_epsilon
 from .rdp import DEFAULT_ORDERS, OrderGridWarning, delta_from_rdp, epsilon_from_rdp, step_rdp
 from .sampling import Poisson
 from .search import OptimizeResult, SearchBudget, optimize_noise

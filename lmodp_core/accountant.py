@@ -28,6 +28,7 @@ from .noise import Gaussian, Noise
 from .noise.custom import check_unambiguous_densities
 from .rdp import DEFAULT_ORDERS, delta_from_rdp, epsilon_from_rdp, step_rdp
 from .rdp.per_step import unbounded_l2_reason
+from .rdp.registry import has_step_rdp_closed_form
 from .sampling import Poisson, as_sampling, required_sampling
 
 METHODS = ("auto", "pld", "rdp")
@@ -269,10 +270,10 @@ class Accountant:
         if not self._ledger:
             return total
         runs, _ = compact_ledger(self.ledger)
-        distinct = sum(not isinstance(m.noise, Gaussian) for m, _ in runs)
+        distinct = sum(not has_step_rdp_closed_form(m.noise) for m, _ in runs)
         if distinct > MAX_DISTINCT_RDP:
-            raise ValueError(f"the ledger holds {distinct} distinct non-Gaussian mechanisms; at most "
-                             f"{MAX_DISTINCT_RDP} are supported (each needs its own RDP curve)")
+            raise ValueError(f"the ledger holds {distinct} distinct mechanisms without a closed-form RDP (e.g. "
+                             f"non-Gaussian); at most {MAX_DISTINCT_RDP} are supported (each needs its own RDP curve)")
         for mechanism, count in runs:
             total += count * step_rdp(mechanism.noise, mechanism.geometry, mechanism.sampling, orders)
         return total

@@ -25,7 +25,7 @@ from .accountant import Accountant
 from .geometry import Geometry, L2Ball, check_geometry
 from .reference import paper_epsilon, paper_overall_epsilon
 from .noise import LMO
-from .pld import asymptotic_epsilon
+from .estimates import asymptotic_epsilon
 from .sampling import Poisson
 
 

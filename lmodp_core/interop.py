@@ -2,6 +2,7 @@
 
     from_dp_event(event) -> Accountant        # Gaussian, Laplace, PoissonSampled, SelfComposed, Composed, NoOp
     to_dp_event(mechanism) -> DpEvent         # Gaussian and Laplace mechanisms (where an event exists)
+    noise_dp_event(noise, geometry)           # the per-family registry behind to_dp_event (singledispatch)
     LmodpAccountant()                         # a dp_accounting.PrivacyAccountant answered by lmodp
 
 Event semantics (dp_accounting's own definitions, add/remove-one neighbours):
@@ -17,6 +18,7 @@ dp_accounting is an optional dependency (``pip install lmodp[interop]``); only t
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -29,11 +31,11 @@ except ImportError as error:  # pragma: no cover - exercised only without the ex
 
 from .validation import check_choice, check_delta, check_finite, check_nonnegative
 from .accountant import METHODS, Accountant, Mechanism
-from .geometry import L1Ball, L2Ball, Scalar
-from .noise import Gaussian, Laplace
+from .geometry import Geometry, L1Ball, L2Ball
+from .noise import Gaussian, Laplace, Noise
 from .sampling import Poisson
 
-__all__ = ["from_dp_event", "to_dp_event", "LmodpAccountant"]
+__all__ = ["from_dp_event", "to_dp_event", "noise_dp_event", "LmodpAccountant"]
 
 _NON_PRIVATE = None  # a run with no finite guarantee (zero noise, NonPrivateDpEvent)
 
@@ -126,6 +128,25 @@ def from_dp_event(event, *, method: str = "auto") -> Accountant:
     return accountant
 
 
+@functools.singledispatch
+def noise_dp_event(noise: Noise, geometry: Geometry) -> _events.DpEvent | None:
+    """The unsampled dp_accounting event of ``noise`` on a ``geometry`` query, or None where none exists (the
+    extension point for a new noise family: ``@noise_dp_event.register(MyNoise)``)."""
+    return None
+
+
+@noise_dp_event.register(Gaussian)
+def _gaussian_event(noise: Gaussian, geometry: Geometry):
+    return dp_accounting.GaussianDpEvent(noise.sigma / geometry.radius)  # an L1 or scalar query is in the L2 ball
+
+
+@noise_dp_event.register(Laplace)
+def _laplace_event(noise: Laplace, geometry: Geometry):
+    if geometry.shift_exponent > 1:
+        return None  # dp_accounting's Laplace event is for L1-bounded queries
+    return dp_accounting.LaplaceDpEvent(noise.scale / geometry.radius)
+
+
 def to_dp_event(mechanism: Mechanism):
     """The dp_accounting event of one step of ``mechanism``, where one exists.
 
@@ -136,15 +157,12 @@ def to_dp_event(mechanism: Mechanism):
     """
     if not isinstance(mechanism, Mechanism):
         raise ValueError(f"mechanism must be an lmodp_core Mechanism(noise, geometry, sampling), got {mechanism!r}")
-    noise, geometry = mechanism.noise, mechanism.geometry
-    if isinstance(noise, Gaussian):
-        event = dp_accounting.GaussianDpEvent(noise.sigma / geometry.radius)
-    elif isinstance(noise, Laplace) and isinstance(geometry, (Scalar, L1Ball)):
-        event = dp_accounting.LaplaceDpEvent(noise.scale / geometry.radius)
-    else:
-        raise ValueError(f"dp_accounting has no event for {type(noise).__name__} noise on a "
-                         f"{type(geometry).__name__} query (events exist for Gaussian noise in any geometry and "
-                         "Laplace noise on Scalar or L1Ball queries); account it with lmodp_core.Accountant")
+    event = noise_dp_event(mechanism.noise, mechanism.geometry)
+    if event is None:
+        raise ValueError(f"dp_accounting has no event for {type(mechanism.noise).__name__} noise on a "
+                         f"{type(mechanism.geometry).__name__} query (events exist for Gaussian noise in any "
+                         "geometry and Laplace noise on Scalar or L1Ball queries); account it with "
+                         "lmodp_core.Accountant")
     if mechanism.sampling.subsampled:
         event = dp_accounting.PoissonSampledDpEvent(mechanism.sampling.sample_rate, event)
     return event

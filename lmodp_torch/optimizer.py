@@ -29,7 +29,7 @@ from opacus.optimizers import (
 from opacus.optimizers.optimizer import _check_processed_flag, _mark_as_processed
 
 from lmodp_core import Gaussian, Noise
-from lmodp_core.validation import check_positive
+from lmodp_core.validation import check_noise, check_positive
 
 from .noise import sample_noise
 
@@ -43,8 +43,7 @@ class _LMONoise:
     def __init__(self, optimizer: torch.optim.Optimizer, *, noise: Noise, clip: float,
                  expected_batch_size: float | None, norm: str = "l2", loss_reduction: str = "mean",
                  generator: torch.Generator | None = None, secure_rng: bool = False, **kwargs):
-        if not isinstance(noise, Noise):
-            raise ValueError(f"noise must be an lmodp_core Noise (e.g. Gaussian(1.0), LMO(...)), got {noise!r}")
+        check_noise(noise)
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         clip = check_positive("clip (the per-example clipping norm)", clip)
@@ -71,8 +70,7 @@ class _LMONoise:
 
     @noise.setter
     def noise(self, noise: Noise) -> None:
-        if not isinstance(noise, Noise):
-            raise ValueError(f"noise must be an lmodp_core Noise (e.g. Gaussian(1.0), LMO(...)), got {noise!r}")
+        check_noise(noise)
         self._noise = noise
 
     @property

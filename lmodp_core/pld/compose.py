@@ -23,10 +23,10 @@ from functools import lru_cache, reduce
 
 import numpy as np
 
-from ..noise import Gaussian
 from . import xgrid
 from .discretise import discretise
 from .pmf import LossPMF, coarsen, convolve, extended_precision, truncate
+from .registry import top_loss_closed_form
 
 ORDERS = np.concatenate([-np.geomspace(1e6, 0.01, 40), np.geomspace(0.01, 1e6, 64)])
 _RELATIVE_TOLERANCE = 5e-4
@@ -162,9 +162,11 @@ def _aligned(step: float, runs, anchor: float = 0.0) -> float:
 
 @lru_cache(maxsize=512)
 def pair_top_loss(pair) -> float:
-    """Largest finite loss of a histogrammed pair (0 for Gaussian pairs, whose loss has no atoms)."""
-    if isinstance(pair.noise, Gaussian):
-        return 0.0
+    """Largest finite loss of a histogrammed pair (a registered ``top_loss_closed_form`` first: 0 for Gaussian
+    pairs, whose loss has no atoms)."""
+    known = top_loss_closed_form(pair.noise, pair)
+    if known is not None:
+        return known
     cells = xgrid.cells_for(pair, core_cells=_PLANNING_CELLS)
     finite = cells.loss_max[np.isfinite(cells.loss_max) & np.isfinite(cells.log_p)]
     return float(finite.max()) if finite.size else 0.0

@@ -6,7 +6,8 @@ of a bin [g, g + h] with P-mass P_b and Q-mass Q_b goes to its ends as
 which makes the step's hockey-stick curve the chord interpolation (in e^eps) of the true one at the grid
 points: above it everywhere, equal at every grid point.
 
-- Gaussian pairs: the loss is monotone in x, so each bin is an x-interval with closed-form normal masses
+- A family with a registered closed form (``registry.loss_pmf_closed_form``), e.g. Gaussian pairs
+  (``gaussian_loss_pmf``): the loss is monotone in x, so each bin is an x-interval with closed-form normal masses
   (log_ndtr, log space: masses down to 1e-300 and below stay exact).
 - Any other density: the fine x-partition of ``xgrid`` is histogrammed cell by cell (numba). A cell whose loss
   range lies in one bin is split exactly as above; a cell straddling grid points is rounded up to the grid
@@ -21,9 +22,10 @@ import math
 import numba
 import numpy as np
 
-from ..noise import Gaussian
+from .._logmath import log1mexp_kernel, log_mixture
 from . import xgrid
 from .pmf import UNDERFLOW_FLOOR, LossPMF, from_log_masses
+from .registry import loss_pmf_closed_form
 
 
 @numba.njit(cache=True)
@@ -37,14 +39,6 @@ def _log_ndtr(x: float) -> float:
     inv2 = 1.0 / (x * x)
     series = 1.0 - inv2 * (1.0 - 3.0 * inv2 * (1.0 - 5.0 * inv2 * (1.0 - 7.0 * inv2 * (1.0 - 9.0 * inv2))))
     return -0.5 * x * x - 0.5 * math.log(2.0 * math.pi) - math.log(-x) + math.log(series)
-
-
-@numba.njit(cache=True)
-def _log1mexp(x: float) -> float:
-    """log(1 - e^x), x <= 0."""
-    if x > -0.6931471805599453:
-        return math.log(-math.expm1(x))
-    return math.log1p(-math.exp(x))
 
 
 @numba.njit(cache=True)
@@ -62,9 +56,9 @@ def _log_normal_masses(edges: np.ndarray) -> np.ndarray:
         if not b > a:
             out[i] = -math.inf
         elif a >= 0.0:  # S(a) - S(b)
-            out[i] = log_tail[i] + _log1mexp(min(log_tail[i + 1] - log_tail[i], 0.0))
+            out[i] = log_tail[i] + log1mexp_kernel(min(log_tail[i + 1] - log_tail[i], 0.0))
         elif b <= 0.0:  # Phi(b) - Phi(a)
-            out[i] = log_tail[i + 1] + _log1mexp(min(log_tail[i] - log_tail[i + 1], 0.0))
+            out[i] = log_tail[i + 1] + log1mexp_kernel(min(log_tail[i] - log_tail[i + 1], 0.0))
         else:  # 1 - Phi(a) - S(b)
             out[i] = math.log1p(-(math.exp(log_tail[i]) + math.exp(log_tail[i + 1])))
     return out
@@ -85,9 +79,7 @@ def _gaussian_remove_masses(mu: float, rate: float, remove_edges: np.ndarray):
     x = np.concatenate([[-np.inf], _remove_loss_inverse(remove_edges, mu, rate), [np.inf]])
     log_q = _log_normal_masses(x)  # Q = N(0, 1)
     log_shifted = _log_normal_masses(x - mu)
-    if rate == 1.0:
-        return log_shifted, log_q
-    return np.logaddexp(math.log1p(-rate) + log_q, math.log(rate) + log_shifted), log_q
+    return log_mixture(log_q, log_shifted, rate), log_q
 
 
 def _split_bins(log_p: np.ndarray, log_q: np.ndarray, lower: np.ndarray, step: float):
@@ -102,7 +94,8 @@ def _split_bins(log_p: np.ndarray, log_q: np.ndarray, lower: np.ndarray, step: f
     return log_down, log_up
 
 
-def _gaussian(pair, step: float, low: int, high: int, tilt: float) -> LossPMF:
+def gaussian_loss_pmf(pair, step: float, low: int, high: int, tilt: float) -> LossPMF:
+    """One step of a Gaussian ``pair`` from closed-form normal masses (the loss is monotone in x)."""
     mu = pair.shift / pair.noise.sigma
     rate = pair.sample_rate
     own_edges = np.arange(low, high + 1) * step
@@ -181,6 +174,7 @@ def _histogrammed(pair, step: float, low: int, high: int, tilt: float) -> LossPM
 
 def discretise(pair, step: float, low: int, high: int, tilt: float) -> LossPMF:
     """One step of ``pair`` on the grid indices low..high (loss k * step), tilted by ``tilt``."""
-    if isinstance(pair.noise, Gaussian):
-        return _gaussian(pair, step, low, high, tilt)
+    closed_form = loss_pmf_closed_form(pair.noise, pair, step, low, high, tilt)
+    if closed_form is not None:
+        return closed_form
     return _histogrammed(pair, step, low, high, tilt)

@@ -5,7 +5,7 @@ For a step with noise density f, dominating shift s and Poisson rate q (add/remo
     add:    P = f,                    Q = (1-q) f + q f(. - s)
 The two directions are composed separately and the larger epsilon (delta) is reported.
 
-Which shift dominates:
+Which shift dominates (a family's registered ``registry.dominating_shift_closed_form`` first):
 - Gaussian noise, any geometry: the pair with s = geometry.radius (rotation invariance of the isotropic
   Gaussian reduces every clipped difference to one coordinate of norm <= clip).
 - Scalar geometry: s = sensitivity, provided the hockey-stick curve of the unsampled pair (f(. - s), f) is
@@ -19,15 +19,15 @@ Which shift dominates:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from ..geometry import Scalar
-from ..noise import Gaussian, Laplace, Noise
+from .._logmath import log_mixture
+from ..noise import Noise
 from . import xgrid
+from .registry import dominating_shift_closed_form
 
 DIRECTIONS = ("remove", "add")
 _MONOTONE_SHIFTS = 12
@@ -48,10 +48,7 @@ class DominatingPair:
         """(log p(x), log q(x))."""
         log_f = self.noise.logpdf(x)
         log_shifted = self.noise.logpdf(x - self.shift)
-        if self.sample_rate == 1.0:
-            mixture = log_shifted
-        else:
-            mixture = np.logaddexp(math.log1p(-self.sample_rate) + log_f, math.log(self.sample_rate) + log_shifted)
+        mixture = log_mixture(log_f, log_shifted, self.sample_rate)
         return (mixture, log_f) if self.direction == "remove" else (log_f, mixture)
 
     def exact_cell_masses(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -62,10 +59,7 @@ class DominatingPair:
         if masses is None:
             return None
         log_shifted, log_f = masses(self.shift)
-        if self.sample_rate == 1.0:
-            mixture = log_shifted
-        else:
-            mixture = np.logaddexp(math.log1p(-self.sample_rate) + log_f, math.log(self.sample_rate) + log_shifted)
+        mixture = log_mixture(log_f, log_shifted, self.sample_rate)
         return (mixture, log_f) if self.direction == "remove" else (log_f, mixture)
 
     @property
@@ -77,12 +71,11 @@ class DominatingPair:
 
 def _shift_dominates(mechanism) -> bool:
     noise, geometry = mechanism.noise, mechanism.geometry
-    if isinstance(noise, Gaussian):
-        return True
-    if not isinstance(geometry, Scalar):
+    known = dominating_shift_closed_form(noise, geometry)
+    if known is not None:
+        return known
+    if geometry.shift_exponent != 0:
         return False
-    if isinstance(noise, Laplace):
-        return True  # delta_s(eps) = 1 - e^{(eps - s/b)/2}: increasing in s
     proven = getattr(noise, "dominating_shift_proven", None)
     if proven is not None:
         return bool(proven(geometry.radius))

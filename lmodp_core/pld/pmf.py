@@ -28,14 +28,10 @@ import numba
 import numpy as np
 from scipy import fft as _fft
 
+from .._logmath import log1mexp, log1mexp_kernel, logaddexp_kernel, logsumexp
+
 UNDERFLOW_FLOOR = 1e-300  # per-entry bound on what float64 underflow drops (normalised tilted units)
 _FFT_ROUNDOFF_FACTOR = 8.0  # |FFT convolution error|_inf <= c u log2(n) |a|_2 |b|_2 (Higham, ch. 24), c = 8
-
-
-def _log_one_minus_exp(x):
-    """log(1 - e^x) for x <= 0 (absolute accuracy: it only scales masses here)."""
-    with np.errstate(divide="ignore"):
-        return np.log(-np.expm1(np.minimum(np.asarray(x, dtype=float), 0.0)))
 
 
 @dataclass(frozen=True)
@@ -157,15 +153,6 @@ def _log_untilted(pmf: LossPMF, sel: slice) -> np.ndarray:
         return np.log(pmf.values[sel]) + pmf.log_scale - pmf.tilt * pmf.losses[sel]
 
 
-def _logsumexp(x: np.ndarray) -> float:
-    if x.size == 0:
-        return -math.inf
-    peak = float(np.max(x))
-    if not math.isfinite(peak):
-        return peak
-    return peak + math.log(float(np.sum(np.exp(x - peak))))
-
-
 def _geometric_tail(pmf: LossPMF, count) -> np.ndarray:
     """sum_{d=0}^{count-1} e^{-tilt d step}: how many entries' round-off one untilted unit can gather."""
     decay = math.exp(-pmf.tilt * pmf.step)
@@ -187,7 +174,7 @@ def truncate(pmf: LossPMF, low_index: int, high_index: int, tail_bound: float) -
         raise ValueError("truncation window misses the distribution")
     right = 0.0
     if high < pmf.values.size - 1:
-        summed = math.exp(min(_logsumexp(_log_untilted(pmf, slice(high + 1, None))), 0.0))
+        summed = math.exp(min(logsumexp(_log_untilted(pmf, slice(high + 1, None))), 0.0))
         summed += pmf.roundoff * float(_geometric_tail(pmf, pmf.values.size - high - 1)) * math.exp(
             min(pmf.log_scale - pmf.tilt * (high_index + 1) * pmf.step, 0.0))
         right = min(summed, tail_bound)
@@ -210,24 +197,14 @@ def _suffix_log_hockey(values, tilt, step):
     out[n - 1] = -math.inf
     for k in range(n - 2, -1, -1):
         log_v = math.log(values[k + 1]) if values[k + 1] > 0.0 else -math.inf
-        log_a = -tilt * step + _logaddexp(log_v, log_a)
-        log_b = -(tilt + 1.0) * step + _logaddexp(log_v, log_b)
+        log_a = -tilt * step + logaddexp_kernel(log_v, log_a)
+        log_b = -(tilt + 1.0) * step + logaddexp_kernel(log_v, log_b)
         if log_a == -math.inf:
             out[k] = -math.inf
         else:
             gap = log_b - log_a  # < 0: log(1 - e^gap) without cancellation
-            out[k] = log_a + (math.log(-math.expm1(gap)) if gap > -0.6931471805599453 else math.log1p(-math.exp(gap)))
+            out[k] = log_a + log1mexp_kernel(gap)
     return out
-
-
-@numba.njit(cache=True)
-def _logaddexp(x, y):
-    if x == -math.inf:
-        return y
-    if y == -math.inf:
-        return x
-    top = max(x, y)
-    return top + math.log1p(math.exp(min(x, y) - top))
 
 
 def log_delta_curve(pmf: LossPMF, with_allowance: bool = True) -> np.ndarray:
@@ -248,8 +225,8 @@ def delta_at(pmf: LossPMF, epsilon: float, with_allowance: bool = True) -> float
     """delta(epsilon) = sum_{l > eps} (1 - e^{eps - l}) mass(l) + mass(+inf) (+ round-off allowance), capped at 1."""
     losses = pmf.losses
     above = losses > epsilon
-    log_terms = _log_untilted(pmf, above) + _log_one_minus_exp(epsilon - losses[above])
-    log_total = np.logaddexp(_logsumexp(log_terms), math.log(pmf.inf_mass) if pmf.inf_mass > 0 else -math.inf)
+    log_terms = _log_untilted(pmf, above) + log1mexp(np.minimum(epsilon - losses[above], 0.0))
+    log_total = np.logaddexp(logsumexp(log_terms), math.log(pmf.inf_mass) if pmf.inf_mass > 0 else -math.inf)
     if with_allowance and not math.isfinite(pmf.roundoff):
         return 1.0
     if with_allowance and pmf.roundoff > 0 and above.any():

@@ -1,26 +1,28 @@
 """Renyi divergences of shifted noise pairs (docs/theory.md §4.2) and of their Poisson mixtures (§4.4).
 
 r_a(s) = D_a(f(. - s) || f) = 1/(a-1) log int f(x-s)^a f(x)^{1-a} dx.
-Gaussian and Laplace use closed forms; a density that lists the pair as finitely many cells of constant density
-(``shift_pair_masses``, e.g. ``PiecewiseNoise``) gets the exact finite sum; every other density is integrated
-numerically in log space with the double-exponential rules of ``lmodp_core._quadrature``, split at the kinks
-x = k and x = k + s. When the two rules disagree for an order (typically a smooth density with unbounded privacy
-loss at a high order, whose integrand peaks far out in a tail), the unresolved orders are recomputed together
-with extra splits at their integrands' peaks (at most ``_PEAK_PASSES`` passes, so the cost is bounded whatever
-the density). The fine and coarse rules must agree to ``QUADRATURE_RTOL``; an order where they do not is
-reported as +inf (unresolved, hence never used), not as a number that might be too small. A resolved order
-reports the larger of the two rules plus their difference. A node where q = 0 < p makes the divergence +inf.
+A family with a closed form registered (``registry.renyi_shift_closed_form``: Gaussian, Laplace) uses it; a density
+that lists the pair as finitely many cells of constant density (``shift_pair_masses``, e.g. ``PiecewiseNoise``) gets
+the exact finite sum; every other density is integrated numerically in log space with the double-exponential rules
+of ``lmodp_core._quadrature``, split at the kinks x = k and x = k + s. When the two rules disagree for an order
+(typically a smooth density with unbounded privacy loss at a high order, whose integrand peaks far out in a tail),
+the unresolved orders are recomputed together with extra splits at their integrands' peaks (at most ``_PEAK_PASSES``
+passes, so the cost is bounded whatever the density). The fine and coarse rules must agree to ``QUADRATURE_RTOL``;
+an order where they do not is reported as +inf (unresolved, hence never used), not as a number that might be too
+small. A resolved order reports the larger of the two rules plus their difference. A node where q = 0 < p makes the
+divergence +inf.
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
 
 import numpy as np
 
+from .._logmath import log1mexp, log_mixture
 from .._quadrature import log_renyi_excess, real_line_nodes, renyi_from_log_excess
-from ..noise import Gaussian, Laplace, Noise
+from ..noise import Noise
 from ..noise.piecewise import log_renyi_moment
+from .registry import renyi_shift_closed_form
 
 # agreement required between the step-h and step-2h rules on S = int p^a q^{1-a} - 1: |difference| <= RTOL*S + ATOL
 QUADRATURE_RTOL = 1e-9
@@ -28,23 +30,11 @@ QUADRATURE_ATOL = 1e-15
 _PEAK_PASSES = 4  # each pass splits at the peak found by the previous one
 
 
-def _laplace_renyi(scale: float, shifts: np.ndarray, orders: np.ndarray) -> np.ndarray:
-    """1/(a-1) log[a/(2a-1) e^{(a-1)s/b} + (a-1)/(2a-1) e^{-a s/b}] (Mironov 2017, Table II)."""
-    s = shifts[:, None] / scale
-    a = orders[None, :]
-    log_norm = np.log(2.0 * a - 1.0)
-    large = np.logaddexp(np.log(a) - log_norm + (a - 1.0) * s, np.log(a - 1.0) - log_norm - a * s)
-    with np.errstate(over="ignore"):
-        # the same with weights summing to 1, log1p(A expm1((a-1)s) + B expm1(-a s)): exact for tiny shifts
-        small = np.log1p(a / (2 * a - 1) * np.expm1((a - 1.0) * s) + (a - 1) / (2 * a - 1) * np.expm1(-a * s))
-    return np.maximum(np.where((a - 1.0) * s < 30.0, small, large), 0.0) / (a - 1.0)
-
-
 def _log_error(fine: np.ndarray, rough: np.ndarray) -> np.ndarray:
     """log |S_fine - S_coarse| from the two log values."""
     high, low = np.maximum(fine, rough), np.minimum(fine, rough)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(high == low, -np.inf, high + np.log(-np.expm1(low - high)))
+    with np.errstate(invalid="ignore"):
+        return np.where(high == low, -np.inf, high + log1mexp(low - high))
 
 
 def _resolved(fine: np.ndarray, rough: np.ndarray) -> np.ndarray:
@@ -72,13 +62,6 @@ def _numeric_renyi(log_pair: Callable, breakpoints: np.ndarray, scale: float, or
     return np.where(_resolved(fine, rough), renyi_from_log_excess(upper, orders), np.inf)
 
 
-def _log_mixture(log_base: np.ndarray, log_shifted: np.ndarray, sample_rate: float) -> np.ndarray:
-    """log((1-q) f + q f_s), without leaving log space."""
-    if sample_rate == 1.0:
-        return log_shifted
-    return np.logaddexp(math.log1p(-sample_rate) + log_base, math.log(sample_rate) + log_shifted)
-
-
 def _renyi_from_masses(log_p: np.ndarray, log_q: np.ndarray, orders: np.ndarray) -> np.ndarray:
     """D_a(P || Q) = log(sum_cells P^a Q^{1-a}) / (a - 1) for two laws constant on the same cells (exact)."""
     return np.maximum(log_renyi_moment(log_p, log_q, orders), 0.0) / (orders - 1.0)
@@ -93,10 +76,9 @@ def renyi_shift(noise: Noise, shifts, orders) -> np.ndarray:
     """r_a(s) for every shift (rows) and order (columns); shifts >= 0, orders > 1."""
     shifts = np.atleast_1d(np.asarray(shifts, dtype=float))
     orders = np.atleast_1d(np.asarray(orders, dtype=float))
-    if isinstance(noise, Gaussian):
-        return orders[None, :] * shifts[:, None] ** 2 / (2.0 * noise.sigma**2)  # a s^2 / (2 sigma^2)
-    if isinstance(noise, Laplace):
-        return _laplace_renyi(noise.scale, shifts, orders)
+    closed_form = renyi_shift_closed_form(noise, shifts, orders)
+    if closed_form is not None:
+        return closed_form
     out = np.zeros((shifts.size, orders.size))
     exact = getattr(noise, "shift_pair_masses", None)
     for i, shift in enumerate(shifts):
@@ -117,12 +99,12 @@ def renyi_poisson_mixture(noise: Noise, shift: float, sample_rate: float, orders
     exact = getattr(noise, "shift_pair_masses", None)
     if exact is not None:
         log_shifted, log_base = exact(shift)
-        log_mix = _log_mixture(log_base, log_shifted, sample_rate)
+        log_mix = log_mixture(log_base, log_shifted, sample_rate)
         return _renyi_from_masses(log_mix, log_base, orders), _renyi_from_masses(log_base, log_mix, orders)
 
     def base_and_mixture(x):
         log_base = noise.logpdf(x)
-        return log_base, _log_mixture(log_base, noise.logpdf(x - shift), sample_rate)
+        return log_base, log_mixture(log_base, noise.logpdf(x - shift), sample_rate)
 
     def remove_pair(x):
         log_base, log_mix = base_and_mixture(x)

@@ -1,4 +1,5 @@
-"""Per-step RDP without subsampling, by geometry (docs/theory.md §4.3).
+"""Per-step RDP without subsampling, by geometry (docs/theory.md §4.3); a family's registered closed form
+(``registry.unsampled_rdp_closed_form``, e.g. Gaussian) comes first.
 
 Additivity of Renyi divergence over independent coordinates gives, for a shift vector v:
     Scalar(D):  sup_{0<s<=D} r_a(s)
@@ -14,26 +15,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..geometry import Geometry, L1Ball, L2Ball, Scalar
-from ..noise import Gaussian, Noise
+from ..geometry import Geometry
+from ..noise import Noise
 from ..noise.piecewise import log_renyi_moment
 from .divergence import renyi_shift
+from .registry import unsampled_rdp_closed_form
 
 SUP_MARGIN = 1e-6  # relative inflation of numerically found suprema
 _L1_PIECES = 256  # pieces per bin width in the certified L1 bound of histogram densities (<= 1/(256 k) looser)
 _COARSE_FRACTIONS = np.geomspace(1e-3, 1.0, 43)  # ratio 1.18 between neighbouring shifts
 _REFINE_POINTS = 9
-
-
-def _ratio_power(geometry: Geometry) -> int:
-    """k in sup r_a(s)/s^k: 0 for Scalar, 1 for L1, 2 for L2."""
-    if isinstance(geometry, Scalar):
-        return 0
-    if isinstance(geometry, L1Ball):
-        return 1
-    if isinstance(geometry, L2Ball):
-        return 2
-    raise ValueError(f"unsupported geometry {geometry!r}")
 
 
 def sup_over_shifts(value_at, radius: float, orders: np.ndarray, knot_spacing: float | None = None) -> np.ndarray:
@@ -62,9 +53,10 @@ def unsampled_rdp(noise: Noise, geometry: Geometry, orders) -> np.ndarray:
     """Per-step RDP of one noisy query without subsampling, for every order."""
     orders = np.atleast_1d(np.asarray(orders, dtype=float))
     radius = geometry.radius
-    if isinstance(noise, Gaussian):
-        return orders * radius**2 / (2.0 * noise.sigma**2)  # exact in every geometry: a C^2 / (2 sigma^2)
-    power = _ratio_power(geometry)
+    closed_form = unsampled_rdp_closed_form(noise, geometry, orders)
+    if closed_form is not None:
+        return closed_form
+    power = geometry.shift_exponent  # k in sup r_a(s)/s^k
 
     def ratio(shifts):
         return renyi_shift(noise, shifts, orders) / shifts[:, None] ** power * radius**power
@@ -132,8 +124,7 @@ def unbounded_l2_reason(noise: Noise, geometry: Geometry) -> str | None:
     With infinite Fisher information (a jump, or a divergent integral) r_a(s)/s^2 -> inf as s -> 0: a shift of
     L2 norm C spread over d coordinates costs ~ d * r_a(C/sqrt d), which grows without bound in d.
     """
-    if (isinstance(geometry, L2Ball) and isinstance(noise, Noise) and not isinstance(noise, Gaussian)
-            and not np.isfinite(noise.fisher_information)):
+    if geometry.shift_exponent == 2 and isinstance(noise, Noise) and not np.isfinite(noise.fisher_information):
         return ("no dimension-free L2 bound: the density is not smooth (infinite Fisher information), so the "
                 "privacy loss of an L2-clipped query grows without bound with the dimension; use Scalar or L1Ball")
     return None

@@ -16,6 +16,7 @@ import math
 import numpy as np
 from scipy import special
 
+from .._logmath import log1mexp, log_expm1, log_sub, logsumexp
 from ..noise import Noise
 from .divergence import renyi_poisson_mixture
 from .per_step import SUP_MARGIN, sup_over_shifts
@@ -33,23 +34,9 @@ def _log_erfc(x: float) -> float:
     return math.log(2.0) + float(special.log_ndtr(-x * math.sqrt(2.0)))  # erfc(x) = 2 Phi(-x sqrt 2)
 
 
-def _log_expm1(x: float) -> float:
-    """log(e^x - 1) for x > 0, without overflow: x + log(1 - e^-x)."""
-    return x + math.log(-math.expm1(-x))
-
-
 def _half_inverse_variance(sigma: float) -> float:
     """1/(2 sigma^2), inf (not OverflowError) for a tiny sigma."""
     return 0.5 / sigma / sigma
-
-
-def _log_sub(log_a: float, log_b: float) -> float:
-    """log(e^a - e^b) for a >= b."""
-    if log_b == -math.inf:
-        return log_a
-    if log_b >= log_a:
-        return -math.inf
-    return log_a + math.log(-math.expm1(log_b - log_a))
 
 
 def _sampled_gaussian_log_moment_int(sample_rate: float, sigma: float, order: int) -> float:
@@ -63,12 +50,12 @@ def _sampled_gaussian_log_moment_int(sample_rate: float, sigma: float, order: in
     k = np.arange(2.0, order + 1.0)
     with np.errstate(over="ignore", divide="ignore"):
         growth = (k * k - k) * _half_inverse_variance(sigma)
-        log_growth_excess = growth + np.log(-np.expm1(-growth))  # log(e^g - 1)
+        log_growth_excess = growth + log1mexp(-growth)  # log(e^g - 1)
     terms = (_log_binom(float(order), k) + k * math.log(sample_rate) + (order - k) * math.log1p(-sample_rate)
              + log_growth_excess)
     if np.any(terms == math.inf):  # logsumexp would give inf - inf = NaN
         return math.inf
-    return float(np.logaddexp(0.0, special.logsumexp(terms)))
+    return float(np.logaddexp(0.0, logsumexp(terms)))
 
 
 def _sampled_gaussian_log_moment_frac(sample_rate: float, sigma: float, order: float) -> float | None:
@@ -95,7 +82,7 @@ def _sampled_gaussian_log_moment_frac(sample_rate: float, sigma: float, order: f
         if coef > 0:
             log_a0, log_a1 = np.logaddexp(log_a0, log_s0), np.logaddexp(log_a1, log_s1)
         else:
-            log_a0, log_a1 = _log_sub(log_a0, log_s0), _log_sub(log_a1, log_s1)
+            log_a0, log_a1 = log_sub(log_a0, log_s0), log_sub(log_a1, log_s1)
         if max(log_s0, log_s1) < _SERIES_TOL + max(log_a0, log_a1, 0.0):
             break
     else:
@@ -166,13 +153,13 @@ def binomial_rdp(sample_rate: float, unsampled_at, orders) -> np.ndarray:
     Both are exact to leading order in q for the Gaussian (whose exact remove sum this is).
     """
     int_orders, eps_l, log_q, log_1mq = _integer_order_inputs(sample_rate, unsampled_at, orders)
-    log_excess_2 = _log_expm1(eps_l[0]) if eps_l[0] > 0 else -math.inf  # log(e^{eps(2)} - 1)
+    log_excess_2 = log_expm1(eps_l[0]) if eps_l[0] > 0 else -math.inf  # log(e^{eps(2)} - 1)
     out = np.empty_like(int_orders)
     for i, order in enumerate(int_orders):
         a = int(order)
         j = np.arange(0.0, a + 1.0)
         log_moments = np.concatenate([[0.0, 0.0], (j[2:] - 1.0) * eps_l[:a - 1]])  # E[X^0] = E[X^1] = 1
-        remove = special.logsumexp(_log_binom(float(a), j) + (a - j) * log_1mq + j * log_q + log_moments)
+        remove = logsumexp(_log_binom(float(a), j) + (a - j) * log_1mq + j * log_q + log_moments)
         add = np.logaddexp(0.0, math.log(0.5 * a * (a - 1.0)) + 2 * log_q - (a + 1) * log_1mq + log_excess_2)
         out[i] = max(float(remove), float(add), 0.0) / (a - 1.0)
     return out
@@ -196,5 +183,5 @@ def zhu_wang_rdp(sample_rate: float, unsampled_at, orders) -> np.ndarray:
         tail = (math.log(3.0) + _log_binom(float(a), ell) + (a - ell) * log_1mq + ell * log_q
                 + (ell - 1.0) * eps_l[1:a - 1])
         terms = np.concatenate([[head, second], tail])
-        out[i] = max(float(special.logsumexp(terms)), 0.0) / (a - 1.0)
+        out[i] = max(float(logsumexp(terms)), 0.0) / (a - 1.0)
     return out
