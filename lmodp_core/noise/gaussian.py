@@ -16,6 +16,7 @@ class Gaussian(Noise):
     """N(0, sigma^2) per coordinate."""
 
     family = "gaussian"
+    symmetric_unimodal = True
 
     def __init__(self, sigma: float):
         self.sigma = check_scale("sigma", sigma)

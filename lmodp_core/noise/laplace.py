@@ -13,6 +13,7 @@ class Laplace(Noise):
     """Laplace(0, scale) per coordinate."""
 
     family = "laplace"
+    symmetric_unimodal = True
 
     def __init__(self, scale: float):
         self.scale = check_scale("scale", scale)

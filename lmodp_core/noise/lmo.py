@@ -73,6 +73,7 @@ class LMO(Noise):
     """The LMO-DP noise family of arXiv 2405.18776 (any of a1, a3, a4 may be 0, but not all)."""
 
     family = "lmo"
+    symmetric_unimodal = True  # f(z) = E[U e^{-U|z|}] / (2 scale) is non-increasing in |z|
 
     def __init__(self, a1, a3, a4, gamma_shape, gamma_scale, exp_rate, unif_low, unif_high, scale=1.0):
         self.a1 = _shape_parameter("a1", a1, allow_zero=True)
