@@ -8,8 +8,9 @@ Laplace (every geometry) and symmetric unimodal noises such as LMO (Scalar) get 
 (``certified_sup``); otherwise the sup is taken on a geometric shift grid with a local refinement around
 interior maxima (no monotonicity is assumed); the small-shift end of the L2 ratio uses its limit a*I_f/2
 (I_f = Fisher information) instead of evaluating r_a at tiny shifts; for a density with infinite Fisher
-information (a jump) no L2 bound exists and the RDP is +inf. The small-shift end of the L1 ratio uses lim r_a(s)/s, which is > 0 only for densities with
-jumps (``small_shift_slope``). A relative safety margin ``SUP_MARGIN`` covers the residual between grid points.
+information (a jump) no L2 bound exists and the RDP is +inf. The small-shift end of the L1 ratio uses
+lim r_a(s)/s, which is > 0 only for densities with jumps (``small_shift_slope``). A relative safety margin
+``SUP_MARGIN`` covers the residual between grid points.
 """
 from __future__ import annotations
 
