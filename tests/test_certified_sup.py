@@ -6,7 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lmodp_core import LMO, CustomNoise, L1Ball, L2Ball, Laplace, Scalar
-from lmodp_core.rdp import certified_sup, per_step, renyi_shift, unsampled_rdp
+from lmodp_core.rdp import (certified_sup, per_step, renyi_poisson_mixture, renyi_shift, scalar_subsampled_rdp,
+                            unsampled_rdp)
 from lmodp_core.rdp.certified_sup import RELATIVE_TOLERANCE, envelope_renyi, laplace_sup
 from lmodp_core.rdp.per_step import SUP_MARGIN, sup_over_shifts
 
@@ -45,12 +46,26 @@ def test_lmo_scalar_certified_sup_bounds_a_dense_grid_and_stays_within_the_toler
 
 
 @FAST
-@given(st.floats(0.01, 3.0), st.floats(1e-3, 0.5), st.floats(0.0, 1.0), st.sampled_from([1.1, 2.0, 9.0, 64.0]))
-def test_the_envelope_bounds_every_shift_of_its_interval(lower, relative_width, position, order):
+@given(st.floats(0.01, 3.0), st.floats(1e-3, 0.5), st.floats(0.0, 1.0), st.sampled_from([1.1, 2.0, 9.0, 64.0]),
+       st.sampled_from([1.0, 0.3, 0.01]))
+def test_the_envelope_bounds_every_shift_of_its_interval(lower, relative_width, position, order, sample_rate):
     upper = lower * (1.0 + relative_width)
     shift = lower + position * (upper - lower)
     orders = np.array([order])
-    assert renyi_shift(LMO_03, [shift], orders)[0, 0] <= envelope_renyi(LMO_03, lower, upper, orders)[0]
+    bound = envelope_renyi(LMO_03, lower, upper, orders, sample_rate)[0]
+    assert np.max(renyi_poisson_mixture(LMO_03, shift, sample_rate, orders)) <= bound
+
+
+def test_lmo_subsampled_scalar_certified_sup_bounds_a_dense_grid_and_the_numerical_sup():
+    rate, orders = 0.1, np.array([2.0, 16.0])
+    certified = scalar_subsampled_rdp(LMO_03, 1.0, rate, orders)
+    shifts = np.linspace(0.02, 1.0, 50)
+    dense = np.max([np.maximum(*renyi_poisson_mixture(LMO_03, s, rate, orders)) for s in shifts], axis=0)
+    assert np.all(certified >= dense)
+    numerical = sup_over_shifts(
+        lambda s: np.array([np.maximum(*renyi_poisson_mixture(LMO_03, x, rate, orders)) for x in s]), 1.0, orders)
+    assert np.all(certified >= numerical * (1.0 - 1e-9))
+    assert np.all(certified <= numerical * (1.0 + RELATIVE_TOLERANCE + SUP_MARGIN))
 
 
 def test_out_of_budget_the_bound_is_looser_but_still_sound(monkeypatch):
@@ -71,6 +86,6 @@ def test_a_density_not_declared_unimodal_keeps_the_numerical_sup(monkeypatch):
     def refuse(*args):
         raise AssertionError("the envelope branch and bound needs a symmetric unimodal density")
 
-    monkeypatch.setattr(per_step, "unimodal_sup", refuse)
+    monkeypatch.setattr(per_step, "scalar_sup", refuse)
     orders = np.array([2.0])
     assert np.allclose(unsampled_rdp(noise, Scalar(1.0), orders), _numerical_sup(noise, 1.0, orders))

@@ -8,7 +8,8 @@ Scalar geometry, a density p symmetric and non-increasing in |x| (``Noise.symmet
 over [s0, D] (s0 = ``FIRST_SHIFT_FRACTION`` D) returns the max of these bounds over its leaf intervals, a sound
 bound. It bisects an interval, for the orders concerned, while its bound exceeds the best point value by more
 than ``RELATIVE_TOLERANCE`` (at most ``_MAX_ENVELOPES`` envelopes; past it the bound stays sound, only looser).
-The shifts in (0, s0] get the Lipschitz bound ``small_shift_bound``.
+The shifts in (0, s0] get the Lipschitz bound ``_small_shift_bound``. The Poisson-subsampled scalar step
+(both directions of the mixture) is certified the same way.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from .._quadrature import renyi_from_log_excess
 from ..noise import Noise
-from .divergence import _laplace_renyi, _split_points, numeric_log_excess, renyi_shift
+from .divergence import _laplace_renyi, _log_mixture, _split_points, numeric_log_excess
 
 RELATIVE_TOLERANCE = 1e-4  # the certified sup exceeds the best value found by at most this, unless out of budget
 FIRST_SHIFT_FRACTION = 1e-3  # s0 / C: the branch and bound covers [s0, C]
@@ -41,53 +42,83 @@ def laplace_sup(scale: float, radius: float, orders: np.ndarray, power: int) -> 
     return _laplace_renyi(scale, np.array([radius]), orders)[0] * (1.0 + ROUNDING_MARGIN)
 
 
-def envelope_renyi(noise: Noise, lower: float, upper: float, orders: np.ndarray) -> np.ndarray:
-    """An upper bound on r_a(s) for every s in [lower, upper], for a symmetric unimodal noise p.
+def envelope_renyi(noise: Noise, lower: float, upper: float, orders: np.ndarray,
+                   sample_rate: float = 1.0) -> np.ndarray:
+    """An upper bound, for every s in [lower, upper] and a symmetric unimodal noise p, on r_a(s) (sample_rate
+    q = 1) or on both directions of the Poisson mixture m_s = (1-q) p + q p_s, max(D_a(m_s||p), D_a(p||m_s)).
 
-    I(s) - 1 = int p phi_a(log p_s/p) with p_s = p(. - s) and phi_a(L) = e^{aL} - 1 - a(e^L - 1) >= 0, which
-    decreases for L < 0 and increases for L > 0. Every p_s lies between punder(x) = min(p(x - lower),
-    p(x - upper)) and pbar(x) = p(x - clip(x, lower, upper)), so phi_a(log p_s/p) <= phi_a(log max(pbar, p)/p)
-    + phi_a(log min(punder, p)/p): two quadratures, each split where its integrand has a kink.
+    With phi_a(L) = e^{aL} - 1 - a(e^L - 1) (the quadrature's form): D_a(m||p) = log(1 + int p phi_a(log m/p))
+    / (a-1) and D_a(p||m) = log(1 + int m phi_a(log p/m)) / (a-1). Both integrands, as functions of m(x), are
+    convex with minimum 0 at m = p. Every p_s = p(. - s) lies between punder(x) = min(p(x - lower), p(x - upper))
+    and pbar(x) = p(x - clip(x, lower, upper)), so m_s lies between m- and m+ (the mixtures with punder, pbar),
+    and each integrand is at most its value at max(m+, p) plus its value at min(m-, p).
     """
-    def above(x):
+    def high(x):
         log_p = noise.logpdf(x)
-        return np.maximum(noise.logpdf(x - np.clip(x, lower, upper)), log_p), log_p
+        return np.maximum(_log_mixture(log_p, noise.logpdf(x - np.clip(x, lower, upper)), sample_rate), log_p), log_p
 
-    def below(x):
+    def low(x):
         log_p = noise.logpdf(x)
-        return np.minimum(np.minimum(noise.logpdf(x - lower), noise.logpdf(x - upper)), log_p), log_p
+        log_under = np.minimum(noise.logpdf(x - lower), noise.logpdf(x - upper))
+        return np.minimum(_log_mixture(log_p, log_under, sample_rate), log_p), log_p
 
     # max(pbar, p) has kinks at p's kinks, at lower/2 (where |x - lower| = |x|), lower, upper and pbar's shifted
     # kinks; min(punder, p) at p's kinks, upper/2, the middle (punder switches ends) and punder's shifted kinks
     kinks, middle = _split_points(noise), 0.5 * (lower + upper)
-    above_splits = np.concatenate([kinks, kinks[kinks < 0] + lower, kinks[kinks > 0] + upper,
-                                   [0.5 * lower, lower, upper]])
-    below_splits = np.concatenate([kinks, kinks[kinks < middle - upper] + upper, kinks[kinks > middle - lower] + lower,
-                                   [0.5 * upper, middle]])
-    log_excess = np.logaddexp(numeric_log_excess(above, above_splits, noise.typical_scale, orders),
-                              numeric_log_excess(below, below_splits, noise.typical_scale, orders))
-    return renyi_from_log_excess(log_excess, orders)
+    high_splits = np.concatenate([kinks, kinks[kinks < 0] + lower, kinks[kinks > 0] + upper,
+                                  [0.5 * lower, lower, upper]])
+    low_splits = np.concatenate([kinks, kinks[kinks < middle - upper] + upper, kinks[kinks > middle - lower] + lower,
+                                 [0.5 * upper, middle]])
+
+    def renyi_bound(pairs) -> np.ndarray:
+        log_excess = np.logaddexp(*(numeric_log_excess(pair, splits, noise.typical_scale, orders)
+                                    for pair, splits in pairs))
+        return renyi_from_log_excess(log_excess, orders)
+
+    remove = renyi_bound([(high, high_splits), (low, low_splits)])
+    if sample_rate == 1.0:
+        return remove
+    add = renyi_bound([(lambda x: high(x)[::-1], high_splits), (lambda x: low(x)[::-1], low_splits)])
+    return np.maximum(remove, add)
 
 
-def small_shift_bound(noise: Noise, radius: float, orders: np.ndarray) -> np.ndarray:
+def has_certified_scalar_sup(noise: Noise) -> bool:
+    """Whether ``scalar_sup`` applies: a symmetric unimodal density whose log has a known Lipschitz constant."""
+    return noise.symmetric_unimodal and math.isfinite(noise.log_density_lipschitz)
+
+
+def scalar_sup(noise: Noise, sensitivity: float, orders: np.ndarray, point, sample_rate: float = 1.0) -> np.ndarray:
+    """Certified sup over s in (0, D] of r_a(s) (q = 1) or of the max of both Poisson-mixture directions.
+
+    ``point(shifts, orders)`` evaluates the divergence at each shift (rows). Below s0 the Lipschitz bound holds
+    for the mixtures too: subsampling never hurts (joint quasi-convexity of Renyi divergence, and D_a(p||p_s) =
+    r_a(s) by symmetry).
+    """
+    near_zero = _small_shift_bound(noise, sensitivity, orders)
+
+    def envelope(left, right, some):
+        return envelope_renyi(noise, left, right, some, sample_rate)
+
+    return np.maximum(_branch_and_bound(point, envelope, sensitivity, orders, near_zero), near_zero)
+
+
+def _small_shift_bound(noise: Noise, radius: float, orders: np.ndarray) -> np.ndarray:
     """sup_{0<s<=s0} r_a(s) <= min(L s0, a (L s0)^2 / 2), L the Lipschitz constant of log p: a shift s is
     (L s)-DP, and eps-DP implies (eps^2/2)-zCDP (Bun & Steinke 2016, arXiv:1605.02065, Prop. 3.3)."""
     eps0 = noise.log_density_lipschitz * FIRST_SHIFT_FRACTION * radius
     return np.minimum(eps0, 0.5 * orders * eps0 * eps0)
 
 
-def unimodal_sup(noise: Noise, radius: float, orders: np.ndarray, floor: np.ndarray) -> np.ndarray:
-    """A certified upper bound on sup_{s0<=s<=D} r_a(s) (D = ``radius``), by envelopes and branch and bound.
+def _branch_and_bound(point, envelope, radius: float, orders: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """A certified upper bound on sup_{s0<=s<=D} v_a(s) (D = ``radius``), by envelopes and branch and bound.
 
-    ``floor`` (per order) is a value the caller takes the max with anyway: intervals below it are not refined.
+    ``point(shifts, orders)`` gives v_a at each shift (rows), ``envelope(left, right, orders)`` an upper bound on
+    v_a over [left, right]. ``floor`` (per order) is a value the caller takes the max with anyway: intervals below
+    it are not refined.
     """
-    def envelope(left, right, active):
-        return envelope_renyi(noise, left, right, orders[active])
-
-    every = np.ones(orders.shape, dtype=bool)
     shifts = radius * np.geomspace(FIRST_SHIFT_FRACTION, 1.0, _START_INTERVALS + 1)
-    best = np.maximum(floor, renyi_shift(noise, shifts, orders).max(axis=0))
-    intervals = [(left, right, envelope(left, right, every)) for left, right in itertools.pairwise(shifts)]
+    best = np.maximum(floor, point(shifts, orders).max(axis=0))
+    intervals = [(left, right, envelope(left, right, orders)) for left, right in itertools.pairwise(shifts)]
     spent = len(intervals)
     while True:
         split, kept = [], []
@@ -101,10 +132,10 @@ def unimodal_sup(noise: Noise, radius: float, orders: np.ndarray, floor: np.ndar
                 continue
             active = bound > best * (1.0 + RELATIVE_TOLERANCE)
             middle = math.sqrt(left * right)
-            best[active] = np.maximum(best[active], renyi_shift(noise, [middle], orders[active])[0])
+            best[active] = np.maximum(best[active], point([middle], orders[active])[0])
             for child_left, child_right in ((left, middle), (middle, right)):
                 child = bound.copy()
-                child[active] = np.minimum(bound[active], envelope(child_left, child_right, active))
+                child[active] = np.minimum(bound[active], envelope(child_left, child_right, orders[active]))
                 kept.append((child_left, child_right, child))
             spent += 2
         intervals = kept

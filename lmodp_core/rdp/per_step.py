@@ -19,7 +19,7 @@ import numpy as np
 from ..geometry import Geometry, L1Ball, L2Ball, Scalar
 from ..noise import Gaussian, Laplace, Noise
 from ..noise.piecewise import log_renyi_moment
-from .certified_sup import laplace_sup, small_shift_bound, unimodal_sup
+from .certified_sup import has_certified_scalar_sup, laplace_sup, scalar_sup
 from .divergence import renyi_shift
 
 SUP_MARGIN = 1e-6  # relative inflation of numerically found suprema
@@ -78,9 +78,8 @@ def unsampled_rdp(noise: Noise, geometry: Geometry, orders) -> np.ndarray:
         return _piecewise_sup(noise, radius, orders, power)
     if isinstance(noise, Laplace):
         return laplace_sup(noise.scale, radius, orders, power)
-    if power == 0 and noise.symmetric_unimodal and np.isfinite(noise.log_density_lipschitz):
-        near_zero = small_shift_bound(noise, radius, orders)
-        return np.maximum(unimodal_sup(noise, radius, orders, near_zero), near_zero)
+    if power == 0 and has_certified_scalar_sup(noise):
+        return scalar_sup(noise, radius, orders, lambda shifts, some: renyi_shift(noise, shifts, some))
     best = sup_over_shifts(ratio, radius, orders)
     if power == 2:
         best = np.maximum(best, 0.5 * orders * noise.fisher_information * radius**2)  # s -> 0 limit a I_f C^2/2
