@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -56,8 +57,9 @@ def test_the_envelope_bounds_every_shift_of_its_interval(lower, relative_width, 
     assert np.max(renyi_poisson_mixture(LMO_03, shift, sample_rate, orders)) <= bound
 
 
-def test_lmo_subsampled_scalar_certified_sup_bounds_a_dense_grid_and_the_numerical_sup():
-    rate, orders = 0.1, np.array([2.0, 16.0])
+@pytest.mark.parametrize("rate", [0.1, 1e-3])
+def test_lmo_subsampled_scalar_certified_sup_bounds_a_dense_grid_and_the_numerical_sup(rate):
+    orders = np.array([2.0, 16.0])
     certified = scalar_subsampled_rdp(LMO_03, 1.0, rate, orders)
     shifts = np.linspace(0.02, 1.0, 50)
     dense = np.max([np.maximum(*renyi_poisson_mixture(LMO_03, s, rate, orders)) for s in shifts], axis=0)

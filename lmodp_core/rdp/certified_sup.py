@@ -90,11 +90,9 @@ def has_certified_scalar_sup(noise: Noise) -> bool:
 def scalar_sup(noise: Noise, sensitivity: float, orders: np.ndarray, point, sample_rate: float = 1.0) -> np.ndarray:
     """Certified sup over s in (0, D] of r_a(s) (q = 1) or of the max of both Poisson-mixture directions.
 
-    ``point(shifts, orders)`` evaluates the divergence at each shift (rows). Below s0 the Lipschitz bound holds
-    for the mixtures too: subsampling never hurts (joint quasi-convexity of Renyi divergence, and D_a(p||p_s) =
-    r_a(s) by symmetry).
+    ``point(shifts, orders)`` evaluates the divergence at each shift (rows).
     """
-    near_zero = _small_shift_bound(noise, sensitivity, orders)
+    near_zero = _small_shift_bound(noise, sensitivity, orders, sample_rate)
 
     def envelope(left, right, some):
         return envelope_renyi(noise, left, right, some, sample_rate)
@@ -102,11 +100,13 @@ def scalar_sup(noise: Noise, sensitivity: float, orders: np.ndarray, point, samp
     return np.maximum(_branch_and_bound(point, envelope, sensitivity, orders, near_zero), near_zero)
 
 
-def _small_shift_bound(noise: Noise, radius: float, orders: np.ndarray) -> np.ndarray:
-    """sup_{0<s<=s0} r_a(s) <= min(L s0, a (L s0)^2 / 2), L the Lipschitz constant of log p: a shift s is
-    (L s)-DP, and eps-DP implies (eps^2/2)-zCDP (Bun & Steinke 2016, arXiv:1605.02065, Prop. 3.3)."""
-    eps0 = noise.log_density_lipschitz * FIRST_SHIFT_FRACTION * radius
-    return np.minimum(eps0, 0.5 * orders * eps0 * eps0)
+def _small_shift_bound(noise: Noise, radius: float, orders: np.ndarray, sample_rate: float) -> np.ndarray:
+    """The bound for s in (0, s0]: |log p_s/p| <= L s0 (L the Lipschitz constant of log p), so the mixture's ratio
+    m_s/p = 1 - q + q p_s/p has |log| <= eps = log(1 + q (e^{L s0} - 1)) (both directions: 1/(1 - q(1 - e^-e0))
+    <= 1 + q(e^e0 - 1)), and eps-DP gives RDP <= min(eps, a eps^2 / 2) (Bun & Steinke 2016, arXiv:1605.02065,
+    Prop. 3.3)."""
+    eps = math.log1p(sample_rate * math.expm1(noise.log_density_lipschitz * FIRST_SHIFT_FRACTION * radius))
+    return np.minimum(eps, 0.5 * orders * eps * eps)
 
 
 def _branch_and_bound(point, envelope, radius: float, orders: np.ndarray, floor: np.ndarray) -> np.ndarray:
