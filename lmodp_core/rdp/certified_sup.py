@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 
 import numpy as np
 
@@ -26,6 +27,7 @@ RELATIVE_TOLERANCE = 1e-4  # the certified sup exceeds the best value found by a
 FIRST_SHIFT_FRACTION = 1e-3  # s0 / C: the branch and bound covers [s0, C]
 ROUNDING_MARGIN = 1e-12  # relative inflation of a closed-form sup for floating-point rounding
 _START_INTERVALS = 3  # geometric intervals of ratio 10 on [s0, D]
+_LOG_MAX_FLOAT = math.log(sys.float_info.max)
 _MAX_ENVELOPES = 200  # envelope quadrature pairs per call (each for the orders still open): bounded time
 
 
@@ -105,7 +107,8 @@ def _small_shift_bound(noise: Noise, radius: float, orders: np.ndarray, sample_r
     m_s/p = 1 - q + q p_s/p has |log| <= eps = log(1 + q (e^{L s0} - 1)) (both directions: 1/(1 - q(1 - e^-e0))
     <= 1 + q(e^e0 - 1)), and eps-DP gives RDP <= min(eps, a eps^2 / 2) (Bun & Steinke 2016, arXiv:1605.02065,
     Prop. 3.3)."""
-    eps = math.log1p(sample_rate * math.expm1(noise.log_density_lipschitz * FIRST_SHIFT_FRACTION * radius))
+    eps0 = noise.log_density_lipschitz * FIRST_SHIFT_FRACTION * radius
+    eps = math.log1p(sample_rate * math.expm1(eps0)) if eps0 < _LOG_MAX_FLOAT else eps0  # eps <= eps0 always
     return np.minimum(eps, 0.5 * orders * eps * eps)
 
 
