@@ -11,6 +11,7 @@ from scipy import special
 
 from lmodp_core import (LMO, Accountant, Gaussian, L1Ball, L2Ball, Laplace, Mechanism, OrderGridWarning, Poisson,
                         Scalar, calibrate, compute_epsilon, step_rdp)
+from lmodp_core.rdp.certified_sup import RELATIVE_TOLERANCE
 
 from .conftest import PAPER_03
 
@@ -133,8 +134,9 @@ def test_gaussian_l2_rdp_equals_the_closed_form(sigma, clip):
 @given(noise=NOISES, rate=st.floats(1e-3, 1.0), clip=st.floats(0.1, 3.0))
 def test_l2_is_at_least_the_scalar_query_with_the_same_clip(noise, rate, clip):
     orders = np.array([2.0, 8.0, 32.0])
+    # the certified Scalar sup may exceed the true sup by RELATIVE_TOLERANCE, the numerical L2 sup does not
     assert np.all(step_rdp(noise, L2Ball(clip), Poisson(rate), orders)
-                  >= step_rdp(noise, Scalar(clip), Poisson(rate), orders) * (1 - 1e-9))
+                  >= step_rdp(noise, Scalar(clip), Poisson(rate), orders) / (1 + RELATIVE_TOLERANCE))
 
 
 # ---- bad input ------------------------------------------------------------------------------------------------

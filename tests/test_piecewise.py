@@ -11,7 +11,7 @@ from lmodp_core import (DEFAULT_ORDERS, Accountant, L1Ball, L2Ball, Mechanism, N
                         Scalar, calibrate, pld_epsilon)
 from lmodp_core.pld import supports
 from lmodp_core.rdp import renyi_poisson_mixture, renyi_shift
-from lmodp_core.rdp.divergence import _numeric_renyi, _split_points
+from lmodp_core.rdp.divergence import _numeric_renyi, split_points
 
 SMALL = PiecewiseNoise.normalised(0.5, [3.0, 2.0, 1.0], tail_ratio=0.6)
 
@@ -86,7 +86,7 @@ def test_exact_divergence_equals_quadrature_of_the_same_density(values, width, t
     noise = PiecewiseNoise.normalised(width, values, tail_ratio=tail)
     orders = np.array([1.5, 2.0, 4.0])
     exact = renyi_shift(noise, [shift], orders)[0]
-    quadrature = _numeric_renyi(lambda x: (noise.logpdf(x - shift), noise.logpdf(x)), _split_points(noise, shift),
+    quadrature = _numeric_renyi(lambda x: (noise.logpdf(x - shift), noise.logpdf(x)), split_points(noise, shift),
                                 noise.typical_scale, orders)
     finite = np.isfinite(exact)
     assert np.array_equal(finite, np.isfinite(quadrature))

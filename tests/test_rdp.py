@@ -10,6 +10,7 @@ from lmodp_core import (DEFAULT_ORDERS, LMO, CustomNoise, Gaussian, L1Ball, L2Ba
                         Poisson, Scalar, calibrate, compute_epsilon, delta_from_rdp, epsilon_from_rdp, step_rdp)
 from lmodp_core.rdp import (binomial_rdp, renyi_poisson_mixture, renyi_shift, sampled_gaussian_rdp, unsampled_rdp,
                             zhu_wang_rdp)
+from lmodp_core.rdp.certified_sup import RELATIVE_TOLERANCE
 
 from .conftest import PAPER_03
 
@@ -154,7 +155,8 @@ def test_vector_geometries_dominate_the_scalar_query(noise):
     scalar = step_rdp(noise, Scalar(1.0), None, orders)
     l1 = step_rdp(noise, L1Ball(1.0), None, orders)
     l2 = step_rdp(noise, L2Ball(1.0), None, orders)
-    assert np.all(l1 >= scalar * (1 - 1e-12)) and np.all(l2 >= scalar * (1 - 1e-12))
+    # the certified Scalar sup may exceed the true sup by RELATIVE_TOLERANCE, the numerical L1/L2 sups do not
+    assert np.all(l1 >= scalar / (1 + RELATIVE_TOLERANCE)) and np.all(l2 >= scalar / (1 + RELATIVE_TOLERANCE))
     # a d-dimensional shift spread evenly never exceeds the L2 bound (additivity over coordinates)
     for dim in (1, 4, 100):
         spread = dim * renyi_shift(noise, [1.0 / math.sqrt(dim)], orders)[0]

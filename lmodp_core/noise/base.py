@@ -56,6 +56,9 @@ class Noise(abc.ABC):
     """
 
     family: ClassVar[str]
+    # True only where proven for the whole family: the density is symmetric and non-increasing in |x|
+    # (certified sup over shifts, lmodp_core.rdp.certified_sup)
+    symmetric_unimodal: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -20,6 +20,7 @@ class Gaussian(Noise):
 
     sigma: float
     family: ClassVar[str] = "gaussian"
+    symmetric_unimodal: ClassVar[bool] = True
 
     def __post_init__(self):
         self._set_checked(sigma=check_scale("sigma", self.sigma))

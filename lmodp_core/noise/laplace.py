@@ -17,6 +17,7 @@ class Laplace(Noise):
 
     scale: float
     family: ClassVar[str] = "laplace"
+    symmetric_unimodal: ClassVar[bool] = True
 
     def __post_init__(self):
         self._set_checked(scale=check_scale("scale", self.scale))

@@ -86,6 +86,7 @@ class LMO(Noise):
     unif_high: float
     scale: float = 1.0
     family: ClassVar[str] = "lmo"
+    symmetric_unimodal: ClassVar[bool] = True  # f(z) = E[U e^{-U|z|}] / (2 scale) is non-increasing in |z|
 
     def __post_init__(self):
         a1, a3, a4 = (_shape_parameter(name, getattr(self, name), allow_zero=True) for name in ("a1", "a3", "a4"))

@@ -8,6 +8,8 @@ from ..noise import Gaussian, Laplace
 from .registry import renyi_shift_closed_form, step_rdp_closed_form, unsampled_rdp_closed_form
 from .subsampled import sampled_gaussian_rdp
 
+_ROUNDING_MARGIN = 1e-12  # relative inflation of a closed-form sup for floating-point rounding
+
 
 @renyi_shift_closed_form.register(Gaussian)
 def _gaussian_renyi(noise: Gaussian, shifts: np.ndarray, orders: np.ndarray) -> np.ndarray:
@@ -30,6 +32,21 @@ def _laplace_renyi(noise: Laplace, shifts: np.ndarray, orders: np.ndarray) -> np
 @unsampled_rdp_closed_form.register(Gaussian)
 def _gaussian_unsampled(noise: Gaussian, geometry: Geometry, orders: np.ndarray) -> np.ndarray:
     return orders * geometry.radius**2 / (2.0 * noise.sigma**2)  # exact in every geometry: a C^2 / (2 sigma^2)
+
+
+@unsampled_rdp_closed_form.register(Laplace)
+def _laplace_unsampled(noise: Laplace, geometry: Geometry, orders: np.ndarray) -> np.ndarray:
+    """C^k sup_{0<s<=C} r_a(s)/s^k for Laplace(b), exactly (docs/accounting.md, "Certified suprema over shifts").
+
+    With A = a/(2a-1), (a-1) r_a(s) = g(s) = log(A e^{(a-1)s/b} + (1-A) e^{-as/b}) (Mironov 2017, Table II) is
+    convex with g(0) = g'(0) = 0, so g and g(s)/s are non-decreasing: k = 0, 1 give r_a(C). g''(s) = w(1-w)(2a-1)^2
+    / b^2 with w = A e^{(a-1)s/b}/e^{g} increasing from A > 1/2, so g'' decreases and g(s)/s^2 = int_0^1 (1-t)
+    g''(ts) dt does too: k = 2 gives the limit g''(0)/(2(a-1)) C^2 = a C^2 / (2 b^2).
+    """
+    radius = geometry.radius
+    if geometry.shift_exponent == 2:
+        return orders * radius**2 / (2.0 * noise.scale**2) * (1.0 + _ROUNDING_MARGIN)
+    return _laplace_renyi(noise, np.array([radius]), orders)[0] * (1.0 + _ROUNDING_MARGIN)
 
 
 @step_rdp_closed_form.register(Gaussian)

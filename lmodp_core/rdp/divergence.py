@@ -42,8 +42,9 @@ def _resolved(fine: np.ndarray, rough: np.ndarray) -> np.ndarray:
     return _log_error(fine, rough) <= allowed
 
 
-def _numeric_renyi(log_pair: Callable, breakpoints: np.ndarray, scale: float, orders: np.ndarray) -> np.ndarray:
-    """D_a(p || q) for every order, where ``log_pair(x)`` returns (log p(x), log q(x))."""
+def numeric_log_excess(log_pair: Callable, breakpoints: np.ndarray, scale: float, orders: np.ndarray) -> np.ndarray:
+    """An upper value of log S_a, S_a = int q phi_a(log p/q), for every order (+inf where unresolved), where
+    ``log_pair(x)`` returns (log p(x), log q(x)); S_a = int p^a q^{1-a} - 1 when p and q are normalised."""
     x, log_w, coarse = real_line_nodes(breakpoints, scale)
     log_p, log_q = log_pair(x)
     fine, rough, peak = log_renyi_excess(log_p, log_q, log_w, coarse, orders)
@@ -59,7 +60,12 @@ def _numeric_renyi(log_pair: Callable, breakpoints: np.ndarray, scale: float, or
         f_j, r_j, peak_j = log_renyi_excess(log_p_j, log_q_j, log_w_j, coarse_j, orders[todo])
         fine[todo], rough[todo], peak_x[todo] = f_j, r_j, x_j[peak_j]
     upper = np.logaddexp(np.maximum(fine, rough), _log_error(fine, rough))
-    return np.where(_resolved(fine, rough), renyi_from_log_excess(upper, orders), np.inf)
+    return np.where(_resolved(fine, rough), upper, np.inf)
+
+
+def _numeric_renyi(log_pair: Callable, breakpoints: np.ndarray, scale: float, orders: np.ndarray) -> np.ndarray:
+    """D_a(p || q) for every order, where ``log_pair(x)`` returns (log p(x), log q(x))."""
+    return renyi_from_log_excess(numeric_log_excess(log_pair, breakpoints, scale, orders), orders)
 
 
 def _renyi_from_masses(log_p: np.ndarray, log_q: np.ndarray, orders: np.ndarray) -> np.ndarray:
@@ -67,9 +73,10 @@ def _renyi_from_masses(log_p: np.ndarray, log_q: np.ndarray, orders: np.ndarray)
     return np.maximum(log_renyi_moment(log_p, log_q, orders), 0.0) / (orders - 1.0)
 
 
-def _split_points(noise: Noise, shift: float) -> np.ndarray:
+def split_points(noise: Noise, *shifts: float) -> np.ndarray:
+    """The kinks of the density and of its copies shifted by each of ``shifts`` (quadrature splits there)."""
     kinks = np.asarray(noise.kinks or (0.0,), dtype=float)
-    return np.unique(np.concatenate([kinks, kinks + shift]))
+    return np.unique(np.concatenate([kinks] + [kinks + shift for shift in shifts]))
 
 
 def renyi_shift(noise: Noise, shifts, orders) -> np.ndarray:
@@ -86,7 +93,7 @@ def renyi_shift(noise: Noise, shifts, orders) -> np.ndarray:
             out[i] = _renyi_from_masses(*exact(shift), orders)
         elif shift > 0.0:
             out[i] = _numeric_renyi(lambda x, s=shift: (noise.logpdf(x - s), noise.logpdf(x)),
-                                    _split_points(noise, shift), noise.typical_scale, orders)
+                                    split_points(noise, shift), noise.typical_scale, orders)
     return out
 
 
@@ -110,7 +117,7 @@ def renyi_poisson_mixture(noise: Noise, shift: float, sample_rate: float, orders
         log_base, log_mix = base_and_mixture(x)
         return log_mix, log_base
 
-    splits = _split_points(noise, shift)
+    splits = split_points(noise, shift)
     remove = _numeric_renyi(remove_pair, splits, noise.typical_scale, orders)
     add = _numeric_renyi(base_and_mixture, splits, noise.typical_scale, orders)
     return remove, add

@@ -5,11 +5,13 @@ Additivity of Renyi divergence over independent coordinates gives, for a shift v
     Scalar(D):  sup_{0<s<=D} r_a(s)
     L1Ball(C):  sum_i r_a(|v_i|) <= C * sup_{0<s<=C} r_a(s)/s          (||v||_1 <= C)
     L2Ball(C):  sum_i r_a(|v_i|) <= C^2 * sup_{0<s<=C} r_a(s)/s^2      (||v||_2 <= C, any dimension)
-The sup is taken on a geometric shift grid with a local refinement around interior maxima (no monotonicity
-is assumed); the small-shift end of the L2 ratio uses its limit a*I_f/2 (I_f = Fisher information) instead of
-evaluating r_a at tiny shifts; for a density with infinite Fisher information (a jump) no L2 bound exists and
-the RDP is +inf. The small-shift end of the L1 ratio uses lim r_a(s)/s, which is > 0 only for densities with
-jumps (``small_shift_slope``). A relative safety margin ``SUP_MARGIN`` covers the residual between grid points.
+Laplace (every geometry) and symmetric unimodal noises such as LMO (Scalar) get certified sups
+(``certified_sup``); otherwise the sup is taken on a geometric shift grid with a local refinement around
+interior maxima (no monotonicity is assumed); the small-shift end of the L2 ratio uses its limit a*I_f/2
+(I_f = Fisher information) instead of evaluating r_a at tiny shifts; for a density with infinite Fisher
+information (a jump) no L2 bound exists and the RDP is +inf. The small-shift end of the L1 ratio uses
+lim r_a(s)/s, which is > 0 only for densities with jumps (``small_shift_slope``). A relative safety margin
+``SUP_MARGIN`` covers the residual between grid points.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import numpy as np
 from ..geometry import Geometry
 from ..noise import Noise
 from ..noise.piecewise import log_renyi_moment
+from .certified_sup import has_certified_scalar_sup, scalar_sup
 from .divergence import renyi_shift
 from .registry import unsampled_rdp_closed_form
 
@@ -65,6 +68,8 @@ def unsampled_rdp(noise: Noise, geometry: Geometry, orders) -> np.ndarray:
         return np.full(orders.shape, np.inf)
     if power < 2 and getattr(noise, "shift_pair_masses", None) is not None:
         return _piecewise_sup(noise, radius, orders, power)
+    if power == 0 and has_certified_scalar_sup(noise):
+        return scalar_sup(noise, radius, orders, lambda shifts, some: renyi_shift(noise, shifts, some))
     best = sup_over_shifts(ratio, radius, orders)
     if power == 2:
         best = np.maximum(best, 0.5 * orders * noise.fisher_information * radius**2)  # s -> 0 limit a I_f C^2/2

@@ -2,7 +2,8 @@
 
 - Gaussian, any geometry: the exact sampled-Gaussian RDP (Mironov, Talwar, Zhang 2019), integer and
   fractional orders.
-- Scalar geometry, any density: both directions by quadrature, sup over shifts, report the max.
+- Scalar geometry, any density: both directions by quadrature, sup over shifts (certified for symmetric
+  unimodal densities, ``certified_sup``), report the max.
 - Vector geometry, non-Gaussian, integer orders (a fractional order a is bounded by the next integer order, RDP
   being non-decreasing in a): the smaller of the general bound of Zhu & Wang 2019 (Thm. 6) and the max of two
   direction-wise bounds proved in ``binomial_rdp`` (no factor 3, so no floor as the noise grows).
@@ -18,6 +19,7 @@ from scipy import special
 
 from .._logmath import log1mexp, log_expm1, log_sub, logsumexp
 from ..noise import Noise
+from .certified_sup import has_certified_scalar_sup, scalar_sup
 from .divergence import renyi_poisson_mixture
 from .per_step import SUP_MARGIN, sup_over_shifts
 
@@ -121,10 +123,12 @@ def scalar_subsampled_rdp(noise: Noise, sensitivity: float, sample_rate: float, 
     """max(remove, add) RDP of a Poisson-subsampled scalar query, sup over shifts in (0, sensitivity]."""
     orders = np.atleast_1d(np.asarray(orders, dtype=float))
 
-    def both_directions(shifts):
-        return np.array([np.maximum(*renyi_poisson_mixture(noise, s, sample_rate, orders)) for s in shifts])
+    def both_directions(shifts, some=orders):
+        return np.array([np.maximum(*renyi_poisson_mixture(noise, s, sample_rate, some)) for s in shifts])
 
     knots = getattr(noise, "shift_knot_spacing", None)  # exact sup for histogram densities
+    if knots is None and has_certified_scalar_sup(noise):
+        return scalar_sup(noise, sensitivity, orders, both_directions, sample_rate)
     return sup_over_shifts(both_directions, sensitivity, orders, knots) * (1.0 + SUP_MARGIN)
 
 
