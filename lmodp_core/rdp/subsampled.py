@@ -3,9 +3,10 @@
 - Gaussian, any geometry: the exact sampled-Gaussian RDP (Mironov, Talwar, Zhang 2019), integer and
   fractional orders.
 - Scalar geometry, any density: both directions by quadrature, sup over shifts, report the max.
-- Vector geometry, non-Gaussian, integer orders (a fractional order a is bounded by the next integer order, RDP
-  being non-decreasing in a): the smaller of the general bound of Zhu & Wang 2019 (Thm. 6) and the max of two
-  direction-wise bounds proved in ``binomial_rdp`` (no factor 3, so no floor as the noise grows).
+- Vector geometry, non-Gaussian, integer orders: the smaller of the general bound of Zhu & Wang 2019 (Thm. 6) and
+  the max of two direction-wise bounds proved in ``binomial_rdp`` (no factor 3, so no floor as the noise grows).
+  A fractional order uses the chord of the log-moment between the two integer orders around it
+  (``chord_between_integer_orders``).
 Subsampling never hurts (joint quasi-convexity of Renyi divergence), so every bound is also capped by the
 unsampled per-step RDP.
 """
@@ -142,8 +143,30 @@ def scalar_subsampled_rdp(noise: Noise, sensitivity: float, sample_rate: float, 
 
 
 def integer_orders(orders) -> np.ndarray:
-    """The integer order >= 2 whose bound serves each order (RDP is non-decreasing in the order)."""
+    """The largest integer order >= 2 that the bound of each order needs: ceil(a), at least 2."""
     return np.maximum(np.ceil(np.atleast_1d(np.asarray(orders, dtype=float))), 2.0)
+
+
+def chord_between_integer_orders(bound_at_integers, orders) -> np.ndarray:
+    """An RDP bound at any order > 1 from a bound ``bound_at_integers(int_orders)`` valid at integer orders >= 2.
+
+    For n < a < n + 1, n >= 2, theta = a - n: the true RDP rho makes (a-1) rho(a) convex in a (a sup over pairs of
+    log-moments of the privacy loss, van Erven & Harremoes 2014, arXiv:1206.2459, Cor. 2), so
+        (a-1) rho(a) <= (1-theta) (n-1) rho(n) + theta n rho(n+1) <= (1-theta) (n-1) B(n) + theta n B(n+1),
+    and rho(a) <= rho(n+1) <= B(n+1) (rho non-decreasing); the smaller of the two is returned. Orders in (1, 2]
+    use B(2) (the chord from (1, 0) gives the same).
+    """
+    orders = np.atleast_1d(np.asarray(orders, dtype=float))
+    upper = integer_orders(orders)
+    lower = np.maximum(np.floor(orders), 2.0)
+    needed = np.unique(np.concatenate([lower, upper]))
+    at = dict(zip(needed, bound_at_integers(needed)))
+    bound_upper = np.array([at[n] for n in upper])
+    bound_lower = np.array([at[n] for n in lower])
+    theta = orders - lower
+    with np.errstate(invalid="ignore"):  # 0 * inf at integer orders, where the chord is not used
+        chord = ((1.0 - theta) * (lower - 1.0) * bound_lower + theta * (upper - 1.0) * bound_upper) / (orders - 1.0)
+    return np.where(orders > lower, np.minimum(chord, bound_upper), bound_upper)
 
 
 def _integer_order_inputs(sample_rate: float, unsampled_at, orders):
@@ -163,8 +186,13 @@ def binomial_rdp(sample_rate: float, unsampled_at, orders) -> np.ndarray:
     add, D_a(Q || P): E_Q[(1 + qY)^{1-a}] with Y = X - 1 >= -1, E_Q[Y] = 0, E_Q[Y^2] = e^{D_2(Q_v||Q)} - 1; since
         h(u) = (1+u)^{1-a} has h'' <= a(a-1)(1-q)^{-a-1} on u >= -q (Taylor, Lagrange remainder),
         E_Q[(1 + qY)^{1-a}] <= 1 + a(a-1)/2 * q^2 (1-q)^{-a-1} (e^{eps(2)} - 1).
-    Both are exact to leading order in q for the Gaussian (whose exact remove sum this is).
+    Both are exact to leading order in q for the Gaussian (whose exact remove sum this is). Fractional orders:
+    ``chord_between_integer_orders``.
     """
+    return chord_between_integer_orders(lambda ints: _binomial_rdp_integer(sample_rate, unsampled_at, ints), orders)
+
+
+def _binomial_rdp_integer(sample_rate: float, unsampled_at, orders) -> np.ndarray:
     int_orders, eps_l, log_q, log_1mq = _integer_order_inputs(sample_rate, unsampled_at, orders)
     log_excess_2 = _log_expm1(eps_l[0]) if eps_l[0] > 0 else -math.inf  # log(e^{eps(2)} - 1)
     out = np.empty_like(int_orders)
@@ -179,13 +207,17 @@ def binomial_rdp(sample_rate: float, unsampled_at, orders) -> np.ndarray:
 
 
 def zhu_wang_rdp(sample_rate: float, unsampled_at, orders) -> np.ndarray:
-    """Zhu & Wang 2019, Thm. 6, for integer a >= 2 (fractional a: the bound at ceil(a)):
+    """Zhu & Wang 2019, Thm. 6, for integer a >= 2 (fractional a: ``chord_between_integer_orders``):
 
     1/(a-1) log{(1-q)^{a-1}(aq - q + 1) + C(a,2) q^2 (1-q)^{a-2} e^{eps(2)}
                 + 3 sum_{l=3}^{a} C(a,l) (1-q)^{a-l} q^l e^{(l-1) eps(l)}}
 
     ``unsampled_at(ells)`` returns the unsampled per-step RDP eps(l) at the integer orders ``ells``.
     """
+    return chord_between_integer_orders(lambda ints: _zhu_wang_rdp_integer(sample_rate, unsampled_at, ints), orders)
+
+
+def _zhu_wang_rdp_integer(sample_rate: float, unsampled_at, orders) -> np.ndarray:
     int_orders, eps_l, log_q, log_1mq = _integer_order_inputs(sample_rate, unsampled_at, orders)
     out = np.empty_like(int_orders)
     for i, order in enumerate(int_orders):
