@@ -10,6 +10,7 @@ from .._validation import check_orders
 from ..geometry import Geometry, L2Ball, Scalar, check_geometry
 from ..noise import Gaussian, Laplace, Noise
 from ..sampling import Poisson, as_sampling
+from .binary_conversion import binary_pair_epsilon
 from .conversion import DEFAULT_ORDERS, OrderGridWarning, delta_from_rdp, epsilon_floor, epsilon_from_rdp
 from .divergence import renyi_poisson_mixture, renyi_shift
 from .per_step import unsampled_rdp
@@ -18,7 +19,7 @@ from .subsampled import binomial_rdp, integer_orders, sampled_gaussian_rdp, scal
 __all__ = [
     "DEFAULT_ORDERS", "OrderGridWarning", "step_rdp", "epsilon_from_rdp", "epsilon_floor", "delta_from_rdp",
     "renyi_shift", "renyi_poisson_mixture", "unsampled_rdp", "sampled_gaussian_rdp", "scalar_subsampled_rdp",
-    "zhu_wang_rdp", "binomial_rdp",
+    "zhu_wang_rdp", "binomial_rdp", "binary_pair_epsilon",
 ]
 
 _DENSE_INTEGER_ORDERS = 32
