@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from scipy import optimize, special
 
-from lmodp_core import Gaussian, L2Ball, Poisson
+from lmodp_core import Gaussian, L2Ball, Laplace, Poisson, Scalar
 from lmodp_core.accountant import Mechanism
 from lmodp_core.pld import pld_epsilon
-from lmodp_core.rdp import DEFAULT_ORDERS, binary_pair_epsilon, epsilon_from_rdp
+from lmodp_core.rdp import DEFAULT_ORDERS, binary_pair_epsilon, epsilon_from_rdp, step_rdp
 from lmodp_core.rdp.subsampled import sampled_gaussian_rdp
 
 
@@ -53,3 +53,13 @@ def test_infinite_and_invalid_input():
         binary_pair_epsilon([2.0], [1.0], 1.5)
     with pytest.raises(ValueError):
         binary_pair_epsilon([2.0, 3.0], [1.0], 1e-5)
+
+
+@pytest.mark.parametrize("steps", [1, 10])
+def test_vector_laplace_stays_above_both_lower_bounds(steps):
+    # Laplace(1) under L2Ball(1): the d -> inf limit and the Scalar-geometry value are lower bounds on the truth
+    rdp = steps * step_rdp(Laplace(1.0), L2Ball(1.0), Poisson(0.01))
+    binary = binary_pair_epsilon(DEFAULT_ORDERS, rdp, 1e-5)
+    scalar = pld_epsilon([(Mechanism(Laplace(1.0), Scalar(1.0), Poisson(0.01)), steps)], 1e-5).lower
+    limit = pld_epsilon([(Mechanism(Gaussian(1.0), L2Ball(1.0), Poisson(0.01)), steps)], 1e-5).lower  # I_f = 1
+    assert max(scalar, limit) <= binary
