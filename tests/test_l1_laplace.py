@@ -74,3 +74,16 @@ def test_split_shifts_never_exceed_the_l1_answer(scale, rate):
         assert upper >= one_d - 1e-12
         for split in splits:
             assert subsampled_delta(epsilon, tuple(v / scale for v in split), rate) <= one_d + 1e-12
+
+
+def test_laplace_event_agrees_with_dp_accounting_pld():
+    dp_accounting = pytest.importorskip("dp_accounting")
+    from dp_accounting.pld import pld_privacy_accountant
+
+    from lmodp_core.interop import LmodpAccountant
+
+    event = dp_accounting.SelfComposedDpEvent(
+        dp_accounting.PoissonSampledDpEvent(0.05, dp_accounting.LaplaceDpEvent(2.0)), 50)
+    ours = LmodpAccountant().compose(event).get_epsilon(1e-5)
+    theirs = pld_privacy_accountant.PLDAccountant(value_discretization_interval=1e-4).compose(event).get_epsilon(1e-5)
+    assert abs(ours - theirs) <= 2e-3 * theirs
