@@ -24,6 +24,7 @@ from .per_step import SUP_MARGIN, sup_over_shifts
 _SERIES_TOL = -30.0  # stop the fractional-order series once both terms fall below e^-30 relative
 _SERIES_MAX_TERMS = 10_000  # past this a fractional order uses the integer orders around it
 _SERIES_MIN_LOG_MOMENT = 1e-8  # below this a fractional order uses the integer orders around it
+_ADD_CURVATURE_SLACK = 1e-9  # added to the log of the exact add-direction curvature against rounding
 
 
 def _log_binom(n, k):
@@ -183,13 +184,28 @@ def binomial_rdp(sample_rate: float, unsampled_at, orders) -> np.ndarray:
     With Q the output law without the example, Q_v with it, X = Q_v/Q and P = (1-q) Q + q Q_v:
     remove, D_a(P || Q): E_Q[(1 - q + qX)^a] = sum_j C(a,j) (1-q)^{a-j} q^j E_Q[X^j] exactly (integer a), every
         coefficient is >= 0 and E_Q[X^j] = e^{(j-1) D_j(Q_v||Q)} <= e^{(j-1) eps(j)}.
-    add, D_a(Q || P): E_Q[(1 + qY)^{1-a}] with Y = X - 1 >= -1, E_Q[Y] = 0, E_Q[Y^2] = e^{D_2(Q_v||Q)} - 1; since
-        h(u) = (1+u)^{1-a} has h'' <= a(a-1)(1-q)^{-a-1} on u >= -q (Taylor, Lagrange remainder),
-        E_Q[(1 + qY)^{1-a}] <= 1 + a(a-1)/2 * q^2 (1-q)^{-a-1} (e^{eps(2)} - 1).
+    add, D_a(Q || P): E_Q[(1 + qY)^{1-a}] with Y = X - 1 >= -1, E_Q[Y] = 0, E_Q[Y^2] = e^{D_2(Q_v||Q)} - 1; with
+        h(u) = (1+u)^{1-a}, h(u) <= 1 + (1-a) u + k u^2 on u >= -q for k = sup (h(u) - 1 - (1-a)u) / u^2 (see
+        ``_log_add_curvature``), so E_Q[(1 + qY)^{1-a}] <= 1 + k q^2 (e^{eps(2)} - 1).
     Both are exact to leading order in q for the Gaussian (whose exact remove sum this is). Fractional orders:
     ``chord_between_integer_orders``.
     """
     return chord_between_integer_orders(lambda ints: _binomial_rdp_integer(sample_rate, unsampled_at, ints), orders)
+
+
+def _log_add_curvature(order: int, sample_rate: float) -> float:
+    """log(k q^2), k = sup_{u >= -q} (h(u) - 1 - (1-a)u) / u^2 for h(u) = (1+u)^{1-a}.
+
+    h(u) - 1 - (1-a)u = u^2 int_0^1 (1-t) h''(tu) dt and h'' is decreasing, so the ratio is largest at u = -q:
+    k q^2 = (1-q)^{1-a} - 1 - (a-1) q. Where (a-1) q <= 1e-3 this difference cancels, and the Lagrange bound
+    k <= sup h''/2 = a(a-1)/2 (1-q)^{-a-1} is used instead (both are upper bounds; the exact form is smaller).
+    """
+    log_1mq = math.log1p(-sample_rate)
+    lagrange = math.log(0.5 * order * (order - 1.0)) + 2 * math.log(sample_rate) - (order + 1) * log_1mq
+    if (order - 1) * sample_rate <= 1e-3:
+        return lagrange
+    exact = _log_sub((1.0 - order) * log_1mq, math.log1p((order - 1) * sample_rate))
+    return min(exact + _ADD_CURVATURE_SLACK, lagrange)
 
 
 def _binomial_rdp_integer(sample_rate: float, unsampled_at, orders) -> np.ndarray:
@@ -201,7 +217,7 @@ def _binomial_rdp_integer(sample_rate: float, unsampled_at, orders) -> np.ndarra
         j = np.arange(0.0, a + 1.0)
         log_moments = np.concatenate([[0.0, 0.0], (j[2:] - 1.0) * eps_l[:a - 1]])  # E[X^0] = E[X^1] = 1
         remove = special.logsumexp(_log_binom(float(a), j) + (a - j) * log_1mq + j * log_q + log_moments)
-        add = np.logaddexp(0.0, math.log(0.5 * a * (a - 1.0)) + 2 * log_q - (a + 1) * log_1mq + log_excess_2)
+        add = np.logaddexp(0.0, _log_add_curvature(a, sample_rate) + log_excess_2)
         out[i] = max(float(remove), float(add), 0.0) / (a - 1.0)
     return out
 
