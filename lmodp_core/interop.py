@@ -8,8 +8,8 @@
 Event semantics (dp_accounting's own definitions, add/remove-one neighbours):
 - ``GaussianDpEvent(m)``: N(0, m^2) per coordinate on a vector query of L2 norm <= 1 -> ``Gaussian(m), L2Ball(1)``;
 - ``LaplaceDpEvent(m)``: Laplace(0, m) per coordinate on a vector query of L1 norm <= 1 -> ``Laplace(m), L1Ball(1)``
-  (lmodp certifies a vector Laplace query with Renyi DP, as no PLD dominating pair is proven for it, so its
-  epsilon can exceed dp_accounting's, which accounts the scalar pair);
+  (the 1-D pair at the clip dominates it, docs/accounting.md "Laplace under L1Ball", so lmodp accounts it with the
+  same scalar-pair PLD as dp_accounting);
 - ``PoissonSampledDpEvent(q, e)`` around one of the above: ``Poisson(q)``; nested samplings multiply their rates.
 A zero noise multiplier or ``NonPrivateDpEvent`` has no finite guarantee: ``LmodpAccountant`` then answers
 epsilon = inf and delta = 1 (as dp_accounting's accountants do) and ``from_dp_event`` raises.

@@ -103,7 +103,8 @@ def test_supports():
     assert supports(Mechanism(Laplace(1.0), Scalar(1.0), Poisson(0.1)))
     assert supports(Mechanism(lmo, Scalar(1.0), Poisson(0.1)))
     assert not supports(Mechanism(lmo, L2Ball(1.0), Poisson(0.1)))
-    assert not supports(Mechanism(Laplace(1.0), L1Ball(1.0)))
+    assert supports(Mechanism(Laplace(1.0), L1Ball(1.0)))  # tests/test_l1_laplace.py
+    assert not supports(Mechanism(Laplace(1.0), L2Ball(1.0)))
 
 
 def test_shift_non_monotone_density_is_not_supported():

@@ -210,7 +210,7 @@ def test_binomial_bound_is_above_and_close_to_the_exact_sampled_gaussian(rate, s
 def test_binomial_bound_holds_direction_by_direction_for_a_scalar_pair(noise):
     """Both directions of the proof, checked against quadrature of the actual 1-D mixtures (integer orders)."""
     orders = np.array([2.0, 3.0, 6.0, 12.0])
-    for rate in (0.01, 0.2):
+    for rate in (0.01, 0.2, 0.6):  # 0.6: the add direction's exact curvature is far below the Lagrange bound
         remove, add = renyi_poisson_mixture(noise, 1.0, rate, orders)
         bound = binomial_rdp(rate, lambda ells: renyi_shift(noise, [1.0], ells)[0], orders)
         assert np.all(np.maximum(remove, add) <= bound * (1 + 1e-9))

@@ -16,6 +16,8 @@ def _gaussian_dominates(noise: Gaussian, geometry: Geometry) -> bool:
 def _laplace_dominates(noise: Laplace, geometry: Geometry) -> bool | None:
     if geometry.shift_exponent == 0:
         return True  # delta_s(eps) = 1 - e^{(eps - s/b)/2}: increasing in s
+    if geometry.shift_exponent == 1:
+        return True  # the 1-D shift at the clip dominates every ||v||_1 <= C (docs/accounting.md, Laplace under L1Ball)
     return None
 
 

@@ -15,7 +15,10 @@ Which shift dominates (a family's registered ``registry.dominating_shift_closed_
   (``PiecewiseNoise``: an exact finite check; ``CustomNoise``: always False, since a multimodal user density
   can break it between any finite set of probed shifts, so user densities fall back to RDP). Other families
   (LMO) are checked numerically on a grid of shifts and epsilons: that result rests on numerics.
-- Vector geometry with non-Gaussian noise: no tractable dominating pair; ``supports`` is False (use RDP).
+- Laplace noise under ``L1Ball(C)``: s = C. For i.i.d. Laplace coordinates and any shift v with ||v||_1 <= C, the
+  d-dimensional pair is dominated by the 1-D pair at shift C, at every epsilon in both directions (closed-form
+  two-coordinate hockey-stick curve, then induction over coordinates: docs/accounting.md, "Laplace under L1Ball").
+- Other vector geometry with non-Gaussian noise: no tractable dominating pair; ``supports`` is False (use RDP).
 """
 from __future__ import annotations
 
