@@ -3,6 +3,7 @@
 Compared side by side with the same call for Gaussian noise (closed-form sampled-Gaussian RDP) and with
 Opacus's sampled-Gaussian RDP when Opacus is installed. Writes benchmarks/results/step_rdp_speed.json.
 """
+
 from __future__ import annotations
 
 import json

@@ -4,6 +4,7 @@ Vectorised helpers (numpy) and scalar ones (math) for the identities that keep m
 log-sum-exp is scipy's (``scipy.special.logsumexp``, re-exported). The ``*_kernel`` functions are the same
 identities compiled with numba, for the numba loops in ``lmodp_core.pld`` to call.
 """
+
 from __future__ import annotations
 
 import math

@@ -15,19 +15,20 @@ Bounded: a target below what RDP can certify at delta is refused up front, the s
 families' supported scales, and after ``_MAX_EVALUATIONS`` accountant evaluations (or ``time_limit`` seconds) it
 raises a ValueError.
 """
+
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import dataclass
 
-from .validation import check_choice, check_delta, check_epsilon, check_noise, check_positive, check_steps
 from .accountant import METHODS, Accountant, EpsilonReport
 from .geometry import Geometry, check_geometry
 from .noise import Noise
 from .rdp import epsilon_floor
 from .rdp.per_step import unbounded_l2_reason
 from .sampling import required_sampling
+from .validation import check_choice, check_delta, check_epsilon, check_noise, check_positive, check_steps
 
 _MAX_EVALUATIONS = 100  # bracketing steps are capped at a factor 20: from any start this spans the scale range
 _MAX_LOG_STEP = 3.0
@@ -35,8 +36,7 @@ _SLOPE_RANGE = (-8.0, -0.05)  # d log(epsilon) / d log(scale)
 _FIRST_SLOPE = -1.5  # -1 for a Gaussian at large sigma, steeper where sampling amplification fades
 
 
-def _check_certifiable(noise: Noise, geometry: Geometry, sampling, target: float, delta: float,
-                       method: str) -> None:
+def _check_certifiable(noise: Noise, geometry: Geometry, sampling, target: float, delta: float, method: str) -> None:
     """Refuse a target below the RDP conversion's floor when RDP is the method that will answer."""
     if method == "pld" or (method == "auto" and Accountant(noise, geometry, sampling).step().pld_supported()):
         return
@@ -45,7 +45,8 @@ def _check_certifiable(noise: Noise, geometry: Geometry, sampling, target: float
         raise ValueError(
             f"epsilon={target:g} is below what RDP accounting can certify at delta={delta:g}: even zero Renyi "
             f"divergence gives epsilon {floor:.6g} (min over orders a of log(1 - 1/a) - (log delta + log a)/(a - 1)); "
-            f"ask for epsilon > {floor:.6g} or a larger delta")
+            f"ask for epsilon > {floor:.6g} or a larger delta"
+        )
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,11 @@ def _inverse_quadratic_root(points) -> float:
     (x0, r0), (x1, r1), (x2, r2) = points
     if not all(math.isfinite(r) for r in (r0, r1, r2)) or len({r0, r1, r2}) < 3:
         return math.nan
-    return (x0 * r1 * r2 / ((r0 - r1) * (r0 - r2)) + x1 * r0 * r2 / ((r1 - r0) * (r1 - r2))
-            + x2 * r0 * r1 / ((r2 - r0) * (r2 - r1)))
+    return (
+        x0 * r1 * r2 / ((r0 - r1) * (r0 - r2))
+        + x1 * r0 * r2 / ((r1 - r0) * (r1 - r2))
+        + x2 * r0 * r1 / ((r2 - r0) * (r2 - r1))
+    )
 
 
 def _next_point(low, high, history, width: float) -> float:
@@ -120,9 +124,18 @@ def _next_point(low, high, history, width: float) -> float:
     return 0.5 * (low[0] + high[0])
 
 
-def calibrate(noise: Noise, geometry: Geometry, sampling, steps: int, *, target_epsilon: float,
-              target_delta: float, method: str = "auto", rtol: float = 1e-3,
-              time_limit: float = math.inf) -> Calibration:
+def calibrate(
+    noise: Noise,
+    geometry: Geometry,
+    sampling,
+    steps: int,
+    *,
+    target_epsilon: float,
+    target_delta: float,
+    method: str = "auto",
+    rtol: float = 1e-3,
+    time_limit: float = math.inf,
+) -> Calibration:
     """``Calibration(noise.scaled(c), report, evaluations)`` with c within a factor (1 + rtol) of the smallest scale
     whose sound epsilon at ``target_delta`` after ``steps`` steps is <= ``target_epsilon``, and ``report`` the
     ``EpsilonReport`` of that noise (``report.epsilon`` <= ``target_epsilon``). ``geometry`` (Scalar, L1Ball or
@@ -151,13 +164,16 @@ def calibrate(noise: Noise, geometry: Geometry, sampling, steps: int, *, target_
 
     def log_excess(log_factor: float) -> float:
         if time.monotonic() > deadline:
-            raise ValueError(f"calibration reached its time_limit of {time_limit:g} s after {len(reports)} "
-                             f"accountant evaluations")
+            raise ValueError(
+                f"calibration reached its time_limit of {time_limit:g} s after {len(reports)} accountant evaluations"
+            )
         try:
             scaled = noise.scaled(math.exp(log_factor))
         except ValueError as err:
-            raise ValueError(f"epsilon={target:g} at delta={delta:g} cannot be calibrated: the search left the "
-                             f"supported noise scales ({err})") from None
+            raise ValueError(
+                f"epsilon={target:g} at delta={delta:g} cannot be calibrated: the search left the "
+                f"supported noise scales ({err})"
+            ) from None
         report = Accountant(scaled, geometry, sampling, method=method).step(steps).report(delta)
         reports[log_factor] = report
         return math.log(report.epsilon / target) if report.epsilon > 0 else -math.inf
@@ -176,5 +192,7 @@ def calibrate(noise: Noise, geometry: Geometry, sampling, steps: int, *, target_
             return Calibration(noise.scaled(math.exp(high[0])), reports[high[0]], len(history))
         x_next = _next_point(low, high, history, width)
         history.append((x_next, log_excess(x_next)))
-    raise ValueError(f"calibration did not converge within {_MAX_EVALUATIONS} accountant evaluations (last scale "
-                     f"{math.exp(history[-1][0]):g}x the given noise): check the inputs")
+    raise ValueError(
+        f"calibration did not converge within {_MAX_EVALUATIONS} accountant evaluations (last scale "
+        f"{math.exp(history[-1][0]):g}x the given noise): check the inputs"
+    )

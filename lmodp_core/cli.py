@@ -6,6 +6,7 @@ before any computation, with the flags as typed), 130 on Ctrl-C, 141 when stdout
 with one line for an internal error (``LMODP_DEBUG=1`` shows its traceback). ``--json`` is strict JSON: an
 infinite number is the string "inf", an undefined one null.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .validation import MAX_ORDER, check_delta, check_epsilon, check_positive, check_sample_rate, check_steps
 from .accountant import METHODS, Accountant, Mechanism
 from .auditing import audit, published_parameters, sst2_setting
 from .geometry import L1Ball, L2Ball, Scalar
@@ -30,6 +30,7 @@ from .plotting import check_figure_path, plot_epsilon_over_steps, plot_noise_den
 from .rdp import OrderGridWarning, epsilon_from_rdp
 from .sampling import Poisson
 from .search import FAMILIES, OBJECTIVES, optimize_noise
+from .validation import MAX_ORDER, check_delta, check_epsilon, check_positive, check_sample_rate, check_steps
 
 _GEOMETRIES = {"l2": L2Ball, "l1": L1Ball, "scalar": Scalar}
 _WIDTH = 100  # every line of a table or of the prose around it fits in this many columns
@@ -64,8 +65,12 @@ def _add_setting(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, required=True, help="number of noisy steps (T)")
     parser.add_argument("--sample-rate", type=float, default=1.0, help="Poisson sampling rate q (1 = none)")
     parser.add_argument("--delta", type=float, required=True, help="target delta")
-    parser.add_argument("--geometry", choices=sorted(_GEOMETRIES), default="l2",
-                        help="what one example can change: l2 (DP-SGD, default), l1, scalar")
+    parser.add_argument(
+        "--geometry",
+        choices=sorted(_GEOMETRIES),
+        default="l2",
+        help="what one example can change: l2 (DP-SGD, default), l1, scalar",
+    )
     parser.add_argument("--clip", type=float, default=1.0, help="clipping norm / sensitivity (default 1)")
     _add_output(parser)
     parser.add_argument("--plot", type=Path, metavar="PATH", help="write a figure, e.g. a PNG (needs matplotlib)")
@@ -77,9 +82,12 @@ def _add_output(parser: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="lmodp", description="Sound privacy accounting and noise search for differentially "
-                     "private training (LMO-DP, done soundly). Exit status: 0 ok, 1 internal error, 2 bad input, "
-                     "130 interrupted, 141 output closed early.")
+    parser = _Parser(
+        prog="lmodp",
+        description="Sound privacy accounting and noise search for differentially "
+        "private training (LMO-DP, done soundly). Exit status: 0 ok, 1 internal error, 2 bad input, "
+        "130 interrupted, 141 output closed early.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     optimize = commands.add_parser("optimize", help="find the noise with the least magnitude for a target")
@@ -87,24 +95,33 @@ def _parser() -> argparse.ArgumentParser:
     _add_setting(optimize)
     optimize.add_argument("--objective", choices=OBJECTIVES, default="std")
     optimize.add_argument("--gamma", type=float, default=1.0, help="threshold of the usefulness objective")
-    optimize.add_argument("--families", default=",".join(FAMILIES), help="comma-separated subset of "
-                          f"{','.join(FAMILIES)}")
+    optimize.add_argument(
+        "--families", default=",".join(FAMILIES), help=f"comma-separated subset of {','.join(FAMILIES)}"
+    )
     optimize.add_argument("--seed", type=int, default=None)
     optimize.add_argument("--jobs", type=int, default=None, help="processes for a cold search (default: all)")
     optimize.add_argument("--no-cache", action="store_true", help="ignore and do not write the on-disk cache")
 
     account = commands.add_parser("account", help="sound epsilon of a noise over training")
-    account.add_argument("--noise", required=True,
-                         help="gaussian:SIGMA, laplace:SCALE, lmo:JSON (paper naming), a noise JSON object, or "
-                              "@FILE (a noise JSON or the output of `lmodp optimize --json`)")
+    account.add_argument(
+        "--noise",
+        required=True,
+        help="gaussian:SIGMA, laplace:SCALE, lmo:JSON (paper naming), a noise JSON object, or "
+        "@FILE (a noise JSON or the output of `lmodp optimize --json`)",
+    )
     _add_setting(account)
 
     audit = commands.add_parser("audit", help="paper-style vs sound epsilon of LMO parameter sets")
-    audit.add_argument("--published", action="store_true",
-                       help="audit the paper's published sets in its SST-2 setting (the setting options below "
-                            "replace parts of it)")
-    audit.add_argument("--params", help="an LMO parameter set as JSON (paper naming: a1, a3, a4, G_k, G_theta, "
-                                        "E_lambda, U_a, U_b; or an LMO noise JSON), or @FILE holding it")
+    audit.add_argument(
+        "--published",
+        action="store_true",
+        help="audit the paper's published sets in its SST-2 setting (the setting options below replace parts of it)",
+    )
+    audit.add_argument(
+        "--params",
+        help="an LMO parameter set as JSON (paper naming: a1, a3, a4, G_k, G_theta, "
+        "E_lambda, U_a, U_b; or an LMO noise JSON), or @FILE holding it",
+    )
     audit.add_argument("--steps", type=int, help="number of noisy steps (T)")
     audit.add_argument("--sample-rate", type=float, help="Poisson sampling rate q (1 = none)")
     audit.add_argument("--delta", type=float, help="target delta")
@@ -112,16 +129,22 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--clip", type=float, help="clipping norm / sensitivity (default 1)")
     _add_output(audit)
 
-    commands.add_parser("finetune", help="private fine-tuning (needs the torch extra); "
-                                         "`lmodp finetune --help` lists its options", add_help=False)
+    commands.add_parser(
+        "finetune",
+        help="private fine-tuning (needs the torch extra); `lmodp finetune --help` lists its options",
+        add_help=False,
+    )
     return parser
 
 
 # ---- checks of the input, before any computation ------------------------------------------------------------
 def _check_setting(args) -> None:
     """The shared options, checked with the flags' own names (None = not given, where that is allowed)."""
-    checks = {"steps": ("--steps", check_steps), "sample_rate": ("--sample-rate", check_sample_rate),
-              "delta": ("--delta", check_delta)}
+    checks = {
+        "steps": ("--steps", check_steps),
+        "sample_rate": ("--sample-rate", check_sample_rate),
+        "delta": ("--delta", check_delta),
+    }
     for attribute, (flag, check) in checks.items():
         if getattr(args, attribute) is not None:
             setattr(args, attribute, check(getattr(args, attribute), flag))
@@ -145,8 +168,9 @@ def _load_json(flag: str, spec: str):
         try:
             text = Path(spec[1:]).read_text()
         except (OSError, UnicodeDecodeError) as error:
-            raise _UsageError(f"{flag} {spec}: cannot read the file ({getattr(error, 'strerror', None) or error})"
-                              ) from None
+            raise _UsageError(
+                f"{flag} {spec}: cannot read the file ({getattr(error, 'strerror', None) or error})"
+            ) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
@@ -168,8 +192,10 @@ def _noise_from_dict(flag: str, spec: str, data) -> Noise:
 
 def _lmo_from_paper(flag: str, spec: str, data) -> LMO:
     if not isinstance(data, dict):
-        raise _UsageError(f"{flag} {spec!r}: expected a JSON object of the paper's LMO parameters (a1, a3, a4, G_k, "
-                          f"G_theta, E_lambda, U_a, U_b), got {type(data).__name__}")
+        raise _UsageError(
+            f"{flag} {spec!r}: expected a JSON object of the paper's LMO parameters (a1, a3, a4, G_k, "
+            f"G_theta, E_lambda, U_a, U_b), got {type(data).__name__}"
+        )
     if "family" in data or "noise" in data:
         noise = _noise_from_dict(flag, spec, data)
         if not isinstance(noise, LMO):
@@ -233,14 +259,18 @@ def _table(headers: list[str], rows: list[list]) -> str:
     cells = [[_format(v) for v in row] for row in rows]
     header_lines = [h.split("\n") for h in headers]
     height = max(len(lines) for lines in header_lines)
-    header_rows = [[lines[i - height + len(lines)] if i >= height - len(lines) else "" for lines in header_lines]
-                   for i in range(height)]
-    widths = [max([*(len(line) for line in lines), *(len(r[i]) for r in cells)])
-              for i, lines in enumerate(header_lines)]
+    header_rows = [
+        [lines[i - height + len(lines)] if i >= height - len(lines) else "" for lines in header_lines]
+        for i in range(height)
+    ]
+    widths = [
+        max([*(len(line) for line in lines), *(len(r[i]) for r in cells)]) for i, lines in enumerate(header_lines)
+    ]
     numeric = [all(isinstance(row[i], (int, float)) or row[i] is None for row in rows) for i in range(len(headers))]
 
     def line(values):
         return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric)).rstrip()
+
     return "\n".join([*(line(r) for r in header_rows), line(["-" * w for w in widths]), *(line(r) for r in cells)])
 
 
@@ -252,7 +282,7 @@ def _short_label(noise: Noise) -> str:
     """The noise's scale for a table cell; its full parameters are listed under the table and in --json."""
     params = {k: v for k, v in noise.to_dict().items() if k not in ("family", "schema_version")}
     if len(params) == 1:
-        (name, value), = params.items()
+        ((name, value),) = params.items()
         return f"{name}={_format(value)}"
     return f"scale={_format(params.get('scale'))} (+{len(params) - 1} shape)"
 
@@ -261,8 +291,12 @@ def _parameters(noise: Noise) -> str:
     """The noise's full parameters for the lines under a table; a long list (a histogram's values) is counted,
     not printed: --json has it."""
     params = {k: v for k, v in noise.to_dict().items() if k not in ("family", "schema_version")}
-    shown = (f"{name}=[{len(value)} values: see --json]" if isinstance(value, list) and len(value) > _LIST_SHOWN
-             else f"{name}={value!r}" for name, value in params.items())
+    shown = (
+        f"{name}=[{len(value)} values: see --json]"
+        if isinstance(value, list) and len(value) > _LIST_SHOWN
+        else f"{name}={value!r}"
+        for name, value in params.items()
+    )
     return f"{type(noise).__name__}({', '.join(shown)})"
 
 
@@ -280,11 +314,16 @@ def _check_order_grid(mechanism: Mechanism, steps: int, delta: float) -> None:
     else:
         return
     wider = np.concatenate([orders, beyond])
-    better, order = epsilon_from_rdp(wider, np.concatenate([accountant.rdp(), accountant.rdp(beyond)]), delta,
-                                     warn=False)
+    better, order = epsilon_from_rdp(
+        wider, np.concatenate([accountant.rdp(), accountant.rdp(beyond)]), delta, warn=False
+    )
     if better < report.rdp_epsilon * (1.0 - _GRID_GAIN):
-        warnings.warn(f"a Renyi order outside the default grid [{orders.min():g}, {orders.max():g}] gives a smaller "
-                      f"sound RDP epsilon: {better:.6g} at order {order:g} (reported: {report.rdp_epsilon:.6g})", _Note)
+        warnings.warn(
+            f"a Renyi order outside the default grid [{orders.min():g}, {orders.max():g}] gives a smaller "
+            f"sound RDP epsilon: {better:.6g} at order {order:g} (reported: {report.rdp_epsilon:.6g})",
+            _Note,
+            stacklevel=2,
+        )
 
 
 # ---- commands ---------------------------------------------------------------------------------------------
@@ -297,25 +336,44 @@ def _run_optimize(args) -> str:
     if args.seed is not None and args.seed < 0:
         raise _UsageError(f"--seed must be >= 0, got {args.seed}")
     _check_setting(args)
-    result = optimize_noise(target_epsilon, args.delta, args.steps, args.sample_rate, geometry=_geometry(args),
-                            objective=args.objective, families=families, method=args.method, gamma=gamma,
-                            seed=args.seed, cache=not args.no_cache, progress=sys.stderr.isatty() and not args.json,
-                            n_jobs=args.jobs)
+    result = optimize_noise(
+        target_epsilon,
+        args.delta,
+        args.steps,
+        args.sample_rate,
+        geometry=_geometry(args),
+        objective=args.objective,
+        families=families,
+        method=args.method,
+        gamma=gamma,
+        seed=args.seed,
+        cache=not args.no_cache,
+        progress=sys.stderr.isatty() and not args.json,
+        n_jobs=args.jobs,
+    )
     if args.plot:
         plot_noise_densities(result, args.plot)
     if args.json:
         return _json(result.to_dict())
     gaussian = next(c for c in result.candidates if c.family == "gaussian")
-    rows = [[c.family, c.objective, c.objective / gaussian.objective, c.epsilon, c.method, _short_label(c.noise)]
-            for c in result.candidates]
-    lines = [_wrap(f"target: epsilon={target_epsilon:g}, delta={args.delta:g}, steps={args.steps}, "
-                   f"sample_rate={args.sample_rate:g}, geometry={_geometry(args)}; objective={args.objective}"),
-             _table(["family", args.objective, "vs gaussian", "sound epsilon", "method", "noise"], rows),
-             "noise parameters:",
-             *(_wrap(f"  {c.family}: {_parameters(c.noise)}", "      ") for c in result.candidates),
-             _wrap(f"best: {result.family} ({_short_label(result.noise)}), {args.objective}={result.objective:.6g}, "
-                   f"{result.ratio_to_gaussian:.4f}x the PLD-calibrated Gaussian; sound epsilon {result.epsilon:.6g}"),
-             *(_wrap(f"note: {note}") for note in result.notes)]
+    rows = [
+        [c.family, c.objective, c.objective / gaussian.objective, c.epsilon, c.method, _short_label(c.noise)]
+        for c in result.candidates
+    ]
+    lines = [
+        _wrap(
+            f"target: epsilon={target_epsilon:g}, delta={args.delta:g}, steps={args.steps}, "
+            f"sample_rate={args.sample_rate:g}, geometry={_geometry(args)}; objective={args.objective}"
+        ),
+        _table(["family", args.objective, "vs gaussian", "sound epsilon", "method", "noise"], rows),
+        "noise parameters:",
+        *(_wrap(f"  {c.family}: {_parameters(c.noise)}", "      ") for c in result.candidates),
+        _wrap(
+            f"best: {result.family} ({_short_label(result.noise)}), {args.objective}={result.objective:.6g}, "
+            f"{result.ratio_to_gaussian:.4f}x the PLD-calibrated Gaussian; sound epsilon {result.epsilon:.6g}"
+        ),
+        *(_wrap(f"note: {note}") for note in result.notes),
+    ]
     return "\n".join(lines)
 
 
@@ -330,17 +388,33 @@ def _run_account(args) -> str:
     if args.plot:
         plot_epsilon_over_steps(accountant, report, args.plot)
     if args.json:
-        return _json({"noise": noise.to_dict(), "geometry": geometry.to_dict(), "steps": args.steps,
-                      "sample_rate": args.sample_rate, **report.to_dict()})
-    rows: list[list] = [["epsilon (sound)", report.epsilon], ["method", report.method],
-                        ["RDP epsilon", report.rdp_epsilon], ["RDP order", report.rdp_order]]
+        return _json(
+            {
+                "noise": noise.to_dict(),
+                "geometry": geometry.to_dict(),
+                "steps": args.steps,
+                "sample_rate": args.sample_rate,
+                **report.to_dict(),
+            }
+        )
+    rows: list[list] = [
+        ["epsilon (sound)", report.epsilon],
+        ["method", report.method],
+        ["RDP epsilon", report.rdp_epsilon],
+        ["RDP order", report.rdp_order],
+    ]
     if report.pld_epsilon is not None:
-        rows += [["PLD epsilon (upper)", report.pld_epsilon],
-                 ["PLD epsilon (lower, not a bound)", report.epsilon_lower]]
-    return "\n".join([_wrap(f"noise: {noise!r}; geometry={geometry}, sample_rate={args.sample_rate:g}, "
-                            f"steps={args.steps}"),
-                      _table(["quantity", f"delta={args.delta:g}"], rows),
-                      *(_wrap(f"note: {note}") for note in (*report.notes, *filter(None, [report.pld_skipped])))])
+        rows += [
+            ["PLD epsilon (upper)", report.pld_epsilon],
+            ["PLD epsilon (lower, not a bound)", report.epsilon_lower],
+        ]
+    return "\n".join(
+        [
+            _wrap(f"noise: {noise!r}; geometry={geometry}, sample_rate={args.sample_rate:g}, steps={args.steps}"),
+            _table(["quantity", f"delta={args.delta:g}"], rows),
+            *(_wrap(f"note: {note}") for note in (*report.notes, *filter(None, [report.pld_skipped]))),
+        ]
+    )
 
 
 _AUDIT_FOOTNOTE = (
@@ -348,7 +422,8 @@ _AUDIT_FOOTNOTE = (
     "it uses orders outside the MGF domain (wrong). 'on valid orders' is the same formula on valid orders only. Both "
     "are one step of a scalar query with sensitivity 1: no clipping geometry, sampling or composition. 'paper "
     "overall' composes a subsampled Gaussian of matching sigma, which is no bound for LMO noise. 'sound eps' is the "
-    "guarantee for the stated setting; the d->inf estimate is an estimate, not a guarantee.")
+    "guarantee for the stated setting; the d->inf estimate is an estimate, not a guarantee."
+)
 
 
 def _audit_setting(args) -> dict:
@@ -360,8 +435,13 @@ def _audit_setting(args) -> dict:
         raise _UsageError("audit --params needs --steps, --sample-rate and --delta")
     else:
         setting = {"geometry": L2Ball(1.0)}
-    setting.update({key: value for key, value in (("steps", args.steps), ("sample_rate", args.sample_rate),
-                                                  ("delta", args.delta)) if value is not None})
+    setting.update(
+        {
+            key: value
+            for key, value in (("steps", args.steps), ("sample_rate", args.sample_rate), ("delta", args.delta))
+            if value is not None
+        }
+    )
     base = setting["geometry"]
     setting["geometry"] = _GEOMETRIES[args.geometry or base.kind](base.radius if args.clip is None else args.clip)
     return setting
@@ -379,19 +459,49 @@ def _run_audit(args) -> str:
     results = [audit(noise, **setting, method=args.method, label=label) for label, noise in sets]
     for result, (_, noise) in zip(results, sets):
         if result.sound_method == "rdp":
-            _check_order_grid(Mechanism(noise, setting["geometry"], Poisson(setting["sample_rate"])),
-                              setting["steps"], setting["delta"])
+            _check_order_grid(
+                Mechanism(noise, setting["geometry"], Poisson(setting["sample_rate"])),
+                setting["steps"],
+                setting["delta"],
+            )
     if args.json:
         return _json([r.to_dict() for r in results])
-    rows = [[r.label or "-", r.paper_epsilon, r.paper_order, r.paper_epsilon_valid_orders, r.paper_overall_epsilon,
-             r.sound_epsilon, r.sound_method, r.asymptotic_epsilon] for r in results]
+    rows = [
+        [
+            r.label or "-",
+            r.paper_epsilon,
+            r.paper_order,
+            r.paper_epsilon_valid_orders,
+            r.paper_overall_epsilon,
+            r.sound_epsilon,
+            r.sound_method,
+            r.asymptotic_epsilon,
+        ]
+        for r in results
+    ]
     source = "the paper's published sets, " if args.published else ""
-    return "\n".join([
-        _wrap(f"setting: {source}steps={setting['steps']}, sample_rate={setting['sample_rate']:.6g}, "
-              f"delta={setting['delta']:g}, geometry={setting['geometry']}"),
-        _table(["set", "paper eps\n(ref)", "at\norder", "on valid\norders (ref)", "paper overall\n(ref)",
-                "sound\neps", "method", "d->inf\nestimate"], rows),
-        _wrap(_AUDIT_FOOTNOTE, "")])
+    return "\n".join(
+        [
+            _wrap(
+                f"setting: {source}steps={setting['steps']}, sample_rate={setting['sample_rate']:.6g}, "
+                f"delta={setting['delta']:g}, geometry={setting['geometry']}"
+            ),
+            _table(
+                [
+                    "set",
+                    "paper eps\n(ref)",
+                    "at\norder",
+                    "on valid\norders (ref)",
+                    "paper overall\n(ref)",
+                    "sound\neps",
+                    "method",
+                    "d->inf\nestimate",
+                ],
+                rows,
+            ),
+            _wrap(_AUDIT_FOOTNOTE, ""),
+        ]
+    )
 
 
 def _run_finetune(arguments: list[str]) -> tuple[int, str]:
@@ -437,8 +547,11 @@ def _report(error: Exception, name: str, interrupted: bool) -> int:
         return _EXIT_USAGE
     if os.environ.get(_DEBUG_ENV):
         raise error
-    print(f"{name}: internal error: {type(error).__name__}: {_one_line(error)}; rerun with {_DEBUG_ENV}=1 for "
-          f"the traceback", file=sys.stderr)
+    print(
+        f"{name}: internal error: {type(error).__name__}: {_one_line(error)}; rerun with {_DEBUG_ENV}=1 for "
+        f"the traceback",
+        file=sys.stderr,
+    )
     return _EXIT_INTERNAL
 
 
@@ -453,8 +566,9 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     # Ctrl-C inside compiled code or a worker process can surface as another exception: remember it was Ctrl-C.
-    handle = (threading.current_thread() is threading.main_thread()
-              and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN)
+    handle = (
+        threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+    )
     previous = signal.signal(signal.SIGINT, on_interrupt) if handle else None
     try:
         return _main(argv, name, interrupted)

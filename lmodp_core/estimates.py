@@ -4,16 +4,17 @@
 bound lives in ``lmodp_core.accountant`` (``Accountant``, ``compute_epsilon``), ``lmodp_core.rdp`` and
 ``lmodp_core.pld``.
 """
+
 from __future__ import annotations
 
 import math
 
-from .validation import check_delta, check_positive, check_sample_rate, check_steps
 from .accountant import Mechanism
 from .geometry import L2Ball
 from .noise import Gaussian, Noise
 from .pld import pld_epsilon
 from .sampling import Poisson
+from .validation import check_delta, check_positive, check_sample_rate, check_steps
 
 __all__ = ["asymptotic_epsilon"]
 

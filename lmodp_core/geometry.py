@@ -5,6 +5,7 @@
 coordinates): sum_i r_a(|v_i|) <= radius^k * sup_{0<s<=radius} r_a(s)/s^k, with k = 0 for one coordinate, 1 for an
 L1 ball, 2 for an L2 ball (docs/theory.md §4.3). A new geometry sets it (and a ``kind`` for its dict form).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -26,7 +27,7 @@ class Geometry:
         return {"kind": self.kind, **{f.name: getattr(self, f.name) for f in fields(self)}}
 
     @staticmethod
-    def from_dict(data: dict) -> "Geometry":
+    def from_dict(data: dict) -> Geometry:
         kinds = {cls.kind: cls for cls in (Scalar, L1Ball, L2Ball)}
         if not isinstance(data, dict) or data.get("kind") not in kinds:
             raise ValueError(f"geometry dict needs 'kind' in {sorted(kinds)}, got {data!r}")
@@ -34,8 +35,9 @@ class Geometry:
         params = {k: v for k, v in data.items() if k != "kind"}
         names = [f.name for f in fields(cls)]
         if set(params) != set(names):
-            raise ValueError(f"a {data['kind']!r} geometry dict needs exactly the keys {['kind', *names]}, "
-                             f"got {sorted(data)}")
+            raise ValueError(
+                f"a {data['kind']!r} geometry dict needs exactly the keys {['kind', *names]}, got {sorted(data)}"
+            )
         return cls(**params)
 
 
@@ -92,6 +94,8 @@ def check_geometry(geometry) -> Geometry:
     if geometry is None:
         raise ValueError("geometry is required: pass Scalar(...), L1Ball(...) or L2Ball(...)")
     if not isinstance(geometry, Geometry) or getattr(geometry, "shift_exponent", None) not in (0, 1, 2):
-        raise ValueError(f"geometry must be Scalar(...), L1Ball(...) or L2Ball(...) (a Geometry with a "
-                         f"shift_exponent of 0, 1 or 2), got {geometry!r}")
+        raise ValueError(
+            f"geometry must be Scalar(...), L1Ball(...) or L2Ball(...) (a Geometry with a "
+            f"shift_exponent of 0, 1 or 2), got {geometry!r}"
+        )
     return geometry

@@ -16,6 +16,7 @@ epsilon = inf and delta = 1 (as dp_accounting's accountants do) and ``from_dp_ev
 
 dp_accounting is an optional dependency (``pip install lmodp[interop]``); only this module imports it.
 """
+
 from __future__ import annotations
 
 import functools
@@ -29,11 +30,11 @@ try:
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise ImportError("lmodp_core.interop needs dp_accounting: pip install 'lmodp[interop]'") from error
 
-from .validation import check_choice, check_delta, check_finite, check_nonnegative
 from .accountant import METHODS, Accountant, Mechanism
 from .geometry import Geometry, L1Ball, L2Ball
 from .noise import Gaussian, Laplace, Noise
 from .sampling import Poisson
+from .validation import check_choice, check_delta, check_finite, check_nonnegative
 
 __all__ = ["from_dp_event", "to_dp_event", "noise_dp_event", "LmodpAccountant"]
 
@@ -92,15 +93,22 @@ def _runs(event, count: int, sample_rate: float = 1.0) -> list:
         rate = _parameter(event, "sampling_probability")
         if rate > 1.0:
             raise ValueError(f"PoissonSampledDpEvent.sampling_probability must lie in [0, 1], got {rate!r}")
-        if not isinstance(event.event, (_events.GaussianDpEvent, _events.LaplaceDpEvent,
-                                        _events.PoissonSampledDpEvent)):
-            raise _UnsupportedEvent(event, "PoissonSampledDpEvent must wrap a GaussianDpEvent, a LaplaceDpEvent or "
-                                           f"another PoissonSampledDpEvent, got {type(event.event).__name__}")
+        if not isinstance(
+            event.event, (_events.GaussianDpEvent, _events.LaplaceDpEvent, _events.PoissonSampledDpEvent)
+        ):
+            raise _UnsupportedEvent(
+                event,
+                "PoissonSampledDpEvent must wrap a GaussianDpEvent, a LaplaceDpEvent or "
+                f"another PoissonSampledDpEvent, got {type(event.event).__name__}",
+            )
         if rate == 0.0:
             return _runs(event.event, 0)
         return _runs(event.event, count, sample_rate * rate)  # sampling twice = sampling at the product rate
-    raise _UnsupportedEvent(event, f"{type(event).__name__} has no lmodp mechanism; supported: Gaussian, Laplace, "
-                                   "PoissonSampled, SelfComposed, Composed, NoOp and NonPrivate events")
+    raise _UnsupportedEvent(
+        event,
+        f"{type(event).__name__} has no lmodp mechanism; supported: Gaussian, Laplace, "
+        "PoissonSampled, SelfComposed, Composed, NoOp and NonPrivate events",
+    )
 
 
 def _checked_event(event):
@@ -122,8 +130,9 @@ def from_dp_event(event, *, method: str = "auto") -> Accountant:
     accountant = Accountant(method=method)
     for mechanism, count in runs:
         if mechanism is _NON_PRIVATE:
-            raise ValueError("the event contains a non-private part (zero noise or NonPrivateDpEvent): "
-                             "no finite epsilon exists")
+            raise ValueError(
+                "the event contains a non-private part (zero noise or NonPrivateDpEvent): no finite epsilon exists"
+            )
         accountant.step(count, noise=mechanism.noise, geometry=mechanism.geometry, sampling=mechanism.sampling)
     return accountant
 
@@ -159,10 +168,12 @@ def to_dp_event(mechanism: Mechanism):
         raise ValueError(f"mechanism must be an lmodp_core Mechanism(noise, geometry, sampling), got {mechanism!r}")
     event = noise_dp_event(mechanism.noise, mechanism.geometry)
     if event is None:
-        raise ValueError(f"dp_accounting has no event for {type(mechanism.noise).__name__} noise on a "
-                         f"{type(mechanism.geometry).__name__} query (events exist for Gaussian noise in any "
-                         "geometry and Laplace noise on Scalar or L1Ball queries); account it with "
-                         "lmodp_core.Accountant")
+        raise ValueError(
+            f"dp_accounting has no event for {type(mechanism.noise).__name__} noise on a "
+            f"{type(mechanism.geometry).__name__} query (events exist for Gaussian noise in any "
+            "geometry and Laplace noise on Scalar or L1Ball queries); account it with "
+            "lmodp_core.Accountant"
+        )
     if mechanism.sampling.subsampled:
         event = dp_accounting.PoissonSampledDpEvent(mechanism.sampling.sample_rate, event)
     return event
@@ -177,11 +188,13 @@ class LmodpAccountant(dp_accounting.PrivacyAccountant):
     and Renyi DP). Only add/remove-one neighbours are supported.
     """
 
-    def __init__(self, neighboring_relation: NeighboringRelation = NeighboringRelation.ADD_OR_REMOVE_ONE, *,
-                 method: str = "auto"):
+    def __init__(
+        self, neighboring_relation: NeighboringRelation = NeighboringRelation.ADD_OR_REMOVE_ONE, *, method: str = "auto"
+    ):
         if neighboring_relation != NeighboringRelation.ADD_OR_REMOVE_ONE:
-            raise ValueError("LmodpAccountant supports neighboring_relation=ADD_OR_REMOVE_ONE only, "
-                             f"got {neighboring_relation!r}")
+            raise ValueError(
+                f"LmodpAccountant supports neighboring_relation=ADD_OR_REMOVE_ONE only, got {neighboring_relation!r}"
+            )
         super().__init__(neighboring_relation)
         self._accountant = Accountant(method=check_choice("method", method, METHODS))
         self._non_private = False
@@ -196,8 +209,9 @@ class LmodpAccountant(dp_accounting.PrivacyAccountant):
                 if mechanism is _NON_PRIVATE:
                     self._non_private = True
                 else:
-                    self._accountant.step(steps, noise=mechanism.noise, geometry=mechanism.geometry,
-                                          sampling=mechanism.sampling)
+                    self._accountant.step(
+                        steps, noise=mechanism.noise, geometry=mechanism.geometry, sampling=mechanism.sampling
+                    )
         return None
 
     @property

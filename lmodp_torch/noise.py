@@ -17,6 +17,7 @@ representable outputs can, in principle, reveal the un-noised value, and no samp
 gap; the privacy guarantee is the one of the idealised real-valued mechanism. ``secure_rng`` removes the
 predictability of a seeded generator, not the floating-point artefact.
 """
+
 from __future__ import annotations
 
 import functools
@@ -94,9 +95,11 @@ class _SecureSource:
         return out.reshape(shape)
 
     def numpy_rng(self) -> np.random.Generator:
-        raise ValueError("secure_rng=True is not available for a noise drawn by its numpy sampler (CustomNoise, "
-                         "PiecewiseNoise, any family without a torch sampler): it needs a numpy Generator, and numpy "
-                         "has no cryptographically secure bit generator; use secure_rng=False")
+        raise ValueError(
+            "secure_rng=True is not available for a noise drawn by its numpy sampler (CustomNoise, "
+            "PiecewiseNoise, any family without a torch sampler): it needs a numpy Generator, and numpy "
+            "has no cryptographically secure bit generator; use secure_rng=False"
+        )
 
 
 def _zero_cell_midpoint(dtype: torch.dtype) -> float:
@@ -167,8 +170,13 @@ def _lmo_inverse_scale(noise: LMO, source, shape) -> torch.Tensor:
 def _lmo_factors(noise: LMO) -> list[float]:
     """The numbers an LMO draw multiplies uniforms by: scale and the nonzero coefficients of U's parts."""
     gamma_size = 3.0 * max(1.0, noise.gamma_shape)  # Gamma(k) draws stay below 40 * 3 * max(1, k)
-    factors = [noise.scale, noise.a1 * noise.gamma_scale * gamma_size, noise.a3 / noise.exp_rate,
-               noise.a4 * (noise.unif_high - noise.unif_low), noise.a4 * noise.unif_low]
+    factors = [
+        noise.scale,
+        noise.a1 * noise.gamma_scale * gamma_size,
+        noise.a3 / noise.exp_rate,
+        noise.a4 * (noise.unif_high - noise.unif_low),
+        noise.a4 * noise.unif_low,
+    ]
     return [f for f in factors if f != 0.0]
 
 
@@ -239,8 +247,9 @@ def _check_arguments(noise, shape, generator, device, dtype, secure_rng) -> tupl
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point or dtype.is_complex:
         raise ValueError(f"dtype must be a floating-point torch.dtype (e.g. torch.float32), got {dtype!r}")
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise ValueError(f"generator must be None or a torch.Generator (e.g. torch.Generator().manual_seed(0)), "
-                         f"got {generator!r}")
+        raise ValueError(
+            f"generator must be None or a torch.Generator (e.g. torch.Generator().manual_seed(0)), got {generator!r}"
+        )
     if not isinstance(secure_rng, bool):
         raise ValueError(f"secure_rng must be True or False, got {secure_rng!r}")
     if secure_rng and generator is not None:
@@ -253,8 +262,15 @@ def _check_arguments(noise, shape, generator, device, dtype, secure_rng) -> tupl
         raise ValueError(f"device must be a torch.device or a device string such as 'cpu', got {device!r}") from error
 
 
-def sample_noise(noise: Noise, shape, *, generator: torch.Generator | None = None, device=None,
-                 dtype: torch.dtype = torch.float32, secure_rng: bool = False) -> torch.Tensor:
+def sample_noise(
+    noise: Noise,
+    shape,
+    *,
+    generator: torch.Generator | None = None,
+    device=None,
+    dtype: torch.dtype = torch.float32,
+    secure_rng: bool = False,
+) -> torch.Tensor:
     """I.i.d. draws of ``noise`` with the given shape, on ``device`` with ``dtype``.
 
     ``generator`` (a ``torch.Generator``) makes the draws reproducible; they are made on the generator's device
@@ -272,8 +288,10 @@ def sample_noise(noise: Noise, shape, *, generator: torch.Generator | None = Non
     work_dtype = torch.float64 if secure_rng else (dtype if torch.finfo(dtype).bits >= 32 else torch.float32)
     largest, dtype_max = largest_draw(noise, work_dtype), torch.finfo(dtype).max
     if largest is not None and largest > dtype_max:
-        raise ValueError(f"{noise!r} draws values up to {largest:.3g}, beyond {dtype}'s largest finite value "
-                         f"{dtype_max:.3g}: use a wider dtype (float32) or a smaller noise scale")
+        raise ValueError(
+            f"{noise!r} draws values up to {largest:.3g}, beyond {dtype}'s largest finite value "
+            f"{dtype_max:.3g}: use a wider dtype (float32) or a smaller noise scale"
+        )
     source: _TorchSource | _SecureSource
     if secure_rng:
         source = _SecureSource()
@@ -281,6 +299,8 @@ def sample_noise(noise: Noise, shape, *, generator: torch.Generator | None = Non
         source = _TorchSource(generator, generator.device if generator is not None else device, work_dtype)
     draws = draw_noise(noise, source, shape).to(device=device, dtype=dtype)
     if largest is None and not bool(torch.isfinite(draws).all()):
-        raise ValueError(f"a draw of {noise!r} overflowed {dtype} (largest finite value {dtype_max:.3g}): use a "
-                         f"wider dtype or a smaller noise scale")
+        raise ValueError(
+            f"a draw of {noise!r} overflowed {dtype} (largest finite value {dtype_max:.3g}): use a "
+            f"wider dtype or a smaller noise scale"
+        )
     return draws

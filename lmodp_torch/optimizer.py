@@ -17,6 +17,7 @@ The noise is expressed in units of the clipping norm, exactly like ``noise_multi
 itself is the Gaussian's sigma (so Opacus's accountant hooks and noise schedulers keep working with Gaussian
 noise) and raises a ValueError for any other noise: no NaN or placeholder ever reaches Opacus.
 """
+
 from __future__ import annotations
 
 import torch
@@ -40,26 +41,45 @@ _CLIP_EPS = 1e-6  # the same guard as Opacus: clipped norms are <= clip * n / (n
 class _LMONoise:
     """Mixin for Opacus optimizers: lmodp noise in ``add_noise`` and optional L1 clipping."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, *, noise: Noise, clip: float,
-                 expected_batch_size: float | None, norm: str = "l2", loss_reduction: str = "mean",
-                 generator: torch.Generator | None = None, secure_rng: bool = False, **kwargs):
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        *,
+        noise: Noise,
+        clip: float,
+        expected_batch_size: float | None,
+        norm: str = "l2",
+        loss_reduction: str = "mean",
+        generator: torch.Generator | None = None,
+        secure_rng: bool = False,
+        **kwargs,
+    ):
         check_noise(noise)
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         clip = check_positive("clip (the per-example clipping norm)", clip)
         if loss_reduction == "mean" or expected_batch_size is not None:
-            expected_batch_size = check_positive("expected_batch_size (q * dataset size, the divisor of the noisy "
-                                                 "sum)", expected_batch_size)
+            expected_batch_size = check_positive(
+                "expected_batch_size (q * dataset size, the divisor of the noisy sum)", expected_batch_size
+            )
         if generator is not None and not isinstance(generator, torch.Generator):
             raise ValueError(f"generator must be None or a torch.Generator, got {generator!r}")
         if secure_rng and generator is not None:
             raise ValueError("generator must be None when secure_rng=True")
         if norm == "l1" and isinstance(self, DPOptimizerFastGradientClipping):
-            raise ValueError("norm='l1' is not available with ghost clipping (it computes L2 norms); "
-                             "use grad_sample_mode='hooks'")
-        super().__init__(optimizer, noise_multiplier=noise, max_grad_norm=clip,
-                         expected_batch_size=expected_batch_size, loss_reduction=loss_reduction,
-                         generator=generator, secure_mode=False, **kwargs)
+            raise ValueError(
+                "norm='l1' is not available with ghost clipping (it computes L2 norms); use grad_sample_mode='hooks'"
+            )
+        super().__init__(
+            optimizer,
+            noise_multiplier=noise,
+            max_grad_norm=clip,
+            expected_batch_size=expected_batch_size,
+            loss_reduction=loss_reduction,
+            generator=generator,
+            secure_mode=False,
+            **kwargs,
+        )
         self.norm = norm
         self.secure_rng = bool(secure_rng)
 
@@ -83,9 +103,11 @@ class _LMONoise:
         """Opacus's noise multiplier sigma / clip; defined for Gaussian noise only (other noise raises)."""
         if isinstance(self._noise, Gaussian):
             return self._noise.sigma
-        raise ValueError(f"noise_multiplier is defined for Gaussian noise only; this optimizer adds "
-                         f"{self._noise.family} noise ({self._noise!r}), which Opacus's accountants cannot account "
-                         f"for: use the lmodp accountant (make_private's accountant or lmodp_core.Accountant)")
+        raise ValueError(
+            f"noise_multiplier is defined for Gaussian noise only; this optimizer adds "
+            f"{self._noise.family} noise ({self._noise!r}), which Opacus's accountants cannot account "
+            f"for: use the lmodp accountant (make_private's accountant or lmodp_core.Accountant)"
+        )
 
     @noise_multiplier.setter
     def noise_multiplier(self, value) -> None:
@@ -96,8 +118,10 @@ class _LMONoise:
         elif isinstance(self._noise, Gaussian):
             self.noise = Gaussian(value)
         else:
-            raise ValueError(f"noise_multiplier can be set only for Gaussian noise; this optimizer adds "
-                             f"{self._noise.family} noise: set optimizer.noise to an lmodp Noise instead")
+            raise ValueError(
+                f"noise_multiplier can be set only for Gaussian noise; this optimizer adds "
+                f"{self._noise.family} noise: set optimizer.noise to an lmodp Noise instead"
+            )
 
     def _draws_noise(self) -> bool:
         return getattr(self, "rank", 0) == 0
@@ -109,8 +133,14 @@ class _LMONoise:
             _check_processed_flag(p.summed_grad)
             grad = p.summed_grad
             if self._draws_noise():
-                grad = sample_noise(step_noise, grad.shape, generator=self.generator, device=grad.device,
-                                    dtype=grad.dtype, secure_rng=self.secure_rng).add_(grad)
+                grad = sample_noise(
+                    step_noise,
+                    grad.shape,
+                    generator=self.generator,
+                    device=grad.device,
+                    dtype=grad.dtype,
+                    secure_rng=self.secure_rng,
+                ).add_(grad)
             p.grad = grad.view_as(p)
             _mark_as_processed(p.summed_grad)
 
@@ -121,8 +151,9 @@ class _LMONoise:
         if len(grad_samples[0]) == 0:  # an empty Poisson batch: nothing to clip, the step adds noise only
             clip_factor = torch.zeros((0,), device=grad_samples[0].device)
         else:
-            per_sample_norms = sum(g.reshape(len(g), -1).abs().sum(dim=-1).to(grad_samples[0].device)
-                                   for g in grad_samples)
+            per_sample_norms = sum(
+                g.reshape(len(g), -1).abs().sum(dim=-1).to(grad_samples[0].device) for g in grad_samples
+            )
             clip_factor = (self.clip / (per_sample_norms + _CLIP_EPS)).clamp(max=1.0)
         for p in self.params:
             _check_processed_flag(p.grad_sample)

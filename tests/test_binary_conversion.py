@@ -1,4 +1,5 @@
 """RDP -> epsilon through the worst binary pair: sound against exact epsilons, never above the improved conversion."""
+
 import math
 
 import numpy as np
@@ -14,9 +15,11 @@ from lmodp_core.rdp.subsampled import sampled_gaussian_rdp
 
 def gaussian_epsilon(sigma: float, delta: float) -> float:
     """Exact epsilon of N(1, sigma^2) vs N(0, sigma^2) (Balle & Wang 2018, Thm. 8)."""
+
     def excess(eps):
         shifted = special.ndtr(0.5 / sigma - eps * sigma)
         return shifted - math.exp(eps) * special.ndtr(-0.5 / sigma - eps * sigma) - delta
+
     return optimize.brentq(excess, 0.0, 50.0, xtol=1e-12)
 
 

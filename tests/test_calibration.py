@@ -1,4 +1,5 @@
 """calibrate(): one calibrator, returning the certified noise with its EpsilonReport; every caller uses it."""
+
 import math
 
 import pytest
@@ -7,8 +8,10 @@ from lmodp_core import Accountant, Calibration, Gaussian, L2Ball, Laplace, Poiss
 from lmodp_core.search import optimize_noise
 
 DP_SGD = dict(target_epsilon=1.0, target_delta=1e-5)  # with q = 0.01, T = 1000
-CASES = [(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 1000, "auto"),
-         (Laplace(1.0), Scalar(1.0), Poisson(1.0), 10, "rdp")]
+CASES = [
+    (Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 1000, "auto"),
+    (Laplace(1.0), Scalar(1.0), Poisson(1.0), 10, "rdp"),
+]
 
 
 @pytest.mark.parametrize("noise, geometry, sampling, steps, method", CASES)
@@ -48,8 +51,9 @@ def test_make_private_and_optimize_noise_calibrate_the_same_gaussian():
 
     model = torch.nn.Linear(3, 1)
     loader = DataLoader(TensorDataset(torch.zeros(100, 3), torch.zeros(100)), batch_size=1)  # q = 0.01
-    private = make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), loader, noise=Gaussian(1.0),
-                           clip=2.0, epochs=10, **DP_SGD)  # 10 passes of 100 batches: 1000 steps
+    private = make_private(
+        model, torch.optim.SGD(model.parameters(), lr=0.1), loader, noise=Gaussian(1.0), clip=2.0, epochs=10, **DP_SGD
+    )  # 10 passes of 100 batches: 1000 steps
     searched = optimize_noise(1.0, 1e-5, 1000, 0.01, families=("gaussian",), cache=False, n_jobs=1)
     direct = calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 1000, **DP_SGD)
     assert private.noise == searched.noise == direct.noise

@@ -1,4 +1,5 @@
 """Certified sups over shifts: Laplace closed forms, envelope bounds and branch and bound for LMO (Scalar)."""
+
 import math
 
 import numpy as np
@@ -7,8 +8,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lmodp_core import LMO, CustomNoise, L1Ball, L2Ball, Laplace, Scalar
-from lmodp_core.rdp import (certified_sup, per_step, renyi_poisson_mixture, renyi_shift, scalar_subsampled_rdp,
-                            unsampled_rdp)
+from lmodp_core.rdp import (
+    certified_sup,
+    per_step,
+    renyi_poisson_mixture,
+    renyi_shift,
+    scalar_subsampled_rdp,
+    unsampled_rdp,
+)
 from lmodp_core.rdp.certified_sup import RELATIVE_TOLERANCE, envelope_renyi
 from lmodp_core.rdp.per_step import SUP_MARGIN, sup_over_shifts
 
@@ -47,8 +54,13 @@ def test_lmo_scalar_certified_sup_bounds_a_dense_grid_and_stays_within_the_toler
 
 
 @FAST
-@given(st.floats(0.01, 3.0), st.floats(1e-3, 0.5), st.floats(0.0, 1.0), st.sampled_from([1.1, 2.0, 9.0, 64.0]),
-       st.sampled_from([1.0, 0.3, 0.01]))
+@given(
+    st.floats(0.01, 3.0),
+    st.floats(1e-3, 0.5),
+    st.floats(0.0, 1.0),
+    st.sampled_from([1.1, 2.0, 9.0, 64.0]),
+    st.sampled_from([1.0, 0.3, 0.01]),
+)
 def test_the_envelope_bounds_every_shift_of_its_interval(lower, relative_width, position, order, sample_rate):
     upper = lower * (1.0 + relative_width)
     shift = lower + position * (upper - lower)
@@ -65,7 +77,8 @@ def test_lmo_subsampled_scalar_certified_sup_bounds_a_dense_grid_and_the_numeric
     dense = np.max([np.maximum(*renyi_poisson_mixture(LMO_03, s, rate, orders)) for s in shifts], axis=0)
     assert np.all(certified >= dense)
     numerical = sup_over_shifts(
-        lambda s: np.array([np.maximum(*renyi_poisson_mixture(LMO_03, x, rate, orders)) for x in s]), 1.0, orders)
+        lambda s: np.array([np.maximum(*renyi_poisson_mixture(LMO_03, x, rate, orders)) for x in s]), 1.0, orders
+    )
     assert np.all(certified >= numerical * (1.0 - 1e-9))
     assert np.all(certified <= numerical * (1.0 + RELATIVE_TOLERANCE + SUP_MARGIN))
 

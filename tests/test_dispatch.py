@@ -4,6 +4,7 @@
 way docs/architecture.md ("How to add a noise family") says; ``_PlainNormal`` is the same density with no
 registration, so every layer falls back to its generic numerics.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,6 +44,7 @@ class _PlainNormal(Noise):
     @property
     def typical_scale(self):
         return self.sigma
+
 
 @dataclass(frozen=True, repr=False)
 class _RegisteredNormal(_PlainNormal):

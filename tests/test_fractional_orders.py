@@ -1,6 +1,7 @@
 """Fractional orders of the vector Poisson bounds: the chord of the log-moment between integer orders
 (docs/accounting.md, "Poisson subsampling"), checked against the exact sampled-Gaussian RDP (Mironov-Talwar-Zhang
 series at fractional orders)."""
+
 import numpy as np
 import pytest
 

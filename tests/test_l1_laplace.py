@@ -1,5 +1,6 @@
 """Laplace noise under L1Ball is accounted with the 1-D pair at the clip (docs/accounting.md, "Laplace under
 L1Ball"): checked against exact hockey-stick curves of 2- and 3-coordinate shifts (quadrature of closed forms)."""
+
 import itertools
 import math
 
@@ -83,7 +84,8 @@ def test_laplace_event_agrees_with_dp_accounting_pld():
     from lmodp_core.interop import LmodpAccountant
 
     event = dp_accounting.SelfComposedDpEvent(
-        dp_accounting.PoissonSampledDpEvent(0.05, dp_accounting.LaplaceDpEvent(2.0)), 50)
+        dp_accounting.PoissonSampledDpEvent(0.05, dp_accounting.LaplaceDpEvent(2.0)), 50
+    )
     ours = LmodpAccountant().compose(event).get_epsilon(1e-5)
     theirs = pld_privacy_accountant.PLDAccountant(value_discretization_interval=1e-4).compose(event).get_epsilon(1e-5)
     assert abs(ours - theirs) <= 2e-3 * theirs

@@ -1,4 +1,5 @@
 """Noise families: closed forms against sampling and quadrature, domains, serialisation, bad input."""
+
 import dataclasses
 import functools
 import json
@@ -15,8 +16,14 @@ from lmodp_core.noise.lmo import SHAPE_RANGE as LMO_SHAPE_RANGE
 from .conftest import PAPER_03
 
 HEAVY = dict(a1=1.0, a3=0.0, a4=0.0, gamma_shape=2.5, gamma_scale=1.0, exp_rate=1.0, unif_low=0.0, unif_high=1.0)
-FAMILIES = [Gaussian(1.7), Laplace(0.6), LMO(**PAPER_03), LMO(**PAPER_03, scale=3.0), LMO(**HEAVY),
-            LMO(0.0, 0.9, 0.7, 1.0, 7.5, 1.0, 6.0, 7.0)]
+FAMILIES = [
+    Gaussian(1.7),
+    Laplace(0.6),
+    LMO(**PAPER_03),
+    LMO(**PAPER_03, scale=3.0),
+    LMO(**HEAVY),
+    LMO(0.0, 0.9, 0.7, 1.0, 7.5, 1.0, 6.0, 7.0),
+]
 
 
 @pytest.mark.parametrize("noise", FAMILIES, ids=repr)
@@ -146,8 +153,9 @@ def test_custom_noise_is_equal_by_callable_identity_and_parameters():
 
 def test_custom_noise_matches_builtin_and_checks_its_density():
     gauss = Gaussian(1.0)
-    custom = CustomNoise(lambda x: -0.5 * x * x - 0.5 * math.log(2 * math.pi), lambda r, n: r.normal(size=n),
-                         kinks=(), name="std-normal").scaled(2.0)
+    custom = CustomNoise(
+        lambda x: -0.5 * x * x - 0.5 * math.log(2 * math.pi), lambda r, n: r.normal(size=n), kinks=(), name="std-normal"
+    ).scaled(2.0)
     assert custom.variance == pytest.approx(4.0, rel=1e-9)
     assert custom.fisher_information == pytest.approx(0.25, rel=1e-6)
     assert float(custom.sf(1.3)) == pytest.approx(float(gauss.scaled(2.0).sf(1.3)), rel=1e-9)
@@ -163,24 +171,27 @@ def test_custom_noise_matches_builtin_and_checks_its_density():
         CustomNoise(lambda x: -np.abs(x) - math.log(2)).sample(np.random.default_rng(0), 3)
 
 
-@pytest.mark.parametrize("build, match", [
-    (lambda: Gaussian(0.0), "sigma"),
-    (lambda: Gaussian(float("nan")), "sigma"),
-    (lambda: Gaussian(float("inf")), "sigma"),
-    (lambda: Laplace(-1.0), "scale"),
-    (lambda: LMO(0, 0, 0, 1, 1, 1, 0, 1), "at least one"),
-    (lambda: LMO(-0.1, 0.1, 0.1, 1, 1, 1, 0, 1), "a1"),
-    (lambda: LMO(0.1, 0.1, 0.1, 0.0, 1, 1, 0, 1), "gamma_shape"),
-    (lambda: LMO(0.1, 0.1, 0.1, 1, -1, 1, 0, 1), "gamma_scale"),
-    (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 0, 0, 1), "exp_rate"),
-    (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 1, -1, 1), "unif_low"),
-    (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 1, 2, 1), "unif_high"),
-    (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 1, 0, 1, scale=0), "scale"),
-    (lambda: LMO(0.1, 0.1, float("nan"), 1, 1, 1, 0, 1), "a4"),
-    (lambda: Gaussian(1.0).scaled(0.0), "factor"),
-    (lambda: Noise.from_dict({"family": "cauchy"}), "unknown noise family"),
-    (lambda: LMO.from_paper({"a1": 0.1}), "missing"),
-])
+@pytest.mark.parametrize(
+    "build, match",
+    [
+        (lambda: Gaussian(0.0), "sigma"),
+        (lambda: Gaussian(float("nan")), "sigma"),
+        (lambda: Gaussian(float("inf")), "sigma"),
+        (lambda: Laplace(-1.0), "scale"),
+        (lambda: LMO(0, 0, 0, 1, 1, 1, 0, 1), "at least one"),
+        (lambda: LMO(-0.1, 0.1, 0.1, 1, 1, 1, 0, 1), "a1"),
+        (lambda: LMO(0.1, 0.1, 0.1, 0.0, 1, 1, 0, 1), "gamma_shape"),
+        (lambda: LMO(0.1, 0.1, 0.1, 1, -1, 1, 0, 1), "gamma_scale"),
+        (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 0, 0, 1), "exp_rate"),
+        (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 1, -1, 1), "unif_low"),
+        (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 1, 2, 1), "unif_high"),
+        (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 1, 0, 1, scale=0), "scale"),
+        (lambda: LMO(0.1, 0.1, float("nan"), 1, 1, 1, 0, 1), "a4"),
+        (lambda: Gaussian(1.0).scaled(0.0), "factor"),
+        (lambda: Noise.from_dict({"family": "cauchy"}), "unknown noise family"),
+        (lambda: LMO.from_paper({"a1": 0.1}), "missing"),
+    ],
+)
 def test_bad_parameters_raise_value_error(build, match):
     with pytest.raises(ValueError, match=match):
         build()
@@ -200,8 +211,10 @@ ONE_OF_EACH = [Gaussian(1.0), Laplace(1.0), LMO(**PAPER_03), UNIT_LAPLACE]
 
 @pytest.mark.parametrize("noise", ONE_OF_EACH, ids=repr)
 @pytest.mark.parametrize("method", ["logpdf", "pdf", "sf", "score"])
-@pytest.mark.parametrize("x, match", [(math.nan, "NaN"), ([0.0, math.nan], "NaN"), (None, "real number"),
-                                      ("1", "real number"), (1j, "real number")])
+@pytest.mark.parametrize(
+    "x, match",
+    [(math.nan, "NaN"), ([0.0, math.nan], "NaN"), (None, "real number"), ("1", "real number"), (1j, "real number")],
+)
 def test_points_are_checked_once_for_every_family(noise, method, x, match):
     with pytest.raises(ValueError, match=match):
         getattr(noise, method)(x)
@@ -227,13 +240,22 @@ def test_sample_needs_a_numpy_generator(noise, rng):
     assert noise.sample(rng, (2, 3)).shape == (2, 3)
 
 
-@pytest.mark.parametrize("build", [
-    lambda: Gaussian(1e-150), lambda: Gaussian(1e300), lambda: Laplace(1e300), lambda: Laplace(1e-300),
-    lambda: LMO(**{**PAPER_03, "a1": 1e300}), lambda: LMO(**{**PAPER_03, "gamma_shape": 1e300}),
-    lambda: LMO(**{**PAPER_03, "exp_rate": 1e-300}), lambda: LMO(**{**PAPER_03, "unif_high": 1e300}),
-    lambda: LMO(**{**PAPER_03, "a1": 1e-300, "a3": 1e-300, "a4": 1e-300}), lambda: LMO(**PAPER_03, scale=1e-300),
-    lambda: Gaussian(1.0).scaled(1e-120),
-])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Gaussian(1e-150),
+        lambda: Gaussian(1e300),
+        lambda: Laplace(1e300),
+        lambda: Laplace(1e-300),
+        lambda: LMO(**{**PAPER_03, "a1": 1e300}),
+        lambda: LMO(**{**PAPER_03, "gamma_shape": 1e300}),
+        lambda: LMO(**{**PAPER_03, "exp_rate": 1e-300}),
+        lambda: LMO(**{**PAPER_03, "unif_high": 1e300}),
+        lambda: LMO(**{**PAPER_03, "a1": 1e-300, "a3": 1e-300, "a4": 1e-300}),
+        lambda: LMO(**PAPER_03, scale=1e-300),
+        lambda: Gaussian(1.0).scaled(1e-120),
+    ],
+)
 def test_parameters_outside_the_supported_range_are_refused(build):
     with pytest.raises(ValueError, match="numerically supported range"):
         build()
@@ -261,8 +283,15 @@ def test_log_density_lipschitz_constant_bounds_the_score(noise):
     assert noise.fisher_information <= noise.log_density_lipschitz**2 * (1 + 1e-9)
 
 
-@pytest.mark.parametrize("data", [{"family": "gaussian"}, {"family": "gaussian", "sigma": 1.0, "extra": 2},
-                                  {"family": "lmo", "a1": 0.1}, {"family": "laplace", "scale": "1"}])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"family": "gaussian"},
+        {"family": "gaussian", "sigma": 1.0, "extra": 2},
+        {"family": "lmo", "a1": 0.1},
+        {"family": "laplace", "scale": "1"},
+    ],
+)
 def test_malformed_noise_dicts_raise_value_error(data):
     with pytest.raises(ValueError, match="noise dict needs the arguments|scale"):
         Noise.from_dict(data)
@@ -270,7 +299,8 @@ def test_malformed_noise_dicts_raise_value_error(data):
 
 def test_lmo_draws_whose_inverse_scale_underflows_are_never_nan():
     """A tiny Gamma shape makes U underflow to 0; a draw is then huge but never 0/0 = NaN (issue 12 §6)."""
-    tiny_shape = LMO(a1=1.0, a3=0.0, a4=0.0, gamma_shape=1e-20, gamma_scale=1.0, exp_rate=1.0, unif_low=0.0,
-                     unif_high=1.0)
+    tiny_shape = LMO(
+        a1=1.0, a3=0.0, a4=0.0, gamma_shape=1e-20, gamma_scale=1.0, exp_rate=1.0, unif_low=0.0, unif_high=1.0
+    )
     draws = tiny_shape.sample(np.random.default_rng(0), 10_000)
     assert not np.isnan(draws).any() and np.abs(draws).min() > 1e250

@@ -1,5 +1,6 @@
 """The add direction of the vector Poisson bound: exact quadratic curvature (docs/accounting.md, "Poisson
 subsampling"), checked by brute force (against quadrature of real 1-D mixtures: tests/test_rdp.py)."""
+
 import math
 
 import numpy as np
@@ -16,4 +17,3 @@ def test_curvature_is_the_sup_of_the_taylor_ratio(order, rate):
     curvature = math.exp(_log_add_curvature(order, rate)) / rate**2
     assert ratio.max() <= curvature * (1 + 1e-6)
     assert curvature <= lagrange * (1 + 1e-12)
-

@@ -9,6 +9,7 @@ matches anything; NORMALIZE_WHITESPACE: runs of spaces and line breaks compare e
 
 Sketches that need the reader's own model or data are fenced ```py instead and are not run.
 """
+
 import doctest
 import re
 from pathlib import Path
@@ -65,8 +66,9 @@ def test_documentation_example_prints_what_it_documents(code, request, tmp_path,
 
 
 def test_a_changed_number_or_missing_output_fails():
-    code = ('print(f"epsilon {2.0043:.4f}")\n#> epsilon 2.0043\n'
-            'print([0.04410958, 0.1342425])\n#> [0.0441... 0.1342...]\n')
+    code = (
+        'print(f"epsilon {2.0043:.4f}")\n#> epsilon 2.0043\nprint([0.04410958, 0.1342425])\n#> [0.0441... 0.1342...]\n'
+    )
     assert _output_mismatch(code, "epsilon 2.0043\n[0.04410958, 0.1342425]\n") is None
     assert _output_mismatch(code, "epsilon 2.0044\n[0.04410958, 0.1342425]\n") is not None
     assert _output_mismatch(code, "epsilon 2.0043\n[0.04510958, 0.1342425]\n") is not None

@@ -1,19 +1,24 @@
 """optimize_noise: sound calibration per shape, the Gaussian for L2 DP-SGD, non-Gaussian wins in low dimension."""
+
 import json
 import math
 
 import numpy as np
 import pytest
 
-from lmodp_core import LMO, Gaussian, L1Ball, L2Ball, Laplace, Poisson, Scalar
-from lmodp_core import search
-from lmodp_core.accountant import Accountant, compute_epsilon as sound_epsilon
+from lmodp_core import LMO, Gaussian, L1Ball, L2Ball, Laplace, Poisson, Scalar, search
+from lmodp_core.accountant import Accountant
+from lmodp_core.accountant import compute_epsilon as sound_epsilon
 from lmodp_core.calibration import calibrate
 from lmodp_core.search import OptimizeResult, SearchBudget, optimize_noise
 from lmodp_core.search.grid import grid_spec, grid_table, lmo_grid
 
-SMALL_GRID = {"PAPER_WEIGHTS": (0.1, 0.9), "PAPER_GAMMAS": ((0.5, 1.0),), "PAPER_RATES": (5.0,),
-              "PAPER_UNIFORMS": ((1.0, 2.0),)}
+SMALL_GRID = {
+    "PAPER_WEIGHTS": (0.1, 0.9),
+    "PAPER_GAMMAS": ((0.5, 1.0),),
+    "PAPER_RATES": (5.0,),
+    "PAPER_UNIFORMS": ((1.0, 2.0),),
+}
 SHORT_BUDGET = SearchBudget(screen_top=1, refine_evaluations=6)
 
 
@@ -69,8 +74,18 @@ def test_moment_table_matches_the_noise_properties():
 
 def test_scalar_single_step_is_never_worse_than_any_family(small_search, tmp_path):
     """Must-show: steps=1, q=1, scalar: the result beats or ties every family's calibrated best."""
-    result = optimize_noise(1.0, 1e-5, 1, 1.0, geometry=Scalar(1.0), method="rdp", cache=tmp_path, n_jobs=1,
-                            piecewise_evaluations=4, budget=SHORT_BUDGET)
+    result = optimize_noise(
+        1.0,
+        1e-5,
+        1,
+        1.0,
+        geometry=Scalar(1.0),
+        method="rdp",
+        cache=tmp_path,
+        n_jobs=1,
+        piecewise_evaluations=4,
+        budget=SHORT_BUDGET,
+    )
     for family, method in ((Gaussian(1.0), "auto"), (Laplace(1.0), "rdp")):
         best = calibrate(family, Scalar(1.0), Poisson(1.0), 1, target_epsilon=1.0, target_delta=1e-5, method=method)
         assert result.objective <= best.noise.std * (1 + 2e-3)
@@ -79,8 +94,7 @@ def test_scalar_single_step_is_never_worse_than_any_family(small_search, tmp_pat
 
 
 def test_a_non_gaussian_family_wins_in_low_dimension(tmp_path):
-    result = optimize_noise(1.0, 1e-5, 1, 1.0, geometry=Scalar(1.0), families=("gaussian", "laplace"),
-                            cache=tmp_path)
+    result = optimize_noise(1.0, 1e-5, 1, 1.0, geometry=Scalar(1.0), families=("gaussian", "laplace"), cache=tmp_path)
     assert result.family == "laplace" and result.ratio_to_gaussian < 0.5
     assert result.epsilon <= 1.0
     # closed form (docs/theory.md §6): delta(eps) = 1 - e^{(eps - 1/b)/2}, so b >= 1/(eps - 2 log(1 - delta))
@@ -90,8 +104,17 @@ def test_a_non_gaussian_family_wins_in_low_dimension(tmp_path):
 
 
 def test_usefulness_objective_is_maximised(tmp_path):
-    result = optimize_noise(1.0, 1e-5, 1, 1.0, geometry=L1Ball(1.0), objective="usefulness", gamma=2.0,
-                            families=("gaussian", "laplace"), cache=tmp_path)
+    result = optimize_noise(
+        1.0,
+        1e-5,
+        1,
+        1.0,
+        geometry=L1Ball(1.0),
+        objective="usefulness",
+        gamma=2.0,
+        families=("gaussian", "laplace"),
+        cache=tmp_path,
+    )
     assert 0.0 < result.objective < 1.0
     _recertified(result, L1Ball(1.0), 1.0, 1)
     for candidate in result.candidates:  # each objective is the candidate's own P(|Z| <= gamma)
@@ -114,15 +137,23 @@ def test_cache_false_writes_nothing(tmp_path, monkeypatch):
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("args, kwargs, name", [
-    ((0.0, 1e-5, 10, 0.1), {}, "eps"), ((1.0, 1.0, 10, 0.1), {}, "delta"), ((1.0, 1e-5, 0, 0.1), {}, "steps"),
-    ((1.0, 1e-5, 10, 1.5), {}, "sample_rate"), ((math.nan, 1e-5, 10, 0.1), {}, "eps"),
-    ((1.0, 1e-5, 10, 0.1), {"objective": "variance"}, "objective"),
-    ((1.0, 1e-5, 10, 0.1), {"families": ("student",)}, "families"),
-    ((1.0, 1e-5, 10, 0.1), {"method": "exact"}, "method"), ((1.0, 1e-5, 10, 0.1), {"gamma": -1.0}, "gamma"),
-    ((1.0, 1e-5, 10, 0.1), {"geometry": "l2"}, "geometry"), ((1.0, 1e-5, 10, 0.1), {"n_jobs": 0}, "n_jobs"),
-    ((1.0, 1e-5, 10, 0.1), {"seed": -3}, "seed"),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, name",
+    [
+        ((0.0, 1e-5, 10, 0.1), {}, "eps"),
+        ((1.0, 1.0, 10, 0.1), {}, "delta"),
+        ((1.0, 1e-5, 0, 0.1), {}, "steps"),
+        ((1.0, 1e-5, 10, 1.5), {}, "sample_rate"),
+        ((math.nan, 1e-5, 10, 0.1), {}, "eps"),
+        ((1.0, 1e-5, 10, 0.1), {"objective": "variance"}, "objective"),
+        ((1.0, 1e-5, 10, 0.1), {"families": ("student",)}, "families"),
+        ((1.0, 1e-5, 10, 0.1), {"method": "exact"}, "method"),
+        ((1.0, 1e-5, 10, 0.1), {"gamma": -1.0}, "gamma"),
+        ((1.0, 1e-5, 10, 0.1), {"geometry": "l2"}, "geometry"),
+        ((1.0, 1e-5, 10, 0.1), {"n_jobs": 0}, "n_jobs"),
+        ((1.0, 1e-5, 10, 0.1), {"seed": -3}, "seed"),
+    ],
+)
 def test_bad_inputs_raise(args, kwargs, name):
     with pytest.raises(ValueError, match=name):
         optimize_noise(*args, cache=False, **kwargs)
@@ -144,11 +175,18 @@ def _poison(text):
     return json.dumps(data)
 
 
-@pytest.mark.parametrize("damage", [
-    _poison, lambda text: text[: len(text) // 2], lambda text: "\x00garbage{", lambda text: "null",
-    lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "noise"}),
-    lambda text: text.replace('"sigma": ', '"sigma": NaN, "_was": ', 1), lambda text: "[1, 2]",
-])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        _poison,
+        lambda text: text[: len(text) // 2],
+        lambda text: "\x00garbage{",
+        lambda text: "null",
+        lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "noise"}),
+        lambda text: text.replace('"sigma": ', '"sigma": NaN, "_was": ', 1),
+        lambda text: "[1, 2]",
+    ],
+)
 def test_a_damaged_cache_entry_is_a_miss_and_is_overwritten(tmp_path, damage):
     honest, path = _cached_search(tmp_path)
     path.write_text(damage(path.read_text()))
@@ -243,17 +281,35 @@ class _RecordingBar:
 def test_the_progress_bar_never_moves_backwards(small_search, tmp_path, monkeypatch):
     bars = []
     monkeypatch.setattr(search, "progress_bar", lambda progress, total: bars.append(_RecordingBar(total)) or bars[-1])
-    optimize_noise(1.0, 1e-5, 1, 1.0, geometry=Scalar(1.0), method="rdp", cache=tmp_path, n_jobs=1, progress=True,
-                   budget=SHORT_BUDGET, piecewise_evaluations=4)
+    optimize_noise(
+        1.0,
+        1e-5,
+        1,
+        1.0,
+        geometry=Scalar(1.0),
+        method="rdp",
+        cache=tmp_path,
+        n_jobs=1,
+        progress=True,
+        budget=SHORT_BUDGET,
+        piecewise_evaluations=4,
+    )
     fractions = bars[0].fractions
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and all(f <= 1.0 for f in fractions)
 
 
 # ---- the search budget and the moment table (issue 8) ---------------------------------------------------------
-@pytest.mark.parametrize("field, value", [
-    ("screen_top", 0), ("refine_starts", -1), ("refine_evaluations", 2.5), ("estimate_evaluations", True),
-    ("screen_top", 10**6), ("refine_starts", "1"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("screen_top", 0),
+        ("refine_starts", -1),
+        ("refine_evaluations", 2.5),
+        ("estimate_evaluations", True),
+        ("screen_top", 10**6),
+        ("refine_starts", "1"),
+    ],
+)
 def test_a_bad_search_budget_raises(field, value):
     with pytest.raises(ValueError, match=f"SearchBudget.{field}"):
         SearchBudget(**{field: value})
@@ -269,8 +325,9 @@ def test_the_budget_bounds_the_lmo_work_and_keys_the_cache(small_search, tmp_pat
     kwargs = dict(geometry=Scalar(1.0), families=("gaussian", "lmo"), method="rdp", cache=tmp_path, n_jobs=1)
     frugal = optimize_noise(1.0, 1e-5, 1, 1.0, budget=SearchBudget(screen_top=1, refine_starts=0), **kwargs)
     assert frugal.stats["lmo_shapes_calibrated"] <= 2 and frugal.stats["lmo_refinement_evaluations"] == 0
-    optimize_noise(1.0, 1e-5, 1, 1.0, budget=SearchBudget(screen_top=1, refine_starts=0, estimate_evaluations=1),
-                   **kwargs)
+    optimize_noise(
+        1.0, 1e-5, 1, 1.0, budget=SearchBudget(screen_top=1, refine_starts=0, estimate_evaluations=1), **kwargs
+    )
     assert len(list(tmp_path.glob("search-*.json"))) == 2
     _recertified(frugal, Scalar(1.0), 1.0, 1)
 
@@ -291,4 +348,3 @@ def test_only_the_noise_package_calls_the_private_mgf_derivatives():
     package = Path(search.__file__).resolve().parents[1]
     callers = {p.relative_to(package).parts[0] for p in package.rglob("*.py") if "_log_mgf_derivs" in p.read_text()}
     assert callers == {"noise"}
-

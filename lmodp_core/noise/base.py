@@ -1,4 +1,5 @@
 """The noise interface: a symmetric 1-D density applied i.i.d. to every coordinate (docs/theory.md §3.1)."""
+
 from __future__ import annotations
 
 import abc
@@ -15,7 +16,7 @@ from .._quadrature import half_line_nodes, log_integral
 from ..validation import check_generator, check_points, check_size
 
 SCHEMA_VERSION = 1
-_REGISTRY: dict[str, type["Noise"]] = {}
+_REGISTRY: dict[str, type[Noise]] = {}
 _POINT_METHODS = ("logpdf", "pdf", "sf", "score")
 _LOG_MAX_FLOAT = math.log(sys.float_info.max)
 
@@ -27,6 +28,7 @@ def _exp_or_inf(log_value: float) -> float:
 
 def _validating_points(method):
     """``method(self, x)`` with x checked first: real numbers or arrays, +-inf allowed, NaN/None/strings refused."""
+
     @functools.wraps(method)
     def checked(self, x):
         return method(self, check_points(x))
@@ -36,6 +38,7 @@ def _validating_points(method):
 
 def _validating_sampler(method):
     """``sample(self, rng, size)`` with a numpy Generator and a valid size required."""
+
     @functools.wraps(method)
     def checked(self, rng, size=None):
         return method(self, check_generator(rng), check_size(size))
@@ -49,10 +52,10 @@ class Noise(abc.ABC):
 
     Families are frozen dataclasses (``@dataclass(frozen=True, repr=False)``; ``dataclasses`` refuses a non-frozen
     one): their fields are the constructor arguments, checked in ``__post_init__``, and equality, hashing (the
-    accounting caches' keys) and immutability come from the fields. Subclasses provide ``logpdf``, ``sample``, ``scaled`` and, where they have them, closed
-    forms for the moments; the generic fallbacks integrate numerically on [0, inf) using symmetry. Every family's
-    ``logpdf``/``pdf``/``sf``/``score`` and ``sample`` check their arguments here, once (``__init_subclass__``
-    wraps them): points must be real (+-inf allowed, NaN refused), ``rng`` a numpy ``Generator``.
+    accounting caches' keys) and immutability come from the fields. Subclasses provide ``logpdf``, ``sample``,
+    ``scaled`` and, where they have them, closed forms for the moments; the generic fallbacks integrate
+    numerically on [0, inf) using symmetry. Every family's ``logpdf``/``pdf``/``sf``/``score`` and ``sample``
+    check their arguments here, once (``__init_subclass__`` wraps them): points must be real (+-inf allowed, NaN refused), ``rng`` a numpy ``Generator``.
     """
 
     family: ClassVar[str]
@@ -103,7 +106,7 @@ class Noise(abc.ABC):
         """Draw i.i.d. samples with a numpy ``Generator``."""
 
     @abc.abstractmethod
-    def scaled(self, factor: float) -> "Noise":
+    def scaled(self, factor: float) -> Noise:
         """The law of ``factor * Z``."""
 
     # ---- numerics hints --------------------------------------------------------------------------------
@@ -162,7 +165,7 @@ class Noise(abc.ABC):
         return {"family": self.family, "schema_version": SCHEMA_VERSION, **self._params()}
 
     @staticmethod
-    def from_dict(data: dict[str, Any], **extra) -> "Noise":
+    def from_dict(data: dict[str, Any], **extra) -> Noise:
         """Rebuild a noise from ``to_dict()`` output (``extra`` supplies non-serialisable parts)."""
         if not isinstance(data, dict) or "family" not in data:
             raise ValueError(f"noise dict must contain a 'family' key, got {data!r}")
@@ -176,12 +179,13 @@ class Noise(abc.ABC):
         return _REGISTRY[family]._from_params(params, **extra)
 
     @classmethod
-    def _from_params(cls, params: dict[str, Any], **extra) -> "Noise":
+    def _from_params(cls, params: dict[str, Any], **extra) -> Noise:
         try:
             inspect.signature(cls).bind(**params, **extra)
         except TypeError as err:
-            raise ValueError(f"a {cls.family!r} noise dict needs the arguments of {cls.__name__}"
-                             f"{inspect.signature(cls)} ({err})") from None
+            raise ValueError(
+                f"a {cls.family!r} noise dict needs the arguments of {cls.__name__}{inspect.signature(cls)} ({err})"
+            ) from None
         return cls(**params, **extra)
 
     def __repr__(self) -> str:

@@ -1,4 +1,5 @@
 """Gaussian noise N(0, sigma^2)."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Laplace noise with density exp(-|x|/b) / (2b)."""
+
 from __future__ import annotations
 
 import math

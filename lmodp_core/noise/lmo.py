@@ -10,6 +10,7 @@ Closed forms through the moment generating function M_U(v) = E[e^{vU}] = M_G(a1 
     E|Z| = int_0^inf M_U(-x) dx,  Var Z = 2 int_0^inf x M_U(-x) dx
 M_U is evaluated only inside its domain (a1*gamma_scale*v < 1, a3*v < exp_rate); outside it is +inf (F1).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,31 +46,40 @@ def _piecewise(x: np.ndarray, pieces) -> np.ndarray:
 def _uniform_log_mgf_unit(x: np.ndarray) -> np.ndarray:
     """h(x) = log((e^x - 1)/x): log-MGF of Uniform(0, 1) at x."""
     ax = np.abs(x)
-    return _piecewise(x, [
-        (ax < 1e-6, lambda t: t / 2 + t * t / 24),
-        ((ax >= 1e-6) & (x <= 700), lambda t: np.log(np.expm1(t) / t)),
-        (x > 700, lambda t: t + np.log(-np.expm1(-t)) - np.log(t)),
-    ])
+    return _piecewise(
+        x,
+        [
+            (ax < 1e-6, lambda t: t / 2 + t * t / 24),
+            ((ax >= 1e-6) & (x <= 700), lambda t: np.log(np.expm1(t) / t)),
+            (x > 700, lambda t: t + np.log(-np.expm1(-t)) - np.log(t)),
+        ],
+    )
 
 
 def _uniform_dlog_unit(x: np.ndarray) -> np.ndarray:
     """h'(x) = 1/(1 - e^{-x}) - 1/x."""
     ax = np.abs(x)
-    return _piecewise(x, [
-        (ax < 1e-4, lambda t: 0.5 + t / 12.0),
-        ((ax >= 1e-4) & (x >= -700), lambda t: -1.0 / np.expm1(-t) - 1.0 / t),
-        (x < -700, lambda t: -1.0 / t),  # e^{-x} overflows: 1/(1 - e^{-x}) is 0 to double precision
-    ])
+    return _piecewise(
+        x,
+        [
+            (ax < 1e-4, lambda t: 0.5 + t / 12.0),
+            ((ax >= 1e-4) & (x >= -700), lambda t: -1.0 / np.expm1(-t) - 1.0 / t),
+            (x < -700, lambda t: -1.0 / t),  # e^{-x} overflows: 1/(1 - e^{-x}) is 0 to double precision
+        ],
+    )
 
 
 def _uniform_d2log_unit(x: np.ndarray) -> np.ndarray:
     """h''(x) = 1/x^2 - 1/(4 sinh^2(x/2))."""
     ax = np.abs(x)
-    return _piecewise(x, [
-        (ax < 1e-3, lambda t: 1.0 / 12.0 - t * t / 240.0),
-        ((ax >= 1e-3) & (ax <= 700), lambda t: (1.0 / t) ** 2 - (0.5 / np.sinh(0.5 * t)) ** 2),
-        (ax > 700, lambda t: (1.0 / t) ** 2),  # 1/(4 sinh^2(x/2)) < e^-700: below double precision
-    ])
+    return _piecewise(
+        x,
+        [
+            (ax < 1e-3, lambda t: 1.0 / 12.0 - t * t / 240.0),
+            ((ax >= 1e-3) & (ax <= 700), lambda t: (1.0 / t) ** 2 - (0.5 / np.sinh(0.5 * t)) ** 2),
+            (ax > 700, lambda t: (1.0 / t) ** 2),  # 1/(4 sinh^2(x/2)) < e^-700: below double precision
+        ],
+    )
 
 
 @dataclass(frozen=True, repr=False)
@@ -103,25 +113,48 @@ class LMO(Noise):
                 f"got unif_low={unif_low!r}, unif_high={unif_high!r}"
             )
         _shape_parameter("unif_high", unif_high)
-        self._set_checked(a1=a1, a3=a3, a4=a4, gamma_shape=gamma_shape, gamma_scale=gamma_scale, exp_rate=exp_rate,
-                          unif_low=unif_low, unif_high=unif_high, scale=check_scale("scale", self.scale))
+        self._set_checked(
+            a1=a1,
+            a3=a3,
+            a4=a4,
+            gamma_shape=gamma_shape,
+            gamma_scale=gamma_scale,
+            exp_rate=exp_rate,
+            unif_low=unif_low,
+            unif_high=unif_high,
+            scale=check_scale("scale", self.scale),
+        )
 
     @classmethod
-    def from_paper(cls, params: dict, scale: float = 1.0) -> "LMO":
+    def from_paper(cls, params: dict, scale: float = 1.0) -> LMO:
         """Build from the paper's naming: a1, a3, a4, G_k, G_theta, E_lambda (a rate), U_a, U_b."""
         missing = [k for k in PAPER_KEYS if k not in params]
         if missing:
             raise ValueError(f"paper parameter dict is missing {missing}; it needs {list(PAPER_KEYS)}")
         return cls(
-            a1=params["a1"], a3=params["a3"], a4=params["a4"], gamma_shape=params["G_k"],
-            gamma_scale=params["G_theta"], exp_rate=params["E_lambda"], unif_low=params["U_a"],
-            unif_high=params["U_b"], scale=scale,
+            a1=params["a1"],
+            a3=params["a3"],
+            a4=params["a4"],
+            gamma_shape=params["G_k"],
+            gamma_scale=params["G_theta"],
+            exp_rate=params["E_lambda"],
+            unif_low=params["U_a"],
+            unif_high=params["U_b"],
+            scale=scale,
         )
 
     def to_paper(self) -> dict:
         """Parameters in the paper's naming (scale must be 1 there)."""
-        return {"a1": self.a1, "a3": self.a3, "a4": self.a4, "G_k": self.gamma_shape, "G_theta": self.gamma_scale,
-                "E_lambda": self.exp_rate, "U_a": self.unif_low, "U_b": self.unif_high}
+        return {
+            "a1": self.a1,
+            "a3": self.a3,
+            "a4": self.a4,
+            "G_k": self.gamma_shape,
+            "G_theta": self.gamma_scale,
+            "E_lambda": self.exp_rate,
+            "U_a": self.unif_low,
+            "U_b": self.unif_high,
+        }
 
     # ---- the mixing variable U -------------------------------------------------------------------------
     @property
@@ -175,8 +208,11 @@ class LMO(Noise):
     @property
     def mean_u(self) -> float:
         """E[U] = a1*k*theta + a3/rate + a4*(low + high)/2."""
-        return (self.a1 * self.gamma_shape * self.gamma_scale + self.a3 / self.exp_rate
-                + self.a4 * 0.5 * (self.unif_low + self.unif_high))
+        return (
+            self.a1 * self.gamma_shape * self.gamma_scale
+            + self.a3 / self.exp_rate
+            + self.a4 * 0.5 * (self.unif_low + self.unif_high)
+        )
 
     # ---- density ---------------------------------------------------------------------------------------
     def _v(self, x) -> np.ndarray:
@@ -270,8 +306,9 @@ class LMO(Noise):
         """
         noises = list(noises)
         if not all(isinstance(noise, LMO) for noise in noises):
-            raise ValueError("moment_table needs LMO noises, got " + ", ".join(sorted({type(n).__name__
-                                                                                        for n in noises})))
+            raise ValueError(
+                "moment_table needs LMO noises, got " + ", ".join(sorted({type(n).__name__ for n in noises}))
+            )
         unit_nodes, unit_log_w = half_line_nodes(1.0)
         rows = np.empty((len(noises), 4))
         for row, lmo in enumerate(noises):
@@ -281,8 +318,12 @@ class LMO(Noise):
             weights = np.exp(unit_log_w + k0[1:]) / lmo.mean_u  # quadrature weight times M_U(-x)
             variance = 2.0 * weights @ nodes if lmo._tail_power > 2 else math.inf  # int x M_U(-x) needs p > 2
             mean_abs = weights.sum() if lmo._tail_power > 1 else math.inf
-            rows[row] = (variance * lmo.scale**2, mean_abs * lmo.scale,
-                         weights @ (curvature[1:] ** 2 / k1[1:]) / lmo.scale**2, curvature[0] / k1[0] / lmo.scale)
+            rows[row] = (
+                variance * lmo.scale**2,
+                mean_abs * lmo.scale,
+                weights @ (curvature[1:] ** 2 / k1[1:]) / lmo.scale**2,
+                curvature[0] / k1[0] / lmo.scale,
+            )
         return rows
 
     @property

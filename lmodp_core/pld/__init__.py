@@ -11,11 +11,34 @@ delta), ``accounting`` (a ledger's answer, refined to ``rtol``); ``registry`` ho
 forms by noise family), ``closed_forms`` the built-in registrations. This package only re-exports. The d -> inf
 estimate ``asymptotic_epsilon`` lives in ``lmodp_core.estimates``: it is not a guarantee.
 """
+
 from . import closed_forms as _closed_forms  # noqa: F401  (registers the built-in closed forms)
-from .accounting import (DEFAULT_RTOL, MAX_ARRAY_POINTS, MAX_RUNS, MAX_SHIFT_RATIO, MIN_DELTA, PLDBound,
-                         PLDLimitError, check_rtol, pld_delta, pld_epsilon)
+from .accounting import (
+    DEFAULT_RTOL,
+    MAX_ARRAY_POINTS,
+    MAX_RUNS,
+    MAX_SHIFT_RATIO,
+    MIN_DELTA,
+    PLDBound,
+    PLDLimitError,
+    check_rtol,
+    pld_delta,
+    pld_epsilon,
+)
 from .pairs import DominatingPair, dominating_pairs, supports
 
-__all__ = ["supports", "pld_epsilon", "pld_delta", "DominatingPair", "dominating_pairs", "check_rtol",
-           "PLDBound", "PLDLimitError", "MIN_DELTA", "MAX_SHIFT_RATIO", "MAX_RUNS", "MAX_ARRAY_POINTS",
-           "DEFAULT_RTOL"]
+__all__ = [
+    "supports",
+    "pld_epsilon",
+    "pld_delta",
+    "DominatingPair",
+    "dominating_pairs",
+    "check_rtol",
+    "PLDBound",
+    "PLDLimitError",
+    "MIN_DELTA",
+    "MAX_SHIFT_RATIO",
+    "MAX_RUNS",
+    "MAX_ARRAY_POINTS",
+    "DEFAULT_RTOL",
+]

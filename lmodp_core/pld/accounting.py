@@ -12,6 +12,7 @@ Limits (``PLDLimitError``, a ValueError; the accountant then falls back to RDP u
 delta >= ``MIN_DELTA``, clip / noise scale <= ``MAX_SHIFT_RATIO``, at most ``MAX_RUNS`` distinct runs after
 ``compact_ledger``, and at most ``MAX_ARRAY_POINTS`` grid points per array (estimated before composing).
 """
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..validation import check_delta, check_nonnegative, check_positive
 from ..accountant import compact_ledger
+from ..validation import check_delta, check_nonnegative, check_positive
 from . import compose as _compose
 from .pairs import DIRECTIONS, dominating_pairs
 from .pmf import delta_at, epsilon_for, hoeffding_shift
@@ -41,6 +42,7 @@ class PLDBound(NamedTuple):
     upper: float
     lower: float
 
+
 _LOWER_TAIL_FRACTION = 0.01  # Hoeffding failure probability of the lower end, relative to delta
 _TILT_RETRIES = (1.0, 1.5, 2.0, 3.0, 4.0)
 _MAX_REFINEMENTS = 8  # grid halvings beyond the planned step
@@ -58,11 +60,14 @@ def _runs_by_direction(ledger) -> dict[str, tuple]:
     entries, _ = compact_ledger(ledger)
     widest = max(m.geometry.radius / m.noise.typical_scale for m, _ in entries)
     if not widest <= MAX_SHIFT_RATIO:
-        raise PLDLimitError(f"PLD handles steps with clip / noise scale <= {MAX_SHIFT_RATIO:g} (unsampled Gaussian "
-                            f"steps merged), got {widest:.4g}")
+        raise PLDLimitError(
+            f"PLD handles steps with clip / noise scale <= {MAX_SHIFT_RATIO:g} (unsampled Gaussian "
+            f"steps merged), got {widest:.4g}"
+        )
     if len(entries) > MAX_RUNS:
-        raise PLDLimitError(f"PLD composes at most {MAX_RUNS} distinct mechanisms (after grouping equal ones), "
-                            f"got {len(entries)}")
+        raise PLDLimitError(
+            f"PLD composes at most {MAX_RUNS} distinct mechanisms (after grouping equal ones), got {len(entries)}"
+        )
     runs = {direction: [] for direction in DIRECTIONS}
     for mechanism, count in entries:
         for pair in dominating_pairs(mechanism):
@@ -73,8 +78,10 @@ def _runs_by_direction(ledger) -> dict[str, tuple]:
 def _check_size(runs, the_plan) -> None:
     points = _compose.largest_array(runs, the_plan)
     if points > MAX_ARRAY_POINTS:
-        raise PLDLimitError(f"PLD would need arrays of about {points:.3g} grid points (limit {MAX_ARRAY_POINTS}): "
-                            f"too many steps ({the_plan.total_steps}) for its grid")
+        raise PLDLimitError(
+            f"PLD would need arrays of about {points:.3g} grid points (limit {MAX_ARRAY_POINTS}): "
+            f"too many steps ({the_plan.total_steps}) for its grid"
+        )
 
 
 def _composed(runs, plan, read):
@@ -111,8 +118,10 @@ def _refined(runs, first_plan, read, tolerance):
     one settled on.
     """
     _check_size(runs, first_plan)
-    steps = [_COARSE_CHECK * first_plan.base_step, *(first_plan.base_step * 0.5**k
-                                                      for k in range(_MAX_REFINEMENTS + 1))]
+    steps = [
+        _COARSE_CHECK * first_plan.base_step,
+        *(first_plan.base_step * 0.5**k for k in range(_MAX_REFINEMENTS + 1)),
+    ]
     coarse = _composed(runs, _compose.with_step(first_plan, steps[0], runs), read)
     if not tolerance(coarse[0]) < math.inf:
         return coarse
@@ -132,6 +141,7 @@ def _refined(runs, first_plan, read, tolerance):
 def _epsilon_one_direction(runs, delta: float, rtol: float, other: float) -> tuple[float, float]:
     """(upper, lower) of one direction; ``other`` is the other direction's answer: only the larger one counts, so
     a sound answer already below it needs no refinement."""
+
     def tolerance(epsilon: float) -> float:
         return math.inf if epsilon <= other else rtol * max(epsilon, _EPSILON_FLOOR)
 
@@ -177,8 +187,10 @@ def check_rtol(rtol) -> float:
     """``rtol`` validated for ``pld_epsilon``/``pld_delta`` (a ValueError naming the allowed range)."""
     rtol = check_positive("rtol", rtol)
     if not MIN_RTOL <= rtol <= MAX_RTOL:
-        raise ValueError(f"rtol must lie in [{MIN_RTOL:g}, {MAX_RTOL:g}] (the discretisation error aimed at, "
-                         f"relative to the answer), got {rtol!r}")
+        raise ValueError(
+            f"rtol must lie in [{MIN_RTOL:g}, {MAX_RTOL:g}] (the discretisation error aimed at, "
+            f"relative to the answer), got {rtol!r}"
+        )
     return rtol
 
 
@@ -193,8 +205,10 @@ def pld_epsilon(ledger, delta: float, rtol: float = DEFAULT_RTOL) -> PLDBound:
     delta = check_delta(delta)
     rtol = check_rtol(rtol)
     if delta < MIN_DELTA:
-        raise PLDLimitError(f"PLD accounting supports delta in [{MIN_DELTA:g}, 1), got {delta!r}; "
-                            "use method='rdp' (or 'auto') for smaller delta")
+        raise PLDLimitError(
+            f"PLD accounting supports delta in [{MIN_DELTA:g}, 1), got {delta!r}; "
+            "use method='rdp' (or 'auto') for smaller delta"
+        )
     return _pld_epsilon(tuple(sorted(_runs_by_direction(ledger).items())), delta, rtol)
 
 

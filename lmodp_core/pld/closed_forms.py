@@ -1,4 +1,5 @@
 """The built-in closed forms of the PLD layer, registered with ``registry``: Gaussian and Laplace noise."""
+
 from __future__ import annotations
 
 from ..geometry import Geometry

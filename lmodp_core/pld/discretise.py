@@ -15,6 +15,7 @@ points: above it everywhere, equal at every grid point.
 Loss above the window goes to +inf, loss below it moves up to the first grid point; both count in
 ``slack_mass``.
 """
+
 from __future__ import annotations
 
 import math
@@ -69,7 +70,9 @@ def _remove_loss_inverse(loss: np.ndarray, mu: float, rate: float) -> np.ndarray
     loss = np.asarray(loss, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         # log(e^l - 1 + q) = l + log(1 - (1-q) e^{-l})
-        log_excess = np.where(loss > 30.0, loss + np.log1p(-(1.0 - rate) * np.exp(-loss)), np.log(np.expm1(loss) + rate))
+        log_excess = np.where(
+            loss > 30.0, loss + np.log1p(-(1.0 - rate) * np.exp(-loss)), np.log(np.expm1(loss) + rate)
+        )
         x = (log_excess - math.log(rate)) / mu + 0.5 * mu
     return np.where(np.isnan(x), -np.inf, x)
 
@@ -110,8 +113,16 @@ def gaussian_loss_pmf(pair, step: float, low: int, high: int, tilt: float) -> Lo
     log_masses[:-1] = log_down
     log_masses[1:] = np.logaddexp(log_masses[1:], log_up)
     log_masses[0] = np.logaddexp(log_masses[0], log_p[0])  # loss below the window: moved up to its start
-    return from_log_masses(log_masses, low, step, tilt, inf_mass=above, slack_mass=below + above,
-                           rounding_var=step**2, rounding_bias=step * math.tanh(0.25 * step))
+    return from_log_masses(
+        log_masses,
+        low,
+        step,
+        tilt,
+        inf_mass=above,
+        slack_mass=below + above,
+        rounding_var=step**2,
+        rounding_bias=step * math.tanh(0.25 * step),
+    )
 
 
 @numba.njit(cache=True)
@@ -162,14 +173,24 @@ def _histogrammed(pair, step: float, low: int, high: int, tilt: float) -> LossPM
     cells = xgrid.cells_for(pair, step)
     clipped = np.clip(np.where(np.isfinite(cells.loss_max), cells.loss_max, high * step), low * step, high * step)
     log_ref = float(np.max(cells.log_p + tilt * (clipped + step)))
-    values, inf_mass, slack, bias, width = _histogram(cells.log_p, cells.log_q, cells.loss_min, cells.loss_max,
-                                                      step, low, high, tilt, log_ref)
+    values, inf_mass, slack, bias, width = _histogram(
+        cells.log_p, cells.log_q, cells.loss_min, cells.loss_max, step, low, high, tilt, log_ref
+    )
     peak = float(values.max())
     if not peak > 0:
         raise ValueError("privacy-loss distribution has no finite mass on its grid")
-    return LossPMF(step, low, values / peak, log_ref + math.log(peak), tilt, roundoff=UNDERFLOW_FLOOR,
-                   inf_mass=min(inf_mass + cells.tail_p, 1.0), slack_mass=slack + cells.tail_p,
-                   rounding_var=max(step, width) ** 2, rounding_bias=step * math.tanh(0.25 * step) + bias)
+    return LossPMF(
+        step,
+        low,
+        values / peak,
+        log_ref + math.log(peak),
+        tilt,
+        roundoff=UNDERFLOW_FLOOR,
+        inf_mass=min(inf_mass + cells.tail_p, 1.0),
+        slack_mass=slack + cells.tail_p,
+        rounding_var=max(step, width) ** 2,
+        rounding_bias=step * math.tanh(0.25 * step) + bias,
+    )
 
 
 def discretise(pair, step: float, low: int, high: int, tilt: float) -> LossPMF:

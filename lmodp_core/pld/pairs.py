@@ -20,6 +20,7 @@ Which shift dominates (a family's registered ``registry.dominating_shift_closed_
   two-coordinate hockey-stick curve, then induction over coordinates: docs/accounting.md, "Laplace under L1Ball").
 - Other vector geometry with non-Gaussian noise: no tractable dominating pair; ``supports`` is False (use RDP).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -110,7 +111,8 @@ def dominating_pairs(mechanism) -> tuple[DominatingPair, DominatingPair]:
     if not supports(mechanism):
         raise ValueError(
             f"no known dominating pair for {mechanism!r}: PLD covers Gaussian noise in any geometry and scalar "
-            "queries whose hockey-stick curve is monotone in the shift; use RDP (method='rdp' or 'auto')")
+            "queries whose hockey-stick curve is monotone in the shift; use RDP (method='rdp' or 'auto')"
+        )
     rate = mechanism.sampling.sample_rate
     shift = float(mechanism.geometry.radius)
     return tuple(DominatingPair(mechanism.noise, shift, rate, d) for d in DIRECTIONS)

@@ -19,6 +19,7 @@ curve bounds the true one from above. ``slack_mass`` (truncated or moved mass) a
 (``rounding_var``: sum of squared rounding-interval widths, ``rounding_bias``: mean upward shift) give the
 lower end of the discretisation interval through Hoeffding's inequality.
 """
+
 from __future__ import annotations
 
 import math
@@ -66,8 +67,7 @@ def from_log_masses(log_masses: np.ndarray, first_index: int, step: float, tilt:
     peak = float(np.max(log_tilted))
     if not math.isfinite(peak):
         raise ValueError("privacy-loss distribution has no finite mass on its grid")
-    return LossPMF(step, int(first_index), np.exp(log_tilted - peak), peak, tilt, roundoff=UNDERFLOW_FLOOR,
-                   **fields)
+    return LossPMF(step, int(first_index), np.exp(log_tilted - peak), peak, tilt, roundoff=UNDERFLOW_FLOOR, **fields)
 
 
 def extended_precision(pmf: LossPMF) -> LossPMF:
@@ -78,8 +78,13 @@ def extended_precision(pmf: LossPMF) -> LossPMF:
 
 def _normalised(pmf: LossPMF, values: np.ndarray, roundoff: float, **fields) -> LossPMF:
     peak = float(values.max())
-    return replace(pmf, values=values / peak, log_scale=fields.pop("log_scale", pmf.log_scale) + math.log(peak),
-                   roundoff=roundoff / peak, **fields)
+    return replace(
+        pmf,
+        values=values / peak,
+        log_scale=fields.pop("log_scale", pmf.log_scale) + math.log(peak),
+        roundoff=roundoff / peak,
+        **fields,
+    )
 
 
 def _compose_probability(a: float, b: float) -> float:
@@ -114,10 +119,17 @@ def convolve(a: LossPMF, b: LossPMF) -> LossPMF:
     overlap = min(a.values.size, b.values.size)
     roundoff = a.roundoff * sum_b + b.roundoff * sum_a + a.roundoff * b.roundoff * overlap + fresh
     return _normalised(
-        a, values, roundoff, first_index=a.first_index + b.first_index, log_scale=a.log_scale + b.log_scale,
-        inf_mass=_compose_probability(a.inf_mass, b.inf_mass), slack_mass=a.slack_mass + b.slack_mass,
-        rounding_var=a.rounding_var + b.rounding_var, rounding_bias=a.rounding_bias + b.rounding_bias,
-        steps=a.steps + b.steps)
+        a,
+        values,
+        roundoff,
+        first_index=a.first_index + b.first_index,
+        log_scale=a.log_scale + b.log_scale,
+        inf_mass=_compose_probability(a.inf_mass, b.inf_mass),
+        slack_mass=a.slack_mass + b.slack_mass,
+        rounding_var=a.rounding_var + b.rounding_var,
+        rounding_bias=a.rounding_bias + b.rounding_bias,
+        steps=a.steps + b.steps,
+    )
 
 
 def coarsen(pmf: LossPMF) -> LossPMF:
@@ -143,9 +155,15 @@ def coarsen(pmf: LossPMF) -> LossPMF:
     coarse[1:] += up_factor * odd
     coarse[:-1] += down_factor * odd
     growth = 1.0 + up_factor + down_factor  # a coarse entry gathers one even and parts of two odd entries
-    return _normalised(pmf, coarse, pmf.roundoff * growth, step=2.0 * h, first_index=first // 2,
-                       rounding_var=pmf.rounding_var + (2.0 * h) ** 2,
-                       rounding_bias=pmf.rounding_bias + h * math.tanh(0.5 * h))
+    return _normalised(
+        pmf,
+        coarse,
+        pmf.roundoff * growth,
+        step=2.0 * h,
+        first_index=first // 2,
+        rounding_var=pmf.rounding_var + (2.0 * h) ** 2,
+        rounding_bias=pmf.rounding_bias + h * math.tanh(0.5 * h),
+    )
 
 
 def _log_untilted(pmf: LossPMF, sel: slice) -> np.ndarray:
@@ -175,13 +193,21 @@ def truncate(pmf: LossPMF, low_index: int, high_index: int, tail_bound: float) -
     right = 0.0
     if high < pmf.values.size - 1:
         summed = math.exp(min(logsumexp(_log_untilted(pmf, slice(high + 1, None))), 0.0))
-        summed += pmf.roundoff * float(_geometric_tail(pmf, pmf.values.size - high - 1)) * math.exp(
-            min(pmf.log_scale - pmf.tilt * (high_index + 1) * pmf.step, 0.0))
+        summed += (
+            pmf.roundoff
+            * float(_geometric_tail(pmf, pmf.values.size - high - 1))
+            * math.exp(min(pmf.log_scale - pmf.tilt * (high_index + 1) * pmf.step, 0.0))
+        )
         right = min(summed, tail_bound)
     left = tail_bound if low > 0 else 0.0
-    return _normalised(pmf, pmf.values[low:high + 1].copy(), pmf.roundoff, first_index=pmf.first_index + low,
-                       inf_mass=_compose_probability(pmf.inf_mass, min(right + left, 1.0)),
-                       slack_mass=pmf.slack_mass + right + left)
+    return _normalised(
+        pmf,
+        pmf.values[low : high + 1].copy(),
+        pmf.roundoff,
+        first_index=pmf.first_index + low,
+        inf_mass=_compose_probability(pmf.inf_mass, min(right + left, 1.0)),
+        slack_mass=pmf.slack_mass + right + left,
+    )
 
 
 @numba.njit(cache=True)
@@ -230,8 +256,11 @@ def delta_at(pmf: LossPMF, epsilon: float, with_allowance: bool = True) -> float
     if with_allowance and not math.isfinite(pmf.roundoff):
         return 1.0
     if with_allowance and pmf.roundoff > 0 and above.any():
-        log_allowance = (math.log(pmf.roundoff * float(_geometric_tail(pmf, int(above.sum())))) + pmf.log_scale
-                         - pmf.tilt * float(losses[above][0]))
+        log_allowance = (
+            math.log(pmf.roundoff * float(_geometric_tail(pmf, int(above.sum()))))
+            + pmf.log_scale
+            - pmf.tilt * float(losses[above][0])
+        )
         log_total = np.logaddexp(log_total, log_allowance)
     return float(math.exp(min(float(log_total), 0.0)))
 

@@ -9,6 +9,7 @@ registers where it knows more, e.g.
 
 The built-in registrations (Gaussian, Laplace) are in ``closed_forms``; docs/architecture.md has the recipe.
 """
+
 from __future__ import annotations
 
 from functools import singledispatch

@@ -12,6 +12,7 @@ q_0 < ... < q_N = 1 with p_max(q_0) <= delta,
 Using only some of the orders keeps this an upper bound (fewer constraints). The grid is refined around the
 maximum; the answer is also capped by the improved conversion (``epsilon_from_rdp``), so it is never larger.
 """
+
 from __future__ import annotations
 
 import math
@@ -69,8 +70,11 @@ def binary_pair_epsilon(orders, rdp, delta: float) -> float:
     finite = np.isfinite(rdp)
     if not math.isfinite(improved) or not np.any(finite):
         return improved
-    per_order = rdp[finite] + np.log1p(-1.0 / orders[finite]) - (math.log(delta) + np.log(orders[finite])) / (
-        orders[finite] - 1.0)  # the improved conversion at each order alone
+    per_order = (
+        rdp[finite]
+        + np.log1p(-1.0 / orders[finite])
+        - (math.log(delta) + np.log(orders[finite])) / (orders[finite] - 1.0)
+    )  # the improved conversion at each order alone
     kept = np.argsort(per_order)[:_KEPT_ORDERS]
     kept_orders, budget = orders[finite][kept], ((orders[finite] - 1.0) * rdp[finite])[kept]
     # below q_0, p_max(q) <= min_a q^{(a-1)/a} e^{budget/a} <= delta

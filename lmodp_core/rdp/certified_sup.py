@@ -10,6 +10,7 @@ than ``RELATIVE_TOLERANCE`` (at most ``_MAX_ENVELOPES`` envelopes; past it the b
 The shifts in (0, s0] get the Lipschitz bound ``_small_shift_bound``. The Poisson-subsampled scalar step
 (both directions of the mixture) is certified the same way.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -18,10 +19,10 @@ import sys
 
 import numpy as np
 
+from .._logmath import log_mixture
 from .._quadrature import renyi_from_log_excess
 from ..noise import Noise
-from .._logmath import log_mixture
-from .divergence import split_points, numeric_log_excess
+from .divergence import numeric_log_excess, split_points
 
 RELATIVE_TOLERANCE = 1e-4  # the certified sup exceeds the best value found by at most this, unless out of budget
 FIRST_SHIFT_FRACTION = 1e-3  # s0 / C: the branch and bound covers [s0, C]
@@ -30,8 +31,9 @@ _LOG_MAX_FLOAT = math.log(sys.float_info.max)
 _MAX_ENVELOPES = 200  # envelope quadrature pairs per call (each for the orders still open): bounded time
 
 
-def envelope_renyi(noise: Noise, lower: float, upper: float, orders: np.ndarray,
-                   sample_rate: float = 1.0) -> np.ndarray:
+def envelope_renyi(
+    noise: Noise, lower: float, upper: float, orders: np.ndarray, sample_rate: float = 1.0
+) -> np.ndarray:
     """An upper bound, for every s in [lower, upper] and a symmetric unimodal noise p, on r_a(s) (sample_rate
     q = 1) or on both directions of the Poisson mixture m_s = (1-q) p + q p_s, max(D_a(m_s||p), D_a(p||m_s)).
 
@@ -41,6 +43,7 @@ def envelope_renyi(noise: Noise, lower: float, upper: float, orders: np.ndarray,
     and pbar(x) = p(x - clip(x, lower, upper)), so m_s lies between m- and m+ (the mixtures with punder, pbar),
     and each integrand is at most its value at max(m+, p) plus its value at min(m-, p).
     """
+
     def high(x):
         log_p = noise.logpdf(x)
         return np.maximum(log_mixture(log_p, noise.logpdf(x - np.clip(x, lower, upper)), sample_rate), log_p), log_p
@@ -53,14 +56,17 @@ def envelope_renyi(noise: Noise, lower: float, upper: float, orders: np.ndarray,
     # max(pbar, p) has kinks at p's kinks, at lower/2 (where |x - lower| = |x|), lower, upper and pbar's shifted
     # kinks; min(punder, p) at p's kinks, upper/2, the middle (punder switches ends) and punder's shifted kinks
     kinks, middle = split_points(noise), 0.5 * (lower + upper)
-    high_splits = np.concatenate([kinks, kinks[kinks < 0] + lower, kinks[kinks > 0] + upper,
-                                  [0.5 * lower, lower, upper]])
-    low_splits = np.concatenate([kinks, kinks[kinks < middle - upper] + upper, kinks[kinks > middle - lower] + lower,
-                                 [0.5 * upper, middle]])
+    high_splits = np.concatenate(
+        [kinks, kinks[kinks < 0] + lower, kinks[kinks > 0] + upper, [0.5 * lower, lower, upper]]
+    )
+    low_splits = np.concatenate(
+        [kinks, kinks[kinks < middle - upper] + upper, kinks[kinks > middle - lower] + lower, [0.5 * upper, middle]]
+    )
 
     def renyi_bound(pairs) -> np.ndarray:
-        log_excess = np.logaddexp(*(numeric_log_excess(pair, splits, noise.typical_scale, orders)
-                                    for pair, splits in pairs))
+        log_excess = np.logaddexp(
+            *(numeric_log_excess(pair, splits, noise.typical_scale, orders) for pair, splits in pairs)
+        )
         return renyi_from_log_excess(log_excess, orders)
 
     remove = renyi_bound([(high, high_splits), (low, low_splits)])

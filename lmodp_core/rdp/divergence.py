@@ -12,9 +12,10 @@ an order where they do not is reported as +inf (unresolved, hence never used), n
 small. A resolved order reports the larger of the two rules plus their difference. A node where q = 0 < p makes the
 divergence +inf.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -92,8 +93,12 @@ def renyi_shift(noise: Noise, shifts, orders) -> np.ndarray:
         if shift > 0.0 and exact is not None:
             out[i] = _renyi_from_masses(*exact(shift), orders)
         elif shift > 0.0:
-            out[i] = _numeric_renyi(lambda x, s=shift: (noise.logpdf(x - s), noise.logpdf(x)),
-                                    split_points(noise, shift), noise.typical_scale, orders)
+            out[i] = _numeric_renyi(
+                lambda x, s=shift: (noise.logpdf(x - s), noise.logpdf(x)),
+                split_points(noise, shift),
+                noise.typical_scale,
+                orders,
+            )
     return out
 
 

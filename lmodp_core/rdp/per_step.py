@@ -13,6 +13,7 @@ information (a jump) no L2 bound exists and the RDP is +inf. The small-shift end
 lim r_a(s)/s, which is > 0 only for densities with jumps (``small_shift_slope``). A relative safety margin
 ``SUP_MARGIN`` covers the residual between grid points.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -46,8 +47,9 @@ def sup_over_shifts(value_at, radius: float, orders: np.ndarray, knot_spacing: f
     arg = values.argmax(axis=0)
     interior = np.unique(arg[(arg > 0) & (arg < shifts.size - 1)])
     if interior.size:
-        fine = np.unique(np.concatenate([np.geomspace(shifts[i - 1], shifts[i + 1], 2 * _REFINE_POINTS + 1)
-                                         for i in interior]))
+        fine = np.unique(
+            np.concatenate([np.geomspace(shifts[i - 1], shifts[i + 1], 2 * _REFINE_POINTS + 1) for i in interior])
+        )
         best = np.maximum(best, value_at(fine).max(axis=0))
     return best
 
@@ -130,6 +132,8 @@ def unbounded_l2_reason(noise: Noise, geometry: Geometry) -> str | None:
     L2 norm C spread over d coordinates costs ~ d * r_a(C/sqrt d), which grows without bound in d.
     """
     if geometry.shift_exponent == 2 and isinstance(noise, Noise) and not np.isfinite(noise.fisher_information):
-        return ("no dimension-free L2 bound: the density is not smooth (infinite Fisher information), so the "
-                "privacy loss of an L2-clipped query grows without bound with the dimension; use Scalar or L1Ball")
+        return (
+            "no dimension-free L2 bound: the density is not smooth (infinite Fisher information), so the "
+            "privacy loss of an L2-clipped query grows without bound with the dimension; use Scalar or L1Ball"
+        )
     return None

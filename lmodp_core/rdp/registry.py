@@ -9,6 +9,7 @@ bounds (``subsampled``). A family registers where it has an exact formula, e.g.
 
 The built-in registrations (Gaussian, Laplace) are in ``closed_forms``; docs/architecture.md has the recipe.
 """
+
 from __future__ import annotations
 
 from functools import singledispatch
@@ -33,8 +34,7 @@ def unsampled_rdp_closed_form(noise: Noise, geometry: Geometry, orders: np.ndarr
 
 
 @singledispatch
-def step_rdp_closed_form(noise: Noise, geometry: Geometry, sample_rate: float, orders: np.ndarray
-                         ) -> np.ndarray | None:
+def step_rdp_closed_form(noise: Noise, geometry: Geometry, sample_rate: float, orders: np.ndarray) -> np.ndarray | None:
     """RDP of one Poisson-subsampled step (``sample_rate`` 1 = no subsampling), or None (the generic bounds)."""
     return None
 

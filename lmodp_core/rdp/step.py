@@ -5,16 +5,17 @@ RDP); otherwise, without subsampling, the per-step bound of ``per_step``;
 for a subsampled scalar query the exact Renyi divergence of the Poisson mixture; for any other step
 min(Zhu-Wang, binomial expansion) over a convex interpolation of the unsampled curve (``subsampled``).
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
 
 import numpy as np
 
-from ..validation import check_noise, check_orders
 from ..geometry import Geometry, check_geometry
 from ..noise import Noise
 from ..sampling import Poisson, as_sampling
+from ..validation import check_noise, check_orders
 from .conversion import DEFAULT_ORDERS
 from .per_step import unsampled_rdp
 from .registry import has_renyi_closed_form, step_rdp_closed_form
@@ -31,10 +32,15 @@ _UNRESOLVED_RELATIVE_SCALE = 1e-6
 def _interpolation_orders(wanted: np.ndarray) -> np.ndarray:
     """The integer orders at which eps(l) is computed: dense up to 32, then geometric up to max(wanted)."""
     max_order = int(wanted.max())
-    return np.unique(np.concatenate([
-        np.arange(2.0, min(_DENSE_INTEGER_ORDERS, max_order) + 1.0), np.clip(wanted, 2.0, max_order),
-        np.round(np.geomspace(min(_DENSE_INTEGER_ORDERS, max_order), max_order, _SPARSE_INTEGER_ORDERS)),
-    ]))
+    return np.unique(
+        np.concatenate(
+            [
+                np.arange(2.0, min(_DENSE_INTEGER_ORDERS, max_order) + 1.0),
+                np.clip(wanted, 2.0, max_order),
+                np.round(np.geomspace(min(_DENSE_INTEGER_ORDERS, max_order), max_order, _SPARSE_INTEGER_ORDERS)),
+            ]
+        )
+    )
 
 
 def _convex_interpolation(base: np.ndarray, eps_base: np.ndarray):
@@ -69,7 +75,8 @@ def _quadrature_is_hopeless(noise: Noise, geometry: Geometry) -> bool:
         return False  # closed forms at every scale
     relative_scale = noise.typical_scale / geometry.radius
     return relative_scale < _UNRESOLVED_RELATIVE_SCALE or (
-        relative_scale < _QUADRATURE_MIN_RELATIVE_SCALE and np.isfinite(noise.log_density_lipschitz))
+        relative_scale < _QUADRATURE_MIN_RELATIVE_SCALE and np.isfinite(noise.log_density_lipschitz)
+    )
 
 
 def _unsampled(noise: Noise, geometry: Geometry, orders: np.ndarray) -> np.ndarray:
@@ -88,8 +95,9 @@ def _step_rdp_cached(noise: Noise, geometry: Geometry, sampling: Poisson, orders
     if rate == 1.0:
         return _unsampled(noise, geometry, orders)
     if geometry.shift_exponent == 0 and not _quadrature_is_hopeless(noise, geometry):
-        return np.minimum(scalar_subsampled_rdp(noise, geometry.radius, rate, orders),
-                          unsampled_rdp(noise, geometry, orders))
+        return np.minimum(
+            scalar_subsampled_rdp(noise, geometry.radius, rate, orders), unsampled_rdp(noise, geometry, orders)
+        )
     # any mechanism: one pass of the (costly) per-step bound for the requested and the interpolation orders
     base = _interpolation_orders(integer_orders(orders))
     union = np.unique(np.concatenate([orders, base]))

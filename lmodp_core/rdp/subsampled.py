@@ -11,6 +11,7 @@
 Subsampling never hurts (joint quasi-convexity of Renyi divergence), so every bound is also capped by the
 unsampled per-step RDP.
 """
+
 from __future__ import annotations
 
 import math
@@ -55,8 +56,12 @@ def _sampled_gaussian_log_moment_int(sample_rate: float, sigma: float, order: in
     with np.errstate(over="ignore", divide="ignore"):
         growth = (k * k - k) * _half_inverse_variance(sigma)
         log_growth_excess = growth + log1mexp(-growth)  # log(e^g - 1)
-    terms = (_log_binom(float(order), k) + k * math.log(sample_rate) + (order - k) * math.log1p(-sample_rate)
-             + log_growth_excess)
+    terms = (
+        _log_binom(float(order), k)
+        + k * math.log(sample_rate)
+        + (order - k) * math.log1p(-sample_rate)
+        + log_growth_excess
+    )
     if np.any(terms == math.inf):  # logsumexp would give inf - inf = NaN
         return math.inf
     return float(np.logaddexp(0.0, logsumexp(terms)))
@@ -113,8 +118,10 @@ def sampled_gaussian_rdp(sample_rate: float, noise_multiplier: float, orders) ->
         else:
             log_moment = _sampled_gaussian_log_moment_frac(sample_rate, noise_multiplier, float(order))
         if log_moment is None or log_moment < _SERIES_MIN_LOG_MOMENT:
-            low, high = (_sampled_gaussian_log_moment_int(sample_rate, noise_multiplier, n)
-                         for n in (math.floor(order), math.ceil(order)))
+            low, high = (
+                _sampled_gaussian_log_moment_int(sample_rate, noise_multiplier, n)
+                for n in (math.floor(order), math.ceil(order))
+            )
             # chord of the convex log-moment (inf where the upper end is)
             log_moment = low + (order - math.floor(order)) * (high - low) if math.isfinite(high) else high
         out[i] = max(log_moment, 0.0) / (order - 1.0)
@@ -206,7 +213,7 @@ def _binomial_rdp_integer(sample_rate: float, unsampled_at, orders) -> np.ndarra
     for i, order in enumerate(int_orders):
         a = int(order)
         j = np.arange(0.0, a + 1.0)
-        log_moments = np.concatenate([[0.0, 0.0], (j[2:] - 1.0) * eps_l[:a - 1]])  # E[X^0] = E[X^1] = 1
+        log_moments = np.concatenate([[0.0, 0.0], (j[2:] - 1.0) * eps_l[: a - 1]])  # E[X^0] = E[X^1] = 1
         remove = logsumexp(_log_binom(float(a), j) + (a - j) * log_1mq + j * log_q + log_moments)
         add = np.logaddexp(0.0, _log_add_curvature(a, sample_rate) + log_excess_2)
         out[i] = max(float(remove), float(add), 0.0) / (a - 1.0)
@@ -232,8 +239,13 @@ def _zhu_wang_rdp_integer(sample_rate: float, unsampled_at, orders) -> np.ndarra
         head = (a - 1) * log_1mq + math.log(a * sample_rate - sample_rate + 1.0)
         second = _log_binom(a, 2.0) + 2 * log_q + (a - 2) * log_1mq + eps_l[0]
         ell = np.arange(3.0, a + 1.0)
-        tail = (math.log(3.0) + _log_binom(float(a), ell) + (a - ell) * log_1mq + ell * log_q
-                + (ell - 1.0) * eps_l[1:a - 1])
+        tail = (
+            math.log(3.0)
+            + _log_binom(float(a), ell)
+            + (a - ell) * log_1mq
+            + ell * log_q
+            + (ell - 1.0) * eps_l[1 : a - 1]
+        )
         terms = np.concatenate([[head, second], tail])
         out[i] = max(float(logsumexp(terms)), 0.0) / (a - 1.0)
     return out

@@ -20,20 +20,22 @@ fair (docs/theory.md §1.2), and it is the same sigma ``lmodp_torch.make_private
 Results are cached on disk (``LMODP_CACHE_DIR``, default ``~/.cache/lmodp``) under a hash of every input, the
 budget and the library version, as is the table of shape metrics of the grid (it does not depend on the target).
 """
+
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import replace
 
-from ..validation import check_choice, check_delta, check_epsilon, check_positive, check_sample_rate, check_steps
 from ..accountant import METHODS
 from ..geometry import Geometry, L2Ball, check_geometry
 from ..noise import Gaussian, Laplace
 from ..sampling import Poisson
+from ..validation import check_choice, check_delta, check_epsilon, check_positive, check_sample_rate, check_steps
 from . import freeform
 from .budget import SearchBudget, check_budget
-from .cache import atomic_write, cache_dir as resolve_cache_dir, digest, read_cached
+from .cache import atomic_write, digest, read_cached
+from .cache import cache_dir as resolve_cache_dir
 from .grid import TABLE_COLUMNS, grid_spec, grid_table, lmo_grid
 from .lmo_family import planned_calibrations, search_lmo
 from .parallel import Run, progress_bar, skip_work
@@ -63,12 +65,25 @@ def _check_jobs(n_jobs) -> int:
     return n_jobs
 
 
-def optimize_noise(target_epsilon, target_delta, steps, sample_rate, *, geometry: Geometry = L2Ball(1.0),
-                   objective: str = "std", families=FAMILIES, method: str = "auto", gamma: float = 1.0,
-                   seed: int | None = None, cache=True, progress: bool = False, n_jobs: int | None = None,
-                   time_limit: float = DEFAULT_TIME_LIMIT,
-                   piecewise_evaluations: int = freeform.DEFAULT_MAX_EVALUATIONS,
-                   budget: SearchBudget = SearchBudget()) -> OptimizeResult:
+def optimize_noise(
+    target_epsilon,
+    target_delta,
+    steps,
+    sample_rate,
+    *,
+    geometry: Geometry = L2Ball(1.0),
+    objective: str = "std",
+    families=FAMILIES,
+    method: str = "auto",
+    gamma: float = 1.0,
+    seed: int | None = None,
+    cache=True,
+    progress: bool = False,
+    n_jobs: int | None = None,
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    piecewise_evaluations: int = freeform.DEFAULT_MAX_EVALUATIONS,
+    budget: SearchBudget = SearchBudget(),
+) -> OptimizeResult:
     """The noise (among ``families``) with the best ``objective`` whose sound epsilon at ``target_delta`` after
     ``steps`` Poisson-subsampled steps (rate ``sample_rate``) is <= ``target_epsilon``.
 
@@ -84,10 +99,17 @@ def optimize_noise(target_epsilon, target_delta, steps, sample_rate, *, geometry
     free-form ("piecewise") family may run (docs/search.md). budget: the LMO family's work (``SearchBudget``).
     """
     limit = check_positive("time_limit", time_limit)
-    problem = Problem(check_epsilon(target_epsilon, "target_epsilon"), check_delta(target_delta, "target_delta"),
-                      check_steps(steps), Poisson(check_sample_rate(sample_rate)), check_geometry(geometry),
-                      check_choice("method", method, METHODS), check_choice("objective", objective, OBJECTIVES),
-                      check_positive("gamma", gamma), limit)
+    problem = Problem(
+        check_epsilon(target_epsilon, "target_epsilon"),
+        check_delta(target_delta, "target_delta"),
+        check_steps(steps),
+        Poisson(check_sample_rate(sample_rate)),
+        check_geometry(geometry),
+        check_choice("method", method, METHODS),
+        check_choice("objective", objective, OBJECTIVES),
+        check_positive("gamma", gamma),
+        limit,
+    )
     families = _check_families(families)
     piecewise_evaluations = freeform.check_max_evaluations(piecewise_evaluations)
     budget = check_budget(budget)
@@ -95,10 +117,19 @@ def optimize_noise(target_epsilon, target_delta, steps, sample_rate, *, geometry
         raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
     n_jobs = _check_jobs(n_jobs)
     spec = grid_spec() if "lmo" in families else ()
-    inputs = {"target_epsilon": problem.epsilon, "target_delta": problem.delta, "steps": problem.steps,
-              "sample_rate": problem.sampling.sample_rate, "geometry": problem.geometry.to_dict(),
-              "objective": objective, "families": list(families), "method": method, "gamma": problem.gamma,
-              "seed": seed, **({"piecewise_evaluations": piecewise_evaluations} if "piecewise" in families else {})}
+    inputs = {
+        "target_epsilon": problem.epsilon,
+        "target_delta": problem.delta,
+        "steps": problem.steps,
+        "sample_rate": problem.sampling.sample_rate,
+        "geometry": problem.geometry.to_dict(),
+        "objective": objective,
+        "families": list(families),
+        "method": method,
+        "gamma": problem.gamma,
+        "seed": seed,
+        **({"piecewise_evaluations": piecewise_evaluations} if "piecewise" in families else {}),
+    }
     cache_dir = resolve_cache_dir(cache)
     key = digest({"inputs": inputs, "grid": spec, "budget": budget.to_dict()})
     path = None if cache_dir is None else cache_dir / f"search-{key}.json"
@@ -114,22 +145,34 @@ def optimize_noise(target_epsilon, target_delta, steps, sample_rate, *, geometry
     return result
 
 
-def _search(problem: Problem, families, spec, inputs, cache_dir, progress, run: Run, budget: SearchBudget,
-            piecewise_evaluations: int) -> OptimizeResult:
+def _search(
+    problem: Problem,
+    families,
+    spec,
+    inputs,
+    cache_dir,
+    progress,
+    run: Run,
+    budget: SearchBudget,
+    piecewise_evaluations: int,
+) -> OptimizeResult:
     started = time.perf_counter()
     shapes = lmo_grid(spec) if spec else ()
     # the total is fixed up front from the planned work and only shrinks when work is skipped: never jumps back
-    planned_piecewise = (piecewise_evaluations if "piecewise" in families and not isinstance(problem.geometry, L2Ball)
-                         else 0)
-    run.bar = progress_bar(progress, 1 + ("laplace" in families) + planned_calibrations(shapes, budget)
-                           + planned_piecewise)
+    planned_piecewise = (
+        piecewise_evaluations if "piecewise" in families and not isinstance(problem.geometry, L2Ball) else 0
+    )
+    run.bar = progress_bar(
+        progress, 1 + ("laplace" in families) + planned_calibrations(shapes, budget) + planned_piecewise
+    )
     notes, stats = run.notes, run.stats
     gaussian = problem.candidate("gaussian", Gaussian(problem.geometry.radius), "auto")
     run.bar.update(1)
     best_by_family = {"gaussian": gaussian}
     if "laplace" in families:
-        laplace = _family_or_note("laplace", notes, problem.candidate, "laplace", Laplace(problem.geometry.radius),
-                                  problem.method)
+        laplace = _family_or_note(
+            "laplace", notes, problem.candidate, "laplace", Laplace(problem.geometry.radius), problem.method
+        )
         if laplace is not None:
             best_by_family["laplace"] = laplace
         run.bar.update(1)
@@ -141,8 +184,9 @@ def _search(problem: Problem, families, spec, inputs, cache_dir, progress, run: 
         if lmo is not None:
             best_by_family["lmo"] = lmo
     if "piecewise" in families:
-        piecewise = _family_or_note("piecewise", notes, freeform.search_piecewise, problem, best_by_family,
-                                    piecewise_evaluations, run)
+        piecewise = _family_or_note(
+            "piecewise", notes, freeform.search_piecewise, problem, best_by_family, piecewise_evaluations, run
+        )
         if piecewise is not None:
             best_by_family["piecewise"] = piecewise
     skip_work(run.bar, run.bar.total - run.bar.n)
@@ -152,18 +196,32 @@ def _search(problem: Problem, families, spec, inputs, cache_dir, progress, run: 
         raise ValueError("no family in " + repr(tuple(families)) + " can meet the target: " + "; ".join(notes))
     winner = min(considered.values(), key=lambda c: problem.loss(c.objective))
     if winner.family != "gaussian" and "gaussian" in families:
-        notes.append(f"{winner.family} beats the Gaussian: objective {winner.objective:.6g} vs "
-                     f"{gaussian.objective:.6g}")
+        notes.append(
+            f"{winner.family} beats the Gaussian: objective {winner.objective:.6g} vs {gaussian.objective:.6g}"
+        )
     elif winner.family == "gaussian" and len(considered) > 1:
-        notes.append(f"the Gaussian wins: objective {gaussian.objective:.6g}; best other: " + ", ".join(
-            f"{f} {c.objective:.6g} ({c.objective / gaussian.objective:.3f}x)"
-            for f, c in considered.items() if f != "gaussian"))
+        notes.append(
+            f"the Gaussian wins: objective {gaussian.objective:.6g}; best other: "
+            + ", ".join(
+                f"{f} {c.objective:.6g} ({c.objective / gaussian.objective:.3f}x)"
+                for f, c in considered.items()
+                if f != "gaussian"
+            )
+        )
     stats["seconds"] = round(time.perf_counter() - started, 3)
     stats["time_limited"] = time.time() > problem.deadline
-    return OptimizeResult(winner.noise, winner.epsilon, winner.objective, problem.objective,
-                          winner.objective / gaussian.objective, winner.method,
-                          tuple(best_by_family[f] for f in FAMILIES if f in best_by_family), inputs,
-                          tuple(notes), stats)
+    return OptimizeResult(
+        winner.noise,
+        winner.epsilon,
+        winner.objective,
+        problem.objective,
+        winner.objective / gaussian.objective,
+        winner.method,
+        tuple(best_by_family[f] for f in FAMILIES if f in best_by_family),
+        inputs,
+        tuple(notes),
+        stats,
+    )
 
 
 def _family_or_note(family: str, notes: list, search, *args) -> Candidate | None:

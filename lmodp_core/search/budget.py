@@ -1,4 +1,5 @@
 """How much work one ``optimize_noise`` call may spend on the LMO family (docs/search.md)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
@@ -23,8 +24,9 @@ class SearchBudget:
         for field in fields(self):
             value, low = getattr(self, field.name), minimum.get(field.name, 1)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_BUDGET:
-                raise ValueError(f"SearchBudget.{field.name} must be an integer in [{low}, {MAX_BUDGET}], "
-                                 f"got {value!r}")
+                raise ValueError(
+                    f"SearchBudget.{field.name} must be an integer in [{low}, {MAX_BUDGET}], got {value!r}"
+                )
 
     def to_dict(self) -> dict:
         return {field.name: getattr(self, field.name) for field in fields(self)}

@@ -1,5 +1,6 @@
 """The search's on-disk cache (``LMODP_CACHE_DIR``, default ``~/.cache/lmodp``): keys, atomic writes, and cached
 results re-certified by a fresh accountant before they are trusted."""
+
 from __future__ import annotations
 
 import contextlib
@@ -47,8 +48,9 @@ def cache_dir(cache) -> Path | None:
 
 
 def _uncached(error: Exception) -> None:
-    warnings.warn(f"optimize_noise: the cache is unusable ({error}); continuing without it", RuntimeWarning,
-                  stacklevel=4)
+    warnings.warn(
+        f"optimize_noise: the cache is unusable ({error}); continuing without it", RuntimeWarning, stacklevel=4
+    )
 
 
 def atomic_write(path: Path, write) -> None:

@@ -14,10 +14,11 @@ geometry; exact PLD for a scalar query), so every shape tried is certified and t
 search is Nelder-Mead (scipy.optimize) from the discretised best candidate of the other families, in at most
 ``max_evaluations`` calibrations.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy import optimize
@@ -83,8 +84,9 @@ def _bins(start: Noise, radius: float) -> _Shape:
     return _Shape(width, max(2, int(min(_MAX_BINS, math.ceil(_SPAN_STDS * start.std / width) + 1))))
 
 
-def optimise_piecewise(start: Noise, radius: float, calibrate: Callable, loss: Callable, max_evaluations: int,
-                       seed: int):
+def optimise_piecewise(
+    start: Noise, radius: float, calibrate: Callable, loss: Callable, max_evaluations: int, seed: int
+):
     """The best calibrated histogram found from ``start`` within ``max_evaluations`` calibrations.
 
     ``calibrate(noise)`` returns a certified candidate or raises ValueError (raised on if the warm start fails,
@@ -115,9 +117,17 @@ def optimise_piecewise(start: Noise, radius: float, calibrate: Callable, loss: C
         return best[0], count[0]
     directions = _SIMPLEX_STEP * (np.eye(x0.size) + 0.2 * np.random.default_rng(seed).normal(size=(x0.size,) * 2))
     try:
-        optimize.minimize(objective, x0, method="Nelder-Mead",
-                          options={"initial_simplex": np.vstack([x0, x0 + directions]), "maxfev": max_evaluations,
-                                   "xatol": 1e-3, "fatol": 1e-5})
+        optimize.minimize(
+            objective,
+            x0,
+            method="Nelder-Mead",
+            options={
+                "initial_simplex": np.vstack([x0, x0 + directions]),
+                "maxfev": max_evaluations,
+                "xatol": 1e-3,
+                "fatol": 1e-5,
+            },
+        )
     except _Stop:
         pass
     return best[0], count[0]
@@ -126,8 +136,10 @@ def optimise_piecewise(start: Noise, radius: float, calibrate: Callable, loss: C
 def search_piecewise(problem: Problem, best_by_family: dict, max_evaluations: int, run: Run) -> Candidate | None:
     """The free-form family, warm-started from the best candidate so far; None (with a note) under L2."""
     if isinstance(problem.geometry, L2Ball):
-        run.notes.append("piecewise: skipped — a histogram density has jumps (infinite Fisher information), so it "
-                         "has no dimension-free L2 bound")
+        run.notes.append(
+            "piecewise: skipped — a histogram density has jumps (infinite Fisher information), so it "
+            "has no dimension-free L2 bound"
+        )
         return None
     start = min(best_by_family.values(), key=lambda c: problem.loss(c.objective))
 
@@ -135,10 +147,13 @@ def search_piecewise(problem: Problem, best_by_family: dict, max_evaluations: in
         run.bar.update(1)
         return problem.candidate("piecewise", noise, problem.method)
 
-    found, count = optimise_piecewise(start.noise, problem.geometry.radius, calibrate,
-                                      lambda c: problem.loss(c.objective), max_evaluations, run.seed)
+    found, count = optimise_piecewise(
+        start.noise, problem.geometry.radius, calibrate, lambda c: problem.loss(c.objective), max_evaluations, run.seed
+    )
     run.stats["piecewise_evaluations"] = count
     skip_work(run.bar, max_evaluations - count)
-    run.notes.append(f"piecewise: best of {count} calibrated histograms (warm start: {start.family}): objective "
-                     f"{found.objective:.6g} = {found.objective / start.objective:.4f}x the warm start's")
+    run.notes.append(
+        f"piecewise: best of {count} calibrated histograms (warm start: {start.family}): objective "
+        f"{found.objective:.6g} = {found.objective / start.objective:.4f}x the warm start's"
+    )
     return found

@@ -1,4 +1,5 @@
 """The paper's LMO grid (docs/theory.md §4.7), one shape per scale-equivalence class, and its moment table."""
+
 from __future__ import annotations
 
 import itertools
@@ -32,11 +33,13 @@ def lmo_grid(spec: tuple) -> tuple[dict, ...]:
     weights, gammas, rates, uniforms = spec
     shapes: dict[tuple, dict] = {}
     for (a1, a3, a4), (theta, k), rate, (low, high) in itertools.product(
-            itertools.product(weights, repeat=3), gammas, rates, uniforms):
+        itertools.product(weights, repeat=3), gammas, rates, uniforms
+    ):
         unit = a1 * theta  # the Gamma part's scale; the other lengths are measured in it
         key = tuple(f"{v:.9g}" for v in (k, a3 / rate / unit, a4 * low / unit, a4 * high / unit))
-        shapes.setdefault(key, {"a1": a1, "a3": a3, "a4": a4, "G_k": k, "G_theta": theta, "E_lambda": rate,
-                                "U_a": low, "U_b": high})
+        shapes.setdefault(
+            key, {"a1": a1, "a3": a3, "a4": a4, "G_k": k, "G_theta": theta, "E_lambda": rate, "U_a": low, "U_b": high}
+        )
     return tuple(shapes.values())
 
 
@@ -55,7 +58,7 @@ def grid_table(shapes, grid_digest: str, cache_dir: Path | None, n_jobs: int) ->
                 return table
         except (OSError, ValueError, EOFError):  # damaged file: recompute and overwrite it
             pass
-    chunks = [shapes[i:i + _TABLE_CHUNK] for i in range(0, len(shapes), _TABLE_CHUNK)]
+    chunks = [shapes[i : i + _TABLE_CHUNK] for i in range(0, len(shapes), _TABLE_CHUNK)]
     table = np.concatenate(map_tasks(_unit_moments, chunks, n_jobs, progress=None))
     if path is not None:
         atomic_write(path, lambda handle: np.save(handle, table))

@@ -1,4 +1,5 @@
 """The LMO family's search: screen the grid, calibrate the promising shapes soundly, refine the best ones."""
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,9 @@ def planned_calibrations(shapes, budget: SearchBudget) -> int:
     return min(2 * budget.screen_top, len(shapes)) + budget.refine_starts if shapes else 0
 
 
-def search_lmo(problem: Problem, shapes, table, gaussian: Candidate, rivals: list, run: Run,
-               budget: SearchBudget) -> Candidate:
+def search_lmo(
+    problem: Problem, shapes, table, gaussian: Candidate, rivals: list, run: Run, budget: SearchBudget
+) -> Candidate:
     """The best calibrated LMO shape (screening: ``screening``; refinement: ``refinement``)."""
     asymptotic_scale, pure_scale, unit_values = screen(table, problem, cast(Gaussian, gaussian.noise).sigma)
     asymptotic_loss = proxy_loss(shapes, asymptotic_scale, unit_values, problem)
@@ -33,16 +35,26 @@ def search_lmo(problem: Problem, shapes, table, gaussian: Candidate, rivals: lis
     if bounded:
         # sound epsilon >= its d->inf limit, so the asymptotic scale bounds the calibrated one from below
         alive = [i for i in order if asymptotic_loss[i] < best_rival - abs(best_rival) * (PRUNE_MARGIN - 1.0)]
-        picks = alive[:budget.screen_top] or [int(order[0])]
+        picks = alive[: budget.screen_top] or [int(order[0])]
         ratio = asymptotic_loss[order[0]] / problem.loss(gaussian.objective)
-        run.notes.append(f"lmo: {len(shapes)} grid shapes screened by the d->inf lower bound (sigma_G*sqrt(I_f)); "
-                         f"best bound {abs(asymptotic_loss[order[0]]):.6g} = {abs(ratio):.3f}x the Gaussian; "
-                         f"{len(shapes) - len(alive)} shapes pruned")
+        run.notes.append(
+            f"lmo: {len(shapes)} grid shapes screened by the d->inf lower bound (sigma_G*sqrt(I_f)); "
+            f"best bound {abs(asymptotic_loss[order[0]]):.6g} = {abs(ratio):.3f}x the Gaussian; "
+            f"{len(shapes) - len(alive)} shapes pruned"
+        )
     else:
-        picks = list(dict.fromkeys([*order[:budget.screen_top],
-                                    *np.argsort(pure_loss, kind="stable")[:budget.screen_top]]))
-    tasks = [("lmo", LMO.from_paper(shapes[i], scale=initial_scale(asymptotic_scale[i], pure_scale[i], bounded)),
-              problem, problem.method) for i in picks]
+        picks = list(
+            dict.fromkeys([*order[: budget.screen_top], *np.argsort(pure_loss, kind="stable")[: budget.screen_top]])
+        )
+    tasks = [
+        (
+            "lmo",
+            LMO.from_paper(shapes[i], scale=initial_scale(asymptotic_scale[i], pure_scale[i], bounded)),
+            problem,
+            problem.method,
+        )
+        for i in picks
+    ]
     skip_work(run.bar, min(2 * budget.screen_top, len(shapes)) - len(tasks))
     calibrated = map_tasks(candidate_task, tasks, run.n_jobs, run.bar)
     run.stats["lmo_shapes_calibrated"] = len(calibrated)
@@ -51,9 +63,10 @@ def search_lmo(problem: Problem, shapes, table, gaussian: Candidate, rivals: lis
         run.notes.append(family_bound_note(problem))
         skip_work(run.bar, budget.refine_starts)
         return calibrated[0]
-    starts = calibrated[:budget.refine_starts]
+    starts = calibrated[: budget.refine_starts]
     skip_work(run.bar, budget.refine_starts - len(starts))
-    refined = map_tasks(refine, [(c, problem, problem.method, run.seed + i, budget) for i, c in enumerate(starts)],
-                        run.n_jobs, run.bar)
+    refined = map_tasks(
+        refine, [(c, problem, problem.method, run.seed + i, budget) for i, c in enumerate(starts)], run.n_jobs, run.bar
+    )
     run.stats["lmo_refinement_evaluations"] = budget.refine_evaluations * len(starts)
     return min([*calibrated, *refined], key=lambda c: problem.loss(c.objective))

@@ -1,4 +1,5 @@
 """Process-pool map and the progress bar of a search."""
+
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor

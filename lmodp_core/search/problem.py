@@ -1,4 +1,5 @@
 """One search's inputs and objective, and the calibration of a shape for it (``lmodp_core.calibrate``)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -63,13 +64,22 @@ class Problem:
     def calibrate(self, noise: Noise, method: str) -> Calibration:
         """``lmodp_core.calibrate`` of ``noise`` to this target, within the search's remaining time."""
         with quiet_order_grid():
-            return calibrate(noise, self.geometry, self.sampling, self.steps, target_epsilon=self.epsilon,
-                             target_delta=self.delta, method=method, time_limit=self.remaining_time())
+            return calibrate(
+                noise,
+                self.geometry,
+                self.sampling,
+                self.steps,
+                target_epsilon=self.epsilon,
+                target_delta=self.delta,
+                method=method,
+                time_limit=self.remaining_time(),
+            )
 
     def candidate(self, family: str, noise: Noise, method: str) -> Candidate:
         calibration = self.calibrate(noise, method)
-        return Candidate(family, calibration.noise, calibration.epsilon, self.value(calibration.noise),
-                         calibration.report.method)
+        return Candidate(
+            family, calibration.noise, calibration.epsilon, self.value(calibration.noise), calibration.report.method
+        )
 
 
 def candidate_task(task) -> Candidate:

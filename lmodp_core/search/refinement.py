@@ -4,6 +4,7 @@ The estimate (``estimated_noise``) is not a calibration: it is the scale a few s
 predict, used only to rank shapes. The refined shape that wins is then calibrated soundly (``Problem.candidate``)
 and kept only if it beats the start.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,8 +43,9 @@ def estimated_noise(noise: Noise, problem: Problem, method: str, evaluations: in
     for _ in range(evaluations):
         problem.remaining_time()
         with quiet_order_grid():
-            epsilon = compute_epsilon(noise.scaled(math.exp(log_c)), problem.geometry, problem.sampling,
-                                      problem.steps, problem.delta, method)
+            epsilon = compute_epsilon(
+                noise.scaled(math.exp(log_c)), problem.geometry, problem.sampling, problem.steps, problem.delta, method
+            )
         if not math.isfinite(epsilon) or epsilon <= 0.0:
             log_c += math.log(4.0) if not math.isfinite(epsilon) else -math.log(4.0)
             continue
@@ -54,14 +56,20 @@ def estimated_noise(noise: Noise, problem: Problem, method: str, evaluations: in
 
 def _shape_from_vector(x: np.ndarray, start: dict) -> dict:
     """Shape from (log a3, log a4, log k, w): a1, theta, rate and high stay; low = high * w^2/(1 + w^2)."""
-    return {**start, "a3": math.exp(x[0]), "a4": math.exp(x[1]), "G_k": math.exp(x[2]),
-            "U_a": start["U_b"] * x[3] ** 2 / (1.0 + x[3] ** 2)}
+    return {
+        **start,
+        "a3": math.exp(x[0]),
+        "a4": math.exp(x[1]),
+        "G_k": math.exp(x[2]),
+        "U_a": start["U_b"] * x[3] ** 2 / (1.0 + x[3] ** 2),
+    }
 
 
 def _vector_from_shape(shape: dict) -> np.ndarray:
     ratio = shape["U_a"] / shape["U_b"]
-    return np.array([math.log(shape["a3"]), math.log(shape["a4"]), math.log(shape["G_k"]),
-                     math.sqrt(ratio / (1.0 - ratio))])
+    return np.array(
+        [math.log(shape["a3"]), math.log(shape["a4"]), math.log(shape["G_k"]), math.sqrt(ratio / (1.0 - ratio))]
+    )
 
 
 def refine(task: tuple[Candidate, Problem, str, int, SearchBudget]) -> Candidate:
@@ -91,9 +99,17 @@ def refine(task: tuple[Candidate, Problem, str, int, SearchBudget]) -> Candidate
     x0 = _vector_from_shape(base.to_paper())
     along, spread = _START_SIMPLEX
     directions = np.random.default_rng(seed).normal(size=(x0.size, x0.size)) * spread + along * np.eye(x0.size)
-    found = optimize.minimize(loss, x0, method="Nelder-Mead",
-                              options={"initial_simplex": np.vstack([x0, x0 + directions]),
-                                       "maxfev": budget.refine_evaluations, "xatol": 1e-3, "fatol": 1e-4})
+    found = optimize.minimize(
+        loss,
+        x0,
+        method="Nelder-Mead",
+        options={
+            "initial_simplex": np.vstack([x0, x0 + directions]),
+            "maxfev": budget.refine_evaluations,
+            "xatol": 1e-3,
+            "fatol": 1e-4,
+        },
+    )
     if not found.fun < problem.loss(start.objective):
         return start
     refined = problem.candidate("lmo", shape(found.x), method)

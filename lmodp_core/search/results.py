@@ -1,4 +1,5 @@
 """What ``optimize_noise`` returns: the calibrated candidates and the winner (JSON round trip for the cache)."""
+
 from __future__ import annotations
 
 import json
@@ -20,13 +21,19 @@ class Candidate:
     method: str
 
     def to_dict(self) -> dict:
-        return {"family": self.family, "noise": self.noise.to_dict(), "epsilon": self.epsilon,
-                "objective": self.objective, "method": self.method}
+        return {
+            "family": self.family,
+            "noise": self.noise.to_dict(),
+            "epsilon": self.epsilon,
+            "objective": self.objective,
+            "method": self.method,
+        }
 
     @staticmethod
-    def from_dict(data: dict) -> "Candidate":
-        return Candidate(data["family"], Noise.from_dict(data["noise"]), data["epsilon"], data["objective"],
-                         data["method"])
+    def from_dict(data: dict) -> Candidate:
+        return Candidate(
+            data["family"], Noise.from_dict(data["noise"]), data["epsilon"], data["objective"], data["method"]
+        )
 
 
 @dataclass(frozen=True)
@@ -57,20 +64,37 @@ class OptimizeResult:
         return self.noise.family
 
     def to_dict(self) -> dict:
-        return {"result_version": RESULT_VERSION, "family": self.family, "noise": self.noise.to_dict(),
-                "epsilon": self.epsilon, "objective": self.objective, "objective_name": self.objective_name,
-                "ratio_to_gaussian": self.ratio_to_gaussian, "method": self.method,
-                "candidates": [c.to_dict() for c in self.candidates], "inputs": self.inputs,
-                "notes": list(self.notes), "stats": self.stats}
+        return {
+            "result_version": RESULT_VERSION,
+            "family": self.family,
+            "noise": self.noise.to_dict(),
+            "epsilon": self.epsilon,
+            "objective": self.objective,
+            "objective_name": self.objective_name,
+            "ratio_to_gaussian": self.ratio_to_gaussian,
+            "method": self.method,
+            "candidates": [c.to_dict() for c in self.candidates],
+            "inputs": self.inputs,
+            "notes": list(self.notes),
+            "stats": self.stats,
+        }
 
     @staticmethod
-    def from_dict(data: dict) -> "OptimizeResult":
+    def from_dict(data: dict) -> OptimizeResult:
         if not isinstance(data, dict) or data.get("result_version") != RESULT_VERSION:
             raise ValueError(f"optimize result dict must have result_version={RESULT_VERSION}")
-        return OptimizeResult(Noise.from_dict(data["noise"]), data["epsilon"], data["objective"],
-                              data["objective_name"], data["ratio_to_gaussian"], data["method"],
-                              tuple(Candidate.from_dict(c) for c in data["candidates"]), data["inputs"],
-                              tuple(data["notes"]), data["stats"])
+        return OptimizeResult(
+            Noise.from_dict(data["noise"]),
+            data["epsilon"],
+            data["objective"],
+            data["objective_name"],
+            data["ratio_to_gaussian"],
+            data["method"],
+            tuple(Candidate.from_dict(c) for c in data["candidates"]),
+            data["inputs"],
+            tuple(data["notes"]),
+            data["stats"],
+        )
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)

@@ -7,6 +7,7 @@
 * Pure DP with basic composition: epsilon_0(c) ~ R*L/c with L = sup|(log f)'| = E[U^2]/E[U], amplified by
   sampling: c = R*L / log(1 + (e^{eps/T} - 1)/q). A ranking proxy for few steps and low dimension.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,6 +53,8 @@ def family_cannot_win(problem: Problem, gaussian_objective: float, best_rival: f
 
 def family_bound_note(problem: Problem) -> str:
     factor = {"std": "sqrt(2) = 1.414", "mean_abs": "sqrt(pi/2) = 1.253"}[problem.objective]
-    return (f"lmo: refinement skipped — under L2 clipping every Laplace scale mixture needs at least {factor}x the "
-            f"Gaussian's {problem.objective} (I_f*Var >= 2, I_f*(E|Z|)^2 >= 1); the row shows the best-bounded "
-            f"grid shape, calibrated")
+    return (
+        f"lmo: refinement skipped — under L2 clipping every Laplace scale mixture needs at least {factor}x the "
+        f"Gaussian's {problem.objective} (I_f*Var >= 2, I_f*(E|Z|)^2 >= 1); the row shows the best-bounded "
+        f"grid shape, calibrated"
+    )
