@@ -55,7 +55,8 @@ class Noise(abc.ABC):
     accounting caches' keys) and immutability come from the fields. Subclasses provide ``logpdf``, ``sample``,
     ``scaled`` and, where they have them, closed forms for the moments; the generic fallbacks integrate
     numerically on [0, inf) using symmetry. Every family's ``logpdf``/``pdf``/``sf``/``score`` and ``sample``
-    check their arguments here, once (``__init_subclass__`` wraps them): points must be real (+-inf allowed, NaN refused), ``rng`` a numpy ``Generator``.
+    check their arguments here, once (``__init_subclass__`` wraps them): points must be real (+-inf allowed,
+    NaN refused), ``rng`` a numpy ``Generator``.
     """
 
     family: ClassVar[str]
