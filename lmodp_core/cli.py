@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .accountant import METHODS, Accountant, Mechanism
+from .accountant import METHODS, Accountant
 from .auditing import audit, published_parameters, sst2_setting
 from .geometry import L1Ball, L2Ball, Scalar
+from .mechanism import Mechanism
 from .noise import LMO, Gaussian, Laplace, Noise
 from .plotting import check_figure_path, plot_epsilon_over_steps, plot_noise_densities
 from .rdp import OrderGridWarning, epsilon_from_rdp
