@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from lmodp_core import Gaussian, L2Ball, Poisson
-from lmodp_core.accountant import Mechanism
+from lmodp_core.mechanism import Mechanism
 from lmodp_core.pld import pld_epsilon
 
 ROOT = Path(__file__).resolve().parents[1]

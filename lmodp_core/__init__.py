@@ -5,11 +5,12 @@ calibration and the noise search. Every epsilon/delta documented as a guarantee 
 stated geometry (clipping norm, any dimension), sampling scheme and add/remove neighbours.
 """
 
-from .accountant import Accountant, EpsilonReport, Mechanism, compute_epsilon
+from .accountant import Accountant, EpsilonReport, compute_epsilon
 from .auditing import AuditResult, audit
 from .calibration import Calibration, calibrate
 from .estimates import asymptotic_epsilon
 from .geometry import L1Ball, L2Ball, Scalar
+from .mechanism import Mechanism
 from .noise import LMO, CustomNoise, Gaussian, Laplace, Noise, PiecewiseNoise
 from .pld import pld_delta, pld_epsilon
 from .rdp import DEFAULT_ORDERS, OrderGridWarning, delta_from_rdp, epsilon_from_rdp, step_rdp

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
-from .accountant import Mechanism
 from .geometry import L2Ball
+from .mechanism import Mechanism
 from .noise import Gaussian, Noise
 from .pld import pld_epsilon
 from .sampling import Poisson

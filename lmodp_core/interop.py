@@ -30,8 +30,9 @@ try:
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise ImportError("lmodp_core.interop needs dp_accounting: pip install 'lmodp[interop]'") from error
 
-from .accountant import METHODS, Accountant, Mechanism
+from .accountant import METHODS, Accountant
 from .geometry import Geometry, L1Ball, L2Ball
+from .mechanism import Mechanism
 from .noise import Gaussian, Laplace, Noise
 from .sampling import Poisson
 from .validation import check_choice, check_delta, check_finite, check_nonnegative

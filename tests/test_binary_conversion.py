@@ -7,7 +7,7 @@ import pytest
 from scipy import optimize, special
 
 from lmodp_core import Gaussian, L2Ball, Laplace, Poisson, Scalar
-from lmodp_core.accountant import Mechanism
+from lmodp_core.mechanism import Mechanism
 from lmodp_core.pld import pld_epsilon
 from lmodp_core.rdp import DEFAULT_ORDERS, binary_pair_epsilon, epsilon_from_rdp, step_rdp
 from lmodp_core.rdp.subsampled import sampled_gaussian_rdp

@@ -18,7 +18,7 @@ import pytest
 
 from lmodp_core import LMO, Gaussian, L2Ball, Poisson, Scalar, auditing, cli
 from lmodp_core.accountant import Accountant
-from lmodp_core.cli import main
+from lmodp_core.cli import commands, formatting, main
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = {"a1": 0.1, "a3": 0.1, "a4": 0.1, "G_k": 1, "G_theta": 0.5, "E_lambda": 5, "U_a": 1, "U_b": 2}
@@ -86,8 +86,8 @@ def test_optimize_table_fits_100_columns_and_json(capsys, tmp_path, monkeypatch)
 
 def test_a_many_parameter_noise_gets_a_short_label():
     lmo = LMO(0.1, 0.2, 0.8, 1.0, 0.5, 5.0, 1.0, 2.0, scale=2.0107742691753954)
-    assert cli._short_label(lmo) == "scale=2.01077 (+8 shape)"
-    assert cli._short_label(Gaussian(1.4151588085644369)) == "sigma=1.41516"
+    assert formatting._short_label(lmo) == "scale=2.01077 (+8 shape)"
+    assert formatting._short_label(Gaussian(1.4151588085644369)) == "sigma=1.41516"
 
 
 def test_optimize_plot_writes_a_png(capsys, tmp_path):
@@ -121,7 +121,7 @@ def test_account_table_and_strict_json(capsys):
 
 
 def test_json_writes_infinity_as_a_string_and_nan_as_null():
-    text = cli._json(
+    text = formatting._json(
         {
             "epsilon": math.inf,
             "order": math.nan,
@@ -204,7 +204,7 @@ def test_audit_published_honours_the_setting_options(capsys, monkeypatch):
             label,
         )  # pld: no order-grid check
 
-    monkeypatch.setattr(cli, "audit", fake_audit)
+    monkeypatch.setattr(commands, "audit", fake_audit)
     status, out, _ = run(
         capsys,
         "audit",
@@ -334,9 +334,9 @@ def test_bad_input_exits_2_with_one_line_before_any_computation(capsys, monkeypa
     def no_computation(*args, **kwargs):
         raise AssertionError("bad input must be rejected before any computation")
 
-    monkeypatch.setattr(cli, "Accountant", no_computation)
-    monkeypatch.setattr(cli, "audit", no_computation)
-    monkeypatch.setattr(cli, "optimize_noise", no_computation)
+    monkeypatch.setattr(commands, "Accountant", no_computation)
+    monkeypatch.setattr(commands, "audit", no_computation)
+    monkeypatch.setattr(commands, "optimize_noise", no_computation)
     status, out, err = run(capsys, *argv)
     assert status == 2 and out == "" and err.count("\n") == 1 and ": error: " in err and named in err
 
@@ -371,7 +371,7 @@ def test_every_bad_input_class_exits_2_with_one_line_outside_pytest(tmp_path):
 
 def test_plot_without_matplotlib_is_refused_before_the_computation(capsys, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # the import fails as it does without matplotlib
-    monkeypatch.setattr(cli, "Accountant", None)  # the computation would fail with an internal error
+    monkeypatch.setattr(commands, "Accountant", None)  # the computation would fail with an internal error
     status, out, err = run(capsys, *ACCOUNT, "--plot", str(tmp_path / "eps.png"))
     assert status == 2 and out == "" and "need matplotlib" in err and err.count("\n") == 1
 
@@ -459,6 +459,6 @@ def test_make_says_what_it_installs_before_the_quiet_install():
 def test_long_parameter_lists_are_counted_not_printed():
     from lmodp_core import PiecewiseNoise
 
-    line = cli._parameters(PiecewiseNoise.normalised(0.1, [1.0] * 20, tail_ratio=0.5))
+    line = formatting._parameters(PiecewiseNoise.normalised(0.1, [1.0] * 20, tail_ratio=0.5))
     assert "values=[20 values: see --json]" in line and len(line) < 100
-    assert cli._parameters(Gaussian(2.0)) == "Gaussian(sigma=2.0)"
+    assert formatting._parameters(Gaussian(2.0)) == "Gaussian(sigma=2.0)"

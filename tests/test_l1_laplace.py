@@ -8,7 +8,7 @@ import pytest
 from scipy import integrate
 
 from lmodp_core import L1Ball, Laplace, Poisson, Scalar
-from lmodp_core.accountant import Mechanism
+from lmodp_core.mechanism import Mechanism
 from lmodp_core.pld import pld_delta, pld_epsilon, supports
 
 EPSILONS = (0.0, 0.1, 0.4, 0.9, 1.5, 2.5)

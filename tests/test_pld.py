@@ -7,8 +7,9 @@ import pytest
 from scipy import integrate, special
 
 from lmodp_core import LMO, CustomNoise, Gaussian, L1Ball, L2Ball, Laplace, Poisson, Scalar
-from lmodp_core.accountant import Accountant, Mechanism
+from lmodp_core.accountant import Accountant
 from lmodp_core.estimates import asymptotic_epsilon
+from lmodp_core.mechanism import Mechanism
 from lmodp_core.pld import pld_delta, pld_epsilon, supports
 from lmodp_core.pld.pmf import LossPMF, convolve
 from lmodp_core.rdp import epsilon_from_rdp, sampled_gaussian_rdp

@@ -1,7 +1,7 @@
 """PLD accounting of a ledger: epsilon at delta and delta at epsilon, refined until the discretisation error is
 within ``rtol``.
 
-The ledger is compacted (``lmodp_core.accountant.compact_ledger``), split into the dominating pairs of each
+The ledger is compacted (``lmodp_core.mechanism.compact_ledger``), split into the dominating pairs of each
 direction (``pairs``), and each direction is composed (``compose``) and read (``pmf``); the larger answer counts.
 ``upper`` is the guarantee: a sound upper bound for the composed mechanism (pessimistic discretisation,
 truncated mass counted at +inf, FFT round-off allowance added). ``lower`` is the lower end of the
@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..accountant import compact_ledger
+from ..mechanism import compact_ledger
 from ..validation import check_delta, check_nonnegative, check_positive
 from . import compose as _compose
 from .pairs import DIRECTIONS, dominating_pairs
