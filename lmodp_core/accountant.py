@@ -59,7 +59,7 @@ class EpsilonReport:
     delta: float
     method: str
     rdp_epsilon: float
-    rdp_order: float
+    rdp_order: float | None  # None when every RDP value is inf
     pld_epsilon: float | None = None
     epsilon_lower: float | None = None
     steps: int = 0

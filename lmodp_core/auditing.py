@@ -40,9 +40,9 @@ class AuditResult:
     delta: float
     geometry: Geometry
     paper_epsilon: float
-    paper_order: float
+    paper_order: float | None  # None when no order gives a finite epsilon
     paper_epsilon_valid_orders: float
-    paper_valid_order: float
+    paper_valid_order: float | None
     paper_overall_epsilon: float
     paper_gaussian_sigma: float
     sound_epsilon: float

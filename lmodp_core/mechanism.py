@@ -137,7 +137,7 @@ def compact_ledger(ledger) -> tuple[tuple[tuple[Mechanism, int], ...], str | Non
         raise ValueError("a ledger must contain at least one (Mechanism, count) entry")
     plain = [(m, c) for m, c in counts.items() if _unsampled_gaussian(m)]
     runs = [(m, c) for m, c in counts.items() if not _unsampled_gaussian(m)]
-    mu_squared = sum(c * (m.geometry.radius / m.noise.sigma) ** 2 for m, c in plain)
+    mu_squared = sum(c * _gaussian_mu(m) ** 2 for m, c in plain)
     if (len(plain) > 1 or (plain and plain[0][1] > 1)) and math.sqrt(mu_squared) <= MAX_GAUSSIAN_MU:
         runs.append((_gaussian_at(math.sqrt(mu_squared), Poisson(1.0)), 1))
     else:  # nothing to merge, or a merged step beyond the float range: keep the runs (still exact)

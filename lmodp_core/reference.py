@@ -99,8 +99,8 @@ def paper_rdp_as_published(noise, shifts, orders) -> np.ndarray:
     return np.where(has_value, np.log(np.where(has_value, bracket, 1.0)) / (a - 1.0), np.inf)
 
 
-def paper_epsilon(noise, delta, orders=PAPER_ORDERS, *, as_published=True) -> tuple[float, float]:
-    """The paper-style single-step epsilon (shift 1, no sampling) and the order attaining it.
+def paper_epsilon(noise, delta, orders=PAPER_ORDERS, *, as_published=True) -> tuple[float, float | None]:
+    """The paper-style single-step epsilon (shift 1, no sampling) and the order attaining it (None: none finite).
 
     ``as_published=True`` reproduces the published numbers (out-of-domain orders, docs/theory.md §2 F1, wrong);
     ``as_published=False`` keeps only orders where the formula is a valid bound (+inf if there are none).

@@ -45,7 +45,7 @@ class PrivacyEngine(opacus.PrivacyEngine):
 
     def __init__(self, *, accountant: str = MECHANISM, secure_mode: bool = False):
         super().__init__(accountant=accountant, secure_mode=secure_mode)
-        self._lmodp_noise = None  # set only while make_private builds a non-Gaussian optimizer
+        self._lmodp_noise: Noise | None = None  # set only while make_private builds a non-Gaussian optimizer
 
     def _check_lmodp_noise(self, noise: Noise, clipping: str, grad_sample_mode: str) -> None:
         if not isinstance(self.accountant, OpacusAccountant):

@@ -26,6 +26,7 @@ import copy
 import os
 import secrets
 import warnings
+from collections.abc import Sized
 
 import torch
 from opacus.grad_sample.utils import prepare_module
@@ -159,8 +160,11 @@ class PrivateTrainer(Trainer):
             raise ValueError("gradient_accumulation_steps must be 1: each Poisson batch is one private step")
         if self.args.world_size != 1:
             raise ValueError("PrivateTrainer runs in one process; for DDP use make_private (noise added once)")
-        if self.train_dataset is None or len(self.train_dataset) == 0:
-            raise ValueError("PrivateTrainer needs a non-empty train_dataset (the Poisson loader samples from it)")
+        dataset = self.train_dataset
+        if not isinstance(dataset, Sized) or len(dataset) == 0:
+            raise ValueError(
+                "PrivateTrainer needs a non-empty train_dataset with a length (the Poisson loader samples from it)"
+            )
         if self.args.max_grad_norm:
             warnings.warn(
                 "setting max_grad_norm=0: per-example clipping uses clip=; Trainer's clipping would act "
@@ -173,11 +177,11 @@ class PrivateTrainer(Trainer):
         self.target_epsilon = None if target_epsilon is None else check_epsilon(target_epsilon, "target_epsilon")
         self.method = method
         self.secure_rng = bool(secure_rng)
-        rate = self.args.per_device_train_batch_size / len(self.train_dataset) if sample_rate is None else sample_rate
-        if noise is None and target_epsilon is None:
-            raise ValueError("give noise= (e.g. Gaussian(1.0)) or target_epsilon= (and the noise is chosen for it)")
+        rate = self.args.per_device_train_batch_size / len(dataset) if sample_rate is None else sample_rate
         target = None
         if noise is None:
+            if target_epsilon is None:
+                raise ValueError("give noise= (e.g. Gaussian(1.0)) or target_epsilon= (and the noise is chosen for it)")
             steps = self.args.max_steps if self.args.max_steps > 0 else planned_steps(self.args.num_train_epochs, rate)
             target = (target_epsilon, target_delta, steps)
         self.setup = privacy_setup(noise, clip, geometry, rate, method=method, target=target)
@@ -245,19 +249,20 @@ class PrivateTrainer(Trainer):
 
     def steps_within_budget(self, planned: int) -> int | None:
         """How many of ``planned`` further steps with the noise in use keep ε <= the budget (None without one)."""
-        if self.target_epsilon is None:
+        budget = self.target_epsilon
+        if budget is None:
             return None
-        if planned <= 0 or not self._exceeds_after(planned):
+        if planned <= 0 or not self._exceeds_after(planned, budget):
             return planned
         low, high = 0, planned  # ε(low) <= budget < ε(high)
         while high - low > 1:
             mid = (low + high) // 2
-            low, high = (low, mid) if self._exceeds_after(mid) else (mid, high)
+            low, high = (low, mid) if self._exceeds_after(mid, budget) else (mid, high)
         return low
 
-    def _exceeds_after(self, extra: int) -> bool:
+    def _exceeds_after(self, extra: int, budget: float) -> bool:
         planned = copy.deepcopy(self.accountant).step(extra, noise=self.noise)
-        return planned.get_epsilon(self.target_delta) > self.target_epsilon
+        return planned.get_epsilon(self.target_delta) > budget
 
     def privacy_state(self) -> dict:
         """The ledger and generator states (what each checkpoint's ``lmodp_privacy.json`` holds)."""

@@ -56,7 +56,7 @@ class _TorchSource:
         return torch._standard_gamma(alpha, generator=self.generator)
 
     def numpy_rng(self) -> np.random.Generator:
-        seed = torch.randint(0, 2**62, (1,), generator=self.generator, device=self.device).item()
+        seed = int(torch.randint(0, 2**62, (1,), generator=self.generator, device=self.device).item())
         return np.random.default_rng(seed)
 
 

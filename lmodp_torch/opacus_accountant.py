@@ -45,8 +45,8 @@ def _checked_run(run) -> tuple:
     """A validated ``(noise, sample_rate, steps, norm)`` run from a 3- or 4-item history entry."""
     if not isinstance(run, (tuple, list)) or len(run) not in (3, 4):
         raise ValueError(f"history entries must be (noise, sample_rate, steps[, norm]), got {run!r}")
-    noise, sample_rate, steps, *norm = run
-    norm = check_choice("norm", norm[0] if norm else "l2", NORMS)
+    noise, sample_rate, steps, *given_norm = run
+    norm = check_choice("norm", given_norm[0] if given_norm else "l2", NORMS)
     return _noise_entry(noise), check_sample_rate(sample_rate), check_steps(steps), norm
 
 
@@ -58,7 +58,7 @@ class OpacusAccountant(IAccountant):
     """
 
     def __init__(self, method: str = "auto"):
-        self.history = []
+        self.history: list[tuple] = []  # (noise, sample_rate, steps[, norm]) runs, Opacus's layout
         self.method = check_choice("method", method, METHODS)
 
     @classmethod

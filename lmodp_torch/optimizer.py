@@ -20,6 +20,8 @@ noise) and raises a ValueError for any other noise: no NaN or placeholder ever r
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from opacus.optimizers import (
     DistributedDPOptimizer,
@@ -37,8 +39,13 @@ from .noise import sample_noise
 NORMS = ("l2", "l1")
 _CLIP_EPS = 1e-6  # the same guard as Opacus: clipped norms are <= clip * n / (n + 1e-6) < clip
 
+if TYPE_CHECKING:  # the type checker sees the Opacus optimizer the mixin is always combined with (below)
+    from opacus.optimizers import DPOptimizer as _OpacusOptimizer
+else:  # at run time the mixin stays a plain class so that it sits before each Opacus class in the MRO
+    _OpacusOptimizer = object
 
-class _LMONoise:
+
+class _LMONoise(_OpacusOptimizer):
     """Mixin for Opacus optimizers: lmodp noise in ``add_noise`` and optional L1 clipping."""
 
     def __init__(
@@ -179,7 +186,7 @@ class DistributedLMODPOptimizerGhostClipping(_LMONoise, DistributedDPOptimizerFa
     """Distributed ghost-clipping optimizer (L2 only) with lmodp noise drawn once, on rank 0."""
 
 
-def optimizer_class(*, distributed: bool, ghost_clipping: bool) -> type[DPOptimizer]:
+def optimizer_class(*, distributed: bool, ghost_clipping: bool) -> type[_LMONoise]:
     """The private optimizer class for a setting."""
     if ghost_clipping:
         return DistributedLMODPOptimizerGhostClipping if distributed else LMODPOptimizerGhostClipping

@@ -34,7 +34,7 @@ from lmodp_core.geometry import Geometry
 from lmodp_core.validation import check_delta, check_epsilon, check_noise, check_positive, check_sample_rate
 
 from .ledger import privacy_state, record_steps, restore_privacy_state
-from .optimizer import optimizer_class
+from .optimizer import _LMONoise, optimizer_class
 
 GRAD_SAMPLE_MODES = ("hooks", "functorch", "ghost")
 logger = logging.getLogger("lmodp_torch")
@@ -44,7 +44,7 @@ class PrivateTraining(NamedTuple):
     """What ``make_private`` returns; iterate ``data_loader`` and step ``optimizer`` as usual."""
 
     model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
+    optimizer: _LMONoise  # an Opacus DPOptimizer (or its distributed / ghost-clipping variant) with lmodp noise
     data_loader: torch.utils.data.DataLoader
     accountant: Accountant
     criterion: Any  # the loss to call in ghost-clipping mode (it runs Opacus's two backward passes); else as given
@@ -188,7 +188,7 @@ def private_optimizer(
     secure_rng: bool,
     distributed: bool = False,
     ghost_clipping: bool = False,
-):
+) -> _LMONoise:
     """The lmodp Opacus optimizer wrapping ``optimizer``; each step it takes is recorded in the ledger."""
     private = optimizer_class(distributed=distributed, ghost_clipping=ghost_clipping)(
         optimizer,
@@ -297,9 +297,10 @@ def make_private(
     loader = _poisson_loader(data_loader, sample_rate, distributed, sampling_generator)
     q = float(loader.sample_rate)
     steps = None if epochs is None else planned_steps(epochs, q)
-    setup = privacy_setup(
-        noise, clip, geometry, q, method=method, target=None if steps is None else (target_epsilon, target_delta, steps)
-    )
+    target = None
+    if target_epsilon is not None and target_delta is not None and steps is not None:  # all or none (checked above)
+        target = (target_epsilon, target_delta, steps)
+    setup = privacy_setup(noise, clip, geometry, q, method=method, target=target)
 
     hooked = prepare_module(
         model,
@@ -313,7 +314,7 @@ def make_private(
     expected_batch_size = q * len(loader.dataset)
     if distributed:
         expected_batch_size /= torch.distributed.get_world_size()
-    optimizer = private_optimizer(
+    private = private_optimizer(
         setup,
         optimizer,
         expected_batch_size=expected_batch_size,
@@ -324,5 +325,5 @@ def make_private(
     )
     announce_noise(setup, steps=steps, delta=target_delta)
     if ghost:
-        criterion = DPLossFastGradientClipping(hooked, optimizer, criterion, "mean")
-    return PrivateTraining(hooked, optimizer, loader, setup.accountant, criterion)
+        criterion = DPLossFastGradientClipping(hooked, private, criterion, "mean")
+    return PrivateTraining(hooked, private, loader, setup.accountant, criterion)

@@ -140,6 +140,16 @@ def test_bad_trainer_input_raises_value_error(tmp_path):
         trainer(tmp_path, target_epsilon=-1.0)
 
 
+def test_train_dataset_without_length_raises_value_error(tmp_path):
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            return iter(examples())
+
+    args = transformers.TrainingArguments(output_dir=str(tmp_path), max_steps=1, report_to=[], use_cpu=True)
+    with pytest.raises(ValueError, match="train_dataset with a length"):
+        PrivateTrainer(model=tiny_bert(), args=args, train_dataset=Stream(), noise=NOISE, clip=1.0, target_delta=DELTA)
+
+
 @pytest.fixture(scope="module")
 def six_steps(tmp_path_factory):
     """A run of 6 steps with Gaussian(2.0) at q = 0.25, checkpointed at steps 3 and 6."""

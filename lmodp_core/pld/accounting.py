@@ -25,7 +25,7 @@ import numpy as np
 from ..mechanism import compact_ledger
 from ..validation import check_delta, check_nonnegative, check_positive
 from . import compose as _compose
-from .pairs import DIRECTIONS, dominating_pairs
+from .pairs import DIRECTIONS, DominatingPair, dominating_pairs
 from .pmf import delta_at, epsilon_for, hoeffding_shift
 
 MIN_DELTA = 1e-250  # below, the float64 underflow floor (1e-300 per entry) is no longer negligible next to delta
@@ -68,7 +68,7 @@ def _runs_by_direction(ledger) -> dict[str, tuple]:
         raise PLDLimitError(
             f"PLD composes at most {MAX_RUNS} distinct mechanisms (after grouping equal ones), got {len(entries)}"
         )
-    runs = {direction: [] for direction in DIRECTIONS}
+    runs: dict[str, list[tuple[DominatingPair, int]]] = {direction: [] for direction in DIRECTIONS}
     for mechanism, count in entries:
         for pair in dominating_pairs(mechanism):
             runs[pair.direction].append((pair, count))
@@ -167,7 +167,7 @@ def _delta_one_direction(runs, epsilon: float, rtol: float, other: float) -> tup
 def _larger_direction(one_direction, runs_by_direction: tuple, value: float, rtol: float) -> PLDBound:
     """The larger answer over the directions ("remove" first: it usually dominates, and the other direction is
     then refined only relative to it)."""
-    answers = []
+    answers: list[tuple[float, float]] = []
     for _, runs in sorted(runs_by_direction, reverse=True):
         answers.append(one_direction(runs, value, rtol, max((a[0] for a in answers), default=0.0)))
     return PLDBound(float(max(a[0] for a in answers)), float(max(a[1] for a in answers)))

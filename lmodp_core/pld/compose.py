@@ -211,6 +211,8 @@ def _self_compose(base: _Part, count: int, the_plan: Plan) -> _Part:
             result = power if result is None else _combine(result, power, the_plan)
         count >>= 1
         if not count:
+            if result is None:
+                raise ValueError(f"self-composition needs a count >= 1, got {count}")
             return result
         power = _combine(power, power, the_plan)
 

@@ -115,4 +115,5 @@ def dominating_pairs(mechanism) -> tuple[DominatingPair, DominatingPair]:
         )
     rate = mechanism.sampling.sample_rate
     shift = float(mechanism.geometry.radius)
-    return tuple(DominatingPair(mechanism.noise, shift, rate, d) for d in DIRECTIONS)
+    remove, add = (DominatingPair(mechanism.noise, shift, rate, d) for d in DIRECTIONS)
+    return remove, add

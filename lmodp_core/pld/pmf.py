@@ -166,7 +166,7 @@ def coarsen(pmf: LossPMF) -> LossPMF:
     )
 
 
-def _log_untilted(pmf: LossPMF, sel: slice) -> np.ndarray:
+def _log_untilted(pmf: LossPMF, sel: slice | np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
         return np.log(pmf.values[sel]) + pmf.log_scale - pmf.tilt * pmf.losses[sel]
 

@@ -116,7 +116,8 @@ def _branch_and_bound(point, envelope, radius: float, orders: np.ndarray, floor:
     intervals = [(left, right, envelope(left, right, orders)) for left, right in itertools.pairwise(shifts)]
     spent = len(intervals)
     while True:
-        split, kept = [], []
+        split: list[tuple] = []
+        kept: list[tuple] = []
         for item in intervals:
             (split if np.any(item[2] > best * (1.0 + RELATIVE_TOLERANCE)) else kept).append(item)
         if not split or spent >= _MAX_ENVELOPES:

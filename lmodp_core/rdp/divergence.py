@@ -91,7 +91,8 @@ def renyi_shift(noise: Noise, shifts, orders) -> np.ndarray:
     exact = getattr(noise, "shift_pair_masses", None)
     for i, shift in enumerate(shifts):
         if shift > 0.0 and exact is not None:
-            out[i] = _renyi_from_masses(*exact(shift), orders)
+            log_p, log_q = exact(shift)
+            out[i] = _renyi_from_masses(log_p, log_q, orders)
         elif shift > 0.0:
             out[i] = _numeric_renyi(
                 lambda x, s=shift: (noise.logpdf(x - s), noise.logpdf(x)),

@@ -16,6 +16,8 @@ lim r_a(s)/s, which is > 0 only for densities with jumps (``small_shift_slope``)
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import numpy as np
 
 from ..geometry import Geometry
@@ -29,6 +31,18 @@ SUP_MARGIN = 1e-6  # relative inflation of numerically found suprema
 _L1_PIECES = 256  # pieces per bin width in the certified L1 bound of histogram densities (<= 1/(256 k) looser)
 _COARSE_FRACTIONS = np.geomspace(1e-3, 1.0, 43)  # ratio 1.18 between neighbouring shifts
 _REFINE_POINTS = 9
+
+
+@runtime_checkable
+class _CellPairNoise(Protocol):
+    """A noise whose shifted pair is finitely many cells of constant density (e.g. ``PiecewiseNoise``)."""
+
+    @property
+    def shift_knot_spacing(self) -> float: ...
+
+    def shift_pair_masses(self, shift: float) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def small_shift_slope(self, orders: np.ndarray) -> np.ndarray: ...
 
 
 def sup_over_shifts(value_at, radius: float, orders: np.ndarray, knot_spacing: float | None = None) -> np.ndarray:
@@ -68,7 +82,7 @@ def unsampled_rdp(noise: Noise, geometry: Geometry, orders) -> np.ndarray:
 
     if power == 2 and unbounded_l2_reason(noise, geometry):
         return np.full(orders.shape, np.inf)
-    if power < 2 and getattr(noise, "shift_pair_masses", None) is not None:
+    if power < 2 and isinstance(noise, _CellPairNoise):
         return _piecewise_sup(noise, radius, orders, power)
     if power == 0 and has_certified_scalar_sup(noise):
         return scalar_sup(noise, radius, orders, lambda shifts, some: renyi_shift(noise, shifts, some))
@@ -80,7 +94,7 @@ def unsampled_rdp(noise: Noise, geometry: Geometry, orders) -> np.ndarray:
     return best * (1.0 + SUP_MARGIN)
 
 
-def _piecewise_sup(noise: Noise, radius: float, orders: np.ndarray, power: int) -> np.ndarray:
+def _piecewise_sup(noise: _CellPairNoise, radius: float, orders: np.ndarray, power: int) -> np.ndarray:
     """Certified sup for a histogram density of bin width w (``PiecewiseNoise``).
 
     Between multiples of w the integral I(s) = int f(x-s)^a f(x)^{1-a} is linear in s (the cells' lengths are),
@@ -90,7 +104,8 @@ def _piecewise_sup(noise: Noise, radius: float, orders: np.ndarray, power: int) 
     """
     width = noise.shift_knot_spacing
     count = int(np.floor(radius / width + 1e-12))
-    log_moment = np.array([log_renyi_moment(*noise.shift_pair_masses(s), orders) for s in _knots(radius, width)])
+    pairs = (noise.shift_pair_masses(s) for s in _knots(radius, width))
+    log_moment = np.array([log_renyi_moment(log_p, log_q, orders) for log_p, log_q in pairs])
     if power == 0:
         return np.maximum(log_moment.max(axis=0), 0.0) / (orders - 1.0)
     best = noise.small_shift_slope(orders) * radius

@@ -86,8 +86,8 @@ def _unsampled(noise: Noise, geometry: Geometry, orders: np.ndarray) -> np.ndarr
 
 
 @lru_cache(maxsize=256)
-def _step_rdp_cached(noise: Noise, geometry: Geometry, sampling: Poisson, orders: tuple) -> np.ndarray:
-    orders = np.asarray(orders)
+def _step_rdp_cached(noise: Noise, geometry: Geometry, sampling: Poisson, order_key: tuple) -> np.ndarray:
+    orders = np.asarray(order_key)
     rate = sampling.sample_rate
     closed_form = step_rdp_closed_form(noise, geometry, rate, orders)
     if closed_form is not None:

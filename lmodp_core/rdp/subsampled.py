@@ -113,6 +113,7 @@ def sampled_gaussian_rdp(sample_rate: float, noise_multiplier: float, orders) ->
         return unsampled
     out = np.empty_like(orders)
     for i, order in enumerate(orders):
+        log_moment: float | None
         if float(order).is_integer():
             log_moment = _sampled_gaussian_log_moment_int(sample_rate, noise_multiplier, int(order))
         else:
