@@ -1,10 +1,11 @@
 # Two commands do all set-up on a fresh machine:
 #   make demo   create .venv, install lmodp with every extra, run the accounting/search demo
-#   make test   create .venv, install, run the test-suite
+#   make test   create .venv, install, lint (ruff), type-check (mypy), run the test-suite
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LINTED := lmodp_core lmodp_torch tests benchmarks
 
 .PHONY: install test demo finetune-demo bench bench-torch clean
 
@@ -20,6 +21,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
 
 demo: $(STAMP)

@@ -18,6 +18,7 @@ computations (sigma perturbed by 1e-12 per repetition so no cache answers), afte
 It also times calibrate(..., method="pld") for targets 0.3, 1, 3, 8 (q = 256/60000, T = 9376, delta = 1e-5).
 Writes benchmarks/results/accounting_speed.json and prints an aligned table.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from lmodp_core import Gaussian, L2Ball, Poisson
-from lmodp_core.accountant import Mechanism
+from lmodp_core.mechanism import Mechanism
 from lmodp_core.pld import pld_epsilon
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,8 +58,7 @@ def lmodp(sigma, q, steps, delta):
 
 def reference(sigma, q, steps, delta):
     """lmodp with a 50x tighter error target (rtol = 2e-5: grid step about 7x finer)."""
-    return pld_epsilon([(Mechanism(Gaussian(sigma * (1 + 1e-15)), L2Ball(1.0), Poisson(q)), steps)], delta,
-                       rtol=2e-5)
+    return pld_epsilon([(Mechanism(Gaussian(sigma * (1 + 1e-15)), L2Ball(1.0), Poisson(q)), steps)], delta, rtol=2e-5)
 
 
 def opacus_rdp(sigma, q, steps, delta):
@@ -81,8 +81,9 @@ def opacus_prv(sigma, q, steps, delta):
 def dpa_pld(sigma, q, steps, delta, interval=1e-4):
     from dp_accounting.pld import privacy_loss_distribution
 
-    pld = privacy_loss_distribution.from_gaussian_mechanism(sigma, sampling_prob=q,
-                                                            value_discretization_interval=interval)
+    pld = privacy_loss_distribution.from_gaussian_mechanism(
+        sigma, sampling_prob=q, value_discretization_interval=interval
+    )
     return pld.self_compose(steps).get_epsilon_for_delta(delta)
 
 
@@ -96,29 +97,44 @@ def prv(sigma, q, steps, delta):
     from prv_accountant import PoissonSubsampledGaussianMechanism, PRVAccountant
 
     mechanism = PoissonSubsampledGaussianMechanism(noise_multiplier=sigma, sampling_probability=q)
-    accountant = PRVAccountant(prvs=[mechanism], max_self_compositions=[steps], eps_error=0.01,
-                               delta_error=delta / 1000)
+    accountant = PRVAccountant(
+        prvs=[mechanism], max_self_compositions=[steps], eps_error=0.01, delta_error=delta / 1000
+    )
     return accountant.compute_epsilon(delta=delta, num_self_compositions=[steps])[2]
 
 
-PEERS = {"lmodp": lmodp, "opacus_rdp": opacus_rdp, "opacus_prv": opacus_prv, "dpa_pld": dpa_pld,
-         "dpa_pld_fine": dpa_pld_fine, "prv": prv}
+PEERS = {
+    "lmodp": lmodp,
+    "opacus_rdp": opacus_rdp,
+    "opacus_prv": opacus_prv,
+    "dpa_pld": dpa_pld,
+    "dpa_pld_fine": dpa_pld_fine,
+    "prv": prv,
+}
 
 
 def calibration_times(q=256 / 60000, steps=9376, delta=1e-5, targets=(0.3, 1.0, 3.0, 8.0)):
     """calibrate(..., method="pld") for DP-SGD: warm seconds, the sigma found and its sound epsilon."""
     from lmodp_core.calibration import calibrate
 
-    calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(q), 100, target_epsilon=1.0, target_delta=delta,
-              method="pld")  # warm-up
+    calibrate(
+        Gaussian(1.0), L2Ball(1.0), Poisson(q), 100, target_epsilon=1.0, target_delta=delta, method="pld"
+    )  # warm-up
     rows = []
     for target in targets:
         started = time.perf_counter()
-        noise = calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(q), steps, target_epsilon=target, target_delta=delta,
-                          method="pld")
+        noise = calibrate(
+            Gaussian(1.0), L2Ball(1.0), Poisson(q), steps, target_epsilon=target, target_delta=delta, method="pld"
+        ).noise
         seconds = time.perf_counter() - started
-        rows.append({"target": target, "sigma": noise.sigma, "seconds": seconds,
-                     "epsilon": pld_epsilon([(Mechanism(noise, L2Ball(1.0), Poisson(q)), steps)], delta)[0]})
+        rows.append(
+            {
+                "target": target,
+                "sigma": noise.sigma,
+                "seconds": seconds,
+                "epsilon": pld_epsilon([(Mechanism(noise, L2Ball(1.0), Poisson(q)), steps)], delta)[0],
+            }
+        )
         print(f"  calibrate eps={target}: sigma={noise.sigma:.5f} eps={rows[-1]['epsilon']:.5f} {seconds:.3f} s")
     return {"sample_rate": q, "steps": steps, "delta": delta, "rows": rows}
 
@@ -143,16 +159,26 @@ def main() -> None:
     rows = []
     for sigma, q, steps, delta in SETTINGS + ROBUSTNESS:
         ref_upper, ref_lower = reference(sigma, q, steps, delta)
-        row = {"sigma": sigma, "sample_rate": q, "steps": steps, "delta": delta,
-               "reference_epsilon": ref_upper, "reference_lower": ref_lower, "peers": {}}
+        row = {
+            "sigma": sigma,
+            "sample_rate": q,
+            "steps": steps,
+            "delta": delta,
+            "reference_epsilon": ref_upper,
+            "reference_lower": ref_lower,
+            "peers": {},
+        }
         for name, function in PEERS.items():
             value, seconds = timed(function, sigma, q, steps, delta)
             entry = {"epsilon": value}
             if value is None:
                 entry["error"] = seconds
             else:
-                entry.update(seconds=seconds, relative_to_reference=value / ref_upper - 1.0,
-                             below_reference_lower=bool(value < ref_lower))
+                entry.update(
+                    seconds=seconds,
+                    relative_to_reference=value / ref_upper - 1.0,
+                    below_reference_lower=bool(value < ref_lower),
+                )
             row["peers"][name] = entry
             print(f"  {sigma:g} {q:.5g} {steps} {delta:g} {name}: {value} ({seconds})", flush=True)
         ours = row["peers"]["lmodp"].get("seconds")
@@ -164,18 +190,28 @@ def main() -> None:
     calibration = calibration_times()
     out = ROOT / "benchmarks" / "results" / "accounting_speed.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({
-        "description": __doc__.strip().splitlines()[0],
-        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
-                    "numpy": np.__version__},
-        "repeats": REPEATS, "rows": rows, "calibration": calibration}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "description": __doc__.strip().splitlines()[0],
+                "machine": {
+                    "python": platform.python_version(),
+                    "processor": platform.processor() or platform.machine(),
+                    "numpy": np.__version__,
+                },
+                "repeats": REPEATS,
+                "rows": rows,
+                "calibration": calibration,
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {out.relative_to(ROOT)}")
 
 
 def print_table(rows) -> None:
     names = list(PEERS)
-    header = f"{'sigma':>5} {'q':>8} {'T':>8} {'delta':>6} {'reference':>10} " + " ".join(
-        f"{n:>22}" for n in names)
+    header = f"{'sigma':>5} {'q':>8} {'T':>8} {'delta':>6} {'reference':>10} " + " ".join(f"{n:>22}" for n in names)
     print("\nepsilon (relative to reference) | time [s] (x lmodp)")
     print(header)
     for row in rows:
@@ -186,19 +222,26 @@ def print_table(rows) -> None:
                 cells.append(f"{'failed':>22}")
             else:
                 cells.append(f"{entry['epsilon']:>9.5f} ({entry['relative_to_reference']:+.1e})")
-        print(f"{row['sigma']:>5g} {row['sample_rate']:>8.5f} {row['steps']:>8} {row['delta']:>6.0e} "
-              f"{row['reference_epsilon']:>10.5f} " + " ".join(cells))
+        print(
+            f"{row['sigma']:>5g} {row['sample_rate']:>8.5f} {row['steps']:>8} {row['delta']:>6.0e} "
+            f"{row['reference_epsilon']:>10.5f} " + " ".join(cells)
+        )
         times = []
         for name in names:
             entry = row["peers"][name]
-            times.append(f"{'-':>22}" if entry["epsilon"] is None else
-                         f"{entry['seconds']:>10.4f} ({entry.get('time_ratio_to_lmodp', math.nan):>7.1f}x)")
+            times.append(
+                f"{'-':>22}"
+                if entry["epsilon"] is None
+                else f"{entry['seconds']:>10.4f} ({entry.get('time_ratio_to_lmodp', math.nan):>7.1f}x)"
+            )
         print(f"{'':>42}" + " ".join(times))
     for row in rows:
         for name, entry in row["peers"].items():
             if entry["epsilon"] is None:
-                print(f"note: {name} at (sigma={row['sigma']:g}, q={row['sample_rate']:.5g}, T={row['steps']}, "
-                      f"delta={row['delta']:g}): {entry['error']}")
+                print(
+                    f"note: {name} at (sigma={row['sigma']:g}, q={row['sample_rate']:.5g}, T={row['steps']}, "
+                    f"delta={row['delta']:g}): {entry['error']}"
+                )
 
 
 if __name__ == "__main__":

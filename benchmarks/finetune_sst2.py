@@ -18,6 +18,7 @@ With 2 shared CPU cores run a smoke version, e.g.
         --output benchmarks/results/finetune_sst2_overhead.json
 A full run (``--max-steps 0`` = the whole plan) needs hours on a CPU.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,8 @@ from opacus.optimizers.optimizer import _generate_noise
 from torch.utils.data import DataLoader
 
 from lmodp_core import Accountant, L2Ball, Poisson
-from lmodp_torch import make_private, sample_noise
 from lmodp_core.auditing import published_noise
+from lmodp_torch import make_private, sample_noise
 from lmodp_torch.finetune import PAPER_LMO_LABEL, accuracy, encode, find_data, load_model, noise_shape, read_split
 from lmodp_torch.privacy import choose_noise
 
@@ -49,8 +50,12 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--epsilons", type=float, nargs="+", default=[1.0, 3.0, 8.0])
-    parser.add_argument("--noises", nargs="+", default=["gaussian", "optimized", "lmo"],
-                        choices=["gaussian", "optimized", "lmo", "laplace"])
+    parser.add_argument(
+        "--noises",
+        nargs="+",
+        default=["gaussian", "optimized", "lmo"],
+        choices=["gaussian", "optimized", "lmo", "laplace"],
+    )
     parser.add_argument("--epochs", type=float, default=3.0, help="planned epochs the noise is calibrated for")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=64)
@@ -61,8 +66,11 @@ def parse_args(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="timed steps per configuration (overhead)")
     parser.add_argument("--method", choices=("auto", "pld", "rdp"), default="auto")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--overhead-only", action="store_true",
-                        help="only the step-time comparison (first epsilon), no training or evaluation")
+    parser.add_argument(
+        "--overhead-only",
+        action="store_true",
+        help="only the step-time comparison (first epsilon), no training or evaluation",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     return parser.parse_args(argv)
 
@@ -75,8 +83,15 @@ def calibrated(names, epsilon, delta, sample_rate, steps, method):
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                noise = choose_noise(noise_shape(name), L2Ball(1.0), sample_rate, steps, target_epsilon=epsilon,
-                                     target_delta=delta, method=method)
+                noise = choose_noise(
+                    noise_shape(name),
+                    L2Ball(1.0),
+                    sample_rate,
+                    steps,
+                    target_epsilon=epsilon,
+                    target_delta=delta,
+                    method=method,
+                )
             note = "; ".join(str(w.message) for w in caught)
         except Exception as error:  # a noise the accountant cannot calibrate is reported, not hidden
             noise, note = None, f"{type(error).__name__}: {error}"
@@ -111,7 +126,7 @@ def noise_seconds(noise, shapes, repeats, seed) -> float:
 def overhead(pristine, train, noises, args) -> dict:
     """Step time on one fixed batch: plain Opacus Gaussian vs our step with each noise (min and median of
     ``repeats``), and the time of the noise draw alone (the only part of the step that differs)."""
-    batch = torch.utils.data.default_collate(train[:args.batch_size])
+    batch = torch.utils.data.default_collate(train[: args.batch_size])
     loader = DataLoader(train, batch_size=args.batch_size)
     shapes = [p.shape for p in pristine.parameters() if p.requires_grad]
     steps, draws = {}, {}
@@ -124,29 +139,48 @@ def overhead(pristine, train, noises, args) -> dict:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model, optimizer, _ = PrivacyEngine(accountant="rdp").make_private(
-                    module=model, optimizer=optimizer, data_loader=loader, noise_multiplier=gaussian_sigma,
-                    max_grad_norm=args.clip, noise_generator=generator)
+                    module=model,
+                    optimizer=optimizer,
+                    data_loader=loader,
+                    noise_multiplier=gaussian_sigma,
+                    max_grad_norm=args.clip,
+                    noise_generator=generator,
+                )
         else:
-            model, optimizer, *_ = make_private(model, optimizer, loader, noise=noise, clip=args.clip,
-                                                noise_generator=generator, method="rdp")
+            model, optimizer, *_ = make_private(
+                model, optimizer, loader, noise=noise, clip=args.clip, noise_generator=generator, method="rdp"
+            )
         step_seconds(model, optimizer, batch)  # warm-up
         steps[name] = [step_seconds(model, optimizer, batch) for _ in range(args.repeats)]
         draws[name] = noise_seconds(noise, shapes, args.repeats, args.seed)
-        print(f"  {name}: step min {min(steps[name]):.3f} s, median {statistics.median(steps[name]):.3f} s; "
-              f"noise draw {draws[name]:.3f} s", file=sys.stderr)
+        print(
+            f"  {name}: step min {min(steps[name]):.3f} s, median {statistics.median(steps[name]):.3f} s; "
+            f"noise draw {draws[name]:.3f} s",
+            file=sys.stderr,
+        )
     base = min(steps["opacus_gaussian"])
-    return {"step_seconds": steps, "noise_draw_seconds": draws,
-            "ratio_to_opacus_min_step": {k: min(v) / base for k, v in steps.items()},
-            "ratio_to_opacus_by_noise_draw": {k: (base + draws[k] - draws["opacus_gaussian"]) / base for k in draws}}
+    return {
+        "step_seconds": steps,
+        "noise_draw_seconds": draws,
+        "ratio_to_opacus_min_step": {k: min(v) / base for k, v in steps.items()},
+        "ratio_to_opacus_by_noise_draw": {k: (base + draws[k] - draws["opacus_gaussian"]) / base for k in draws},
+    }
 
 
 def train_and_evaluate(pristine, train, dev, noise, sample_rate, delta, args) -> dict:
     model = copy.deepcopy(pristine).train()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.learning_rate)
-    private = make_private(model, optimizer, DataLoader(train, batch_size=args.batch_size), noise=noise,
-                           clip=args.clip, sample_rate=sample_rate, method=args.method,
-                           noise_generator=torch.Generator().manual_seed(args.seed),
-                           sampling_generator=torch.Generator().manual_seed(args.seed + 1))
+    private = make_private(
+        model,
+        optimizer,
+        DataLoader(train, batch_size=args.batch_size),
+        noise=noise,
+        clip=args.clip,
+        sample_rate=sample_rate,
+        method=args.method,
+        noise_generator=torch.Generator().manual_seed(args.seed),
+        sampling_generator=torch.Generator().manual_seed(args.seed + 1),
+    )
     seconds, sizes = [], []
     planned = args.planned_steps
     limit = args.max_steps or planned
@@ -156,9 +190,12 @@ def train_and_evaluate(pristine, train, dev, noise, sample_rate, delta, args) ->
             seconds.append(step_seconds(private.model, private.optimizer, batch))
             if len(seconds) >= limit:
                 break
-    result = {"steps": len(seconds), "median_step_seconds": statistics.median(seconds),
-              "mean_batch_size": statistics.mean(sizes),
-              "certified_epsilon_steps_taken": private.accountant.get_epsilon(delta)}
+    result = {
+        "steps": len(seconds),
+        "median_step_seconds": statistics.median(seconds),
+        "mean_batch_size": statistics.mean(sizes),
+        "certified_epsilon_steps_taken": private.accountant.get_epsilon(delta),
+    }
     result["dev_accuracy"] = accuracy(model, dev)
     return result
 
@@ -172,19 +209,30 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     tokenizer, pristine = load_model(lora=False)
     train = encode(tokenizer, *read_split(data, "train"), args.max_length)
-    dev = encode(tokenizer, *read_split(data, "dev"), args.max_length)[:args.eval_examples]
+    dev = encode(tokenizer, *read_split(data, "dev"), args.max_length)[: args.eval_examples]
     delta = 1.0 / (2 * len(train))
     sample_rate = args.batch_size / len(train)
     args.planned_steps = math.ceil(args.epochs * math.floor(1.0 / sample_rate))
-    report = {"setting": {"n_train": len(train), "n_dev_evaluated": len(dev), "delta": delta,
-                          "sample_rate": sample_rate, "planned_steps": args.planned_steps,
-                          "steps_run": args.max_steps or args.planned_steps, "batch_size": args.batch_size,
-                          "max_length": args.max_length, "clip": args.clip, "learning_rate": args.learning_rate,
-                          "method": args.method, "paper_lmo_shape": published_noise(PAPER_LMO_LABEL).to_paper(),
-                          "trainable_parameters": sum(p.numel() for p in pristine.parameters() if p.requires_grad),
-                          "torch_threads": torch.get_num_threads(), "machine": platform.processor() or
-                          platform.machine()},
-              "runs": []}
+    report = {
+        "setting": {
+            "n_train": len(train),
+            "n_dev_evaluated": len(dev),
+            "delta": delta,
+            "sample_rate": sample_rate,
+            "planned_steps": args.planned_steps,
+            "steps_run": args.max_steps or args.planned_steps,
+            "batch_size": args.batch_size,
+            "max_length": args.max_length,
+            "clip": args.clip,
+            "learning_rate": args.learning_rate,
+            "method": args.method,
+            "paper_lmo_shape": published_noise(PAPER_LMO_LABEL).to_paper(),
+            "trainable_parameters": sum(p.numel() for p in pristine.parameters() if p.requires_grad),
+            "torch_threads": torch.get_num_threads(),
+            "machine": platform.processor() or platform.machine(),
+        },
+        "runs": [],
+    }
     overhead_done = False
     for epsilon in args.epsilons:
         print(f"epsilon {epsilon}: calibrating {args.noises}", file=sys.stderr)
@@ -193,8 +241,13 @@ def main(argv=None) -> int:
         for name, (noise, seconds, note) in noises.items():
             if args.overhead_only:
                 break
-            run = {"epsilon_target": epsilon, "noise_name": name, "calibration_seconds": seconds, "note": note,
-                   "noise": None if noise is None else noise.to_dict()}
+            run = {
+                "epsilon_target": epsilon,
+                "noise_name": name,
+                "calibration_seconds": seconds,
+                "note": note,
+                "noise": None if noise is None else noise.to_dict(),
+            }
             if noise is not None:
                 run["std_over_clip"] = noise.std
                 if gaussian is not None:

@@ -3,6 +3,7 @@
 Compared side by side with the same call for Gaussian noise (closed-form sampled-Gaussian RDP) and with
 Opacus's sampled-Gaussian RDP when Opacus is installed. Writes benchmarks/results/step_rdp_speed.json.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ import numpy as np
 
 from lmodp_core import LMO, Gaussian, L2Ball, Poisson
 from lmodp_core.rdp import step_rdp
-from lmodp_core.rdp import _step_rdp_cached
+from lmodp_core.rdp.step import _step_rdp_cached
 
 ORDERS = np.linspace(1.5, 256.0, 100)
 PAPER_03 = LMO(0.1, 0.1, 0.1, 1.0, 0.5, 5.0, 1.0, 2.0)

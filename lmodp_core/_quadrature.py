@@ -9,6 +9,7 @@ Accuracy: with step ``_STEP`` = 1/32 the rules integrate the analytic pieces met
 node set carries a ``coarse`` mask selecting the rule with step 2*_STEP, so callers can compare the two rules
 as an error estimate. The Renyi kernels are checked against 30-digit mpmath values in the test-suite.
 """
+
 from __future__ import annotations
 
 import math
@@ -98,8 +99,7 @@ def _log_phi(order: float, loss: float) -> float:
 
 
 @numba.njit(cache=True)
-def log_renyi_excess(log_p: np.ndarray, log_q: np.ndarray, log_w: np.ndarray, coarse: np.ndarray,
-                     orders: np.ndarray):
+def log_renyi_excess(log_p: np.ndarray, log_q: np.ndarray, log_w: np.ndarray, coarse: np.ndarray, orders: np.ndarray):
     """log S_a with S_a = int q * phi_a(log p/q) = int p^a q^{1-a} - 1, for each order a.
 
     Both p and q must be normalised densities (then int q (p/q - 1) = 0 and the form has no cancellation).

@@ -1,175 +1,47 @@
 """Composition of mechanisms and the privacy ledger (docs/theory.md §3.4).
 
-A ``Mechanism`` is one step: (noise, geometry, sampling). An ``Accountant`` keeps an ordered ledger of
-(mechanism, count) runs and answers get_epsilon(delta) / get_delta(epsilon) with a sound method:
+An ``Accountant`` keeps an ordered ledger of (``Mechanism``, count) runs (``lmodp_core.mechanism``) and answers
+get_epsilon(delta) / get_delta(epsilon) with a sound method:
 - "rdp": Renyi DP (any density and geometry), composed by adding RDP curves, converted at the end;
 - "pld": privacy-loss distributions (tight), only where a dominating pair is known (``lmodp_core.pld``);
 - "auto": the smaller of the sound answers available (PLD where supported, RDP always).
 
-Before composing, the ledger is compacted (``compact_ledger``): equal mechanisms are grouped (composition
-commutes), unsampled Gaussian steps merge exactly into one Gaussian (mu^2 = sum_i (r_i / sigma_i)^2, Dong, Roth,
-Su 2019, arXiv:1905.02383, Cor. 3.3), and beyond ``MAX_DISTINCT_MECHANISMS`` distinct Poisson-sampled Gaussians
-of one rate are bucketed, each bucket accounted at its largest r/sigma (a sound upper bound: adding Gaussian noise
-to both distributions of the pair is a post-processing that lowers r/sigma). See docs/pld.md, "Limits".
+Before composing, the ledger is compacted (``lmodp_core.mechanism.compact_ledger``: exact merges of Gaussian steps,
+and a sound bucketing of many distinct sampled Gaussians). See docs/pld.md, "Limits".
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_choice, check_delta, check_nonnegative, check_orders, check_steps
-from .geometry import Geometry, L2Ball, check_geometry
-from .noise import Gaussian, Noise
+from .geometry import Geometry, check_geometry
+from .mechanism import MAX_GAUSSIAN_MU, Mechanism, _check_noise_object, _gaussian_mu, _required, compact_ledger
+from .noise import Noise
 from .noise.custom import check_unambiguous_densities
-from .rdp import DEFAULT_ORDERS, check_noise, delta_from_rdp, epsilon_from_rdp, step_rdp
+from .rdp import DEFAULT_ORDERS, delta_from_rdp, epsilon_from_rdp, step_rdp
 from .rdp.per_step import unbounded_l2_reason
-from .sampling import Poisson, as_sampling, required_sampling
+from .rdp.registry import has_step_rdp_closed_form
+from .sampling import as_sampling, required_sampling
+from .validation import check_choice, check_delta, check_nonnegative, check_orders, check_steps
 
 METHODS = ("auto", "pld", "rdp")
 NEIGHBOURING_RELATIONS = ("add_remove",)  # add/remove one example: the relation every bound here is proven for
 STATE_VERSION = 2  # 2 added "neighbouring"; a version-1 state is read as add_remove (the only relation it had)
 _OLD_STATE_VERSION = 1
-MAX_DISTINCT_MECHANISMS = 32  # distinct runs composed one by one; beyond, sampled Gaussians are bucketed
 MAX_DISTINCT_RDP = 256  # distinct non-Gaussian mechanisms whose RDP curves a ledger may need
-MIN_GAUSSIAN_MU = 1e-12  # smaller clip/sigma is accounted at this value (an upper bound; the loss is ~0)
-MAX_GAUSSIAN_MU = 1e100  # larger clip/sigma: epsilon = inf and delta = 1 (sound; mu^2 leaves the float range)
 _SMALLEST_EPSILON = 5e-324
 _STATE_KEYS = ("method", "orders", "default", "ledger")
-
-
-def _check_noise_object(noise) -> Noise:
-    if isinstance(noise, numbers.Real) and not isinstance(noise, bool):
-        raise ValueError(f"noise must be a noise object, e.g. Gaussian({noise!r}), not the number {noise!r}")
-    return check_noise(noise)
-
-
-@dataclass(frozen=True)
-class Mechanism:
-    """One noisy step: noise applied i.i.d. per coordinate, a sensitivity geometry and Poisson sampling."""
-
-    noise: Noise
-    geometry: Geometry = field(default_factory=lambda: L2Ball(1.0))
-    sampling: Poisson = field(default_factory=Poisson)
-
-    def __post_init__(self):
-        _check_noise_object(self.noise)
-        check_geometry(self.geometry)
-        object.__setattr__(self, "sampling", as_sampling(self.sampling))
-
-    def to_dict(self) -> dict:
-        return {"noise": self.noise.to_dict(), "geometry": self.geometry.to_dict(),
-                "sampling": self.sampling.to_dict()}
-
-    def to_dp_event(self):
-        """This step as a dp_accounting ``DpEvent`` (``lmodp_core.interop.to_dp_event``; needs dp_accounting)."""
-        from .interop import to_dp_event
-
-        return to_dp_event(self)
-
-    @staticmethod
-    def from_dict(data: dict, **noise_extra) -> "Mechanism":
-        noise, geometry, sampling = (_required(data, key, "mechanism") for key in ("noise", "geometry", "sampling"))
-        if not isinstance(sampling, dict) or "sample_rate" not in sampling:
-            raise ValueError(f"mechanism 'sampling' must be a dict with a 'sample_rate' key, got {sampling!r}")
-        try:
-            return Mechanism(Noise.from_dict(noise, **noise_extra), Geometry.from_dict(geometry),
-                             Poisson.from_dict(sampling))
-        except (TypeError, KeyError) as error:  # unexpected or missing constructor arguments in the dicts
-            raise ValueError(f"malformed mechanism in state: {error}") from None
-
-
-def _required(data, key: str, what: str):
-    """data[key] for a state dict, or a ValueError naming the missing key."""
-    if not isinstance(data, dict):
-        raise ValueError(f"{what} must be a dict, got {type(data).__name__}: {data!r:.80}")
-    if key not in data:
-        raise ValueError(f"{what} is missing the key {key!r} (malformed or truncated state)")
-    return data[key]
 
 
 def _state_checksum(state: dict) -> str:
     body = {k: v for k, v in state.items() if k != "checksum"}
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
-def _gaussian_mu(mechanism: Mechanism) -> float:
-    """clip/sigma of a Gaussian step (0 for other noise)."""
-    return mechanism.geometry.radius / mechanism.noise.sigma if isinstance(mechanism.noise, Gaussian) else 0.0
-
-
-def _unsampled_gaussian(mechanism: Mechanism) -> bool:
-    return isinstance(mechanism.noise, Gaussian) and not mechanism.sampling.subsampled
-
-
-def _sampled_gaussian(mechanism: Mechanism) -> bool:
-    return isinstance(mechanism.noise, Gaussian) and mechanism.sampling.subsampled
-
-
-def _gaussian_at(mu: float, sampling: Poisson) -> Mechanism:
-    """The Gaussian step with shift/sigma = mu (its RDP and PLD depend on nothing else)."""
-    return Mechanism(Gaussian(1.0 / mu), L2Ball(1.0), sampling)
-
-
-def _bucketed(runs: list, buckets: int) -> list:
-    """Sampled Gaussian runs of one rate in at most ``buckets`` groups of consecutive r/sigma, each accounted at
-    its largest r/sigma (a sound upper bound, see the module docstring)."""
-    runs = sorted(runs, key=lambda run: run[0].geometry.radius / run[0].noise.sigma)
-    size = math.ceil(len(runs) / buckets)
-    grouped = []
-    for start in range(0, len(runs), size):
-        part = runs[start:start + size]
-        mechanism = part[-1][0]
-        grouped.append((_gaussian_at(mechanism.geometry.radius / mechanism.noise.sigma, mechanism.sampling),
-                        sum(c for _, c in part)))
-    return grouped
-
-
-def compact_ledger(ledger) -> tuple[tuple[tuple[Mechanism, int], ...], str | None]:
-    """(runs, note): a ledger with the same or a larger (sound) privacy loss and few distinct mechanisms.
-
-    Exact: equal mechanisms are grouped and unsampled Gaussian steps merge into one Gaussian step with
-    mu^2 = sum_i count_i (r_i / sigma_i)^2 (arXiv:1905.02383, Cor. 3.3). Upper bounds: a Gaussian step with
-    r/sigma below ``MIN_GAUSSIAN_MU`` counts at that value, and beyond ``MAX_DISTINCT_MECHANISMS`` distinct runs
-    sampled Gaussians of one rate are bucketed by r/sigma; ``note`` says so (None otherwise).
-    """
-    try:
-        entries = list(ledger)
-    except TypeError:
-        raise ValueError(f"a ledger is a list of (Mechanism, count) pairs, got {ledger!r:.80}") from None
-    counts: dict[Mechanism, int] = {}
-    for entry in entries:
-        if not (isinstance(entry, (tuple, list)) and len(entry) == 2 and isinstance(entry[0], Mechanism)):
-            raise ValueError(f"a ledger is a list of (Mechanism, count) pairs, e.g. [(Mechanism(Gaussian(1.0), "
-                             f"L2Ball(1.0), Poisson(0.01)), 1000)]; got the entry {entry!r:.120}")
-        mechanism = entry[0]
-        if isinstance(mechanism.noise, Gaussian) and _gaussian_mu(mechanism) < MIN_GAUSSIAN_MU:
-            mechanism = _gaussian_at(MIN_GAUSSIAN_MU, mechanism.sampling)
-        counts[mechanism] = counts.get(mechanism, 0) + check_steps(entry[1], "count")
-    if not counts:
-        raise ValueError("a ledger must contain at least one (Mechanism, count) entry")
-    plain = [(m, c) for m, c in counts.items() if _unsampled_gaussian(m)]
-    runs = [(m, c) for m, c in counts.items() if not _unsampled_gaussian(m)]
-    mu_squared = sum(c * (m.geometry.radius / m.noise.sigma) ** 2 for m, c in plain)
-    if (len(plain) > 1 or (plain and plain[0][1] > 1)) and math.sqrt(mu_squared) <= MAX_GAUSSIAN_MU:
-        runs.append((_gaussian_at(math.sqrt(mu_squared), Poisson(1.0)), 1))
-    else:  # nothing to merge, or a merged step beyond the float range: keep the runs (still exact)
-        runs.extend(plain)
-    if len(runs) <= MAX_DISTINCT_MECHANISMS:
-        return tuple(runs), None
-    sampled = [run for run in runs if _sampled_gaussian(run[0])]
-    others = [run for run in runs if not _sampled_gaussian(run[0])]
-    rates = sorted({m.sampling.sample_rate for m, _ in sampled})
-    buckets = max(1, (MAX_DISTINCT_MECHANISMS - len(others)) // max(len(rates), 1))
-    for rate in rates:
-        others.extend(_bucketed([run for run in sampled if run[0].sampling.sample_rate == rate], buckets))
-    note = (f"{len(sampled)} distinct sampled Gaussian mechanisms bucketed into at most {buckets} per sample rate, "
-            f"each accounted at its largest clip/sigma (a sound upper bound)")
-    return tuple(others), note
 
 
 @dataclass(frozen=True)
@@ -187,7 +59,7 @@ class EpsilonReport:
     delta: float
     method: str
     rdp_epsilon: float
-    rdp_order: float
+    rdp_order: float | None  # None when every RDP value is inf
     pld_epsilon: float | None = None
     epsilon_lower: float | None = None
     steps: int = 0
@@ -219,34 +91,50 @@ class Accountant:
     ``pld_rtol`` is the discretisation error aimed at by the PLD answers (``lmodp_core.pld``, default 1e-3).
     """
 
-    def __init__(self, noise: Noise | None = None, geometry: Geometry | None = None, sampling=None, *,
-                 method: str = "auto", orders=None, neighbouring: str = "add_remove", pld_rtol: float | None = None):
+    def __init__(
+        self,
+        noise: Noise | None = None,
+        geometry: Geometry | None = None,
+        sampling=None,
+        *,
+        method: str = "auto",
+        orders=None,
+        neighbouring: str = "add_remove",
+        pld_rtol: float | None = None,
+    ):
         self.method = check_choice("method", method, METHODS)
         self.pld_rtol = _pld_module().DEFAULT_RTOL if pld_rtol is None else _pld_module().check_rtol(pld_rtol)
         self.orders = DEFAULT_ORDERS if orders is None else check_orders(orders)
         self.neighbouring = check_choice("neighbouring", neighbouring, NEIGHBOURING_RELATIONS)
         if noise is None and (geometry is not None or sampling is not None):
-            raise ValueError("geometry and sampling describe the default mechanism: give noise too, or pass all "
-                             "three to step(noise=..., geometry=..., sampling=...)")
-        self._default = None if noise is None else Mechanism(
-            _check_noise_object(noise), _required_geometry(geometry), required_sampling(sampling))
+            raise ValueError(
+                "geometry and sampling describe the default mechanism: give noise too, or pass all "
+                "three to step(noise=..., geometry=..., sampling=...)"
+            )
+        self._default = (
+            None
+            if noise is None
+            else Mechanism(_check_noise_object(noise), _required_geometry(geometry), required_sampling(sampling))
+        )
         self._ledger: list[list] = []
 
     # ---- composing -------------------------------------------------------------------------------------
-    def step(self, count: int = 1, *, noise: Noise | None = None, geometry: Geometry | None = None,
-             sampling=None) -> "Accountant":
+    def step(
+        self, count: int = 1, *, noise: Noise | None = None, geometry: Geometry | None = None, sampling=None
+    ) -> Accountant:
         """Record ``count`` more steps of the default mechanism, or of one with the given parts replaced."""
         count = check_steps(count, "count")
         base = self._default
         if base is None:
             if noise is None:
                 raise ValueError("step() needs a noise: give one to Accountant(...) or to step(noise=...)")
-            mechanism = Mechanism(_check_noise_object(noise), _required_geometry(geometry),
-                                  required_sampling(sampling))
+            mechanism = Mechanism(_check_noise_object(noise), _required_geometry(geometry), required_sampling(sampling))
         else:
-            mechanism = Mechanism(noise if noise is not None else base.noise,
-                                  geometry if geometry is not None else base.geometry,
-                                  as_sampling(sampling) if sampling is not None else base.sampling)
+            mechanism = Mechanism(
+                noise if noise is not None else base.noise,
+                geometry if geometry is not None else base.geometry,
+                as_sampling(sampling) if sampling is not None else base.sampling,
+            )
         if self._ledger and self._ledger[-1][0] == mechanism:
             self._ledger[-1][1] += count
         else:
@@ -269,10 +157,12 @@ class Accountant:
         if not self._ledger:
             return total
         runs, _ = compact_ledger(self.ledger)
-        distinct = sum(not isinstance(m.noise, Gaussian) for m, _ in runs)
+        distinct = sum(not has_step_rdp_closed_form(m.noise) for m, _ in runs)
         if distinct > MAX_DISTINCT_RDP:
-            raise ValueError(f"the ledger holds {distinct} distinct non-Gaussian mechanisms; at most "
-                             f"{MAX_DISTINCT_RDP} are supported (each needs its own RDP curve)")
+            raise ValueError(
+                f"the ledger holds {distinct} distinct mechanisms without a closed-form RDP (e.g. "
+                f"non-Gaussian); at most {MAX_DISTINCT_RDP} are supported (each needs its own RDP curve)"
+            )
         for mechanism, count in runs:
             total += count * step_rdp(mechanism.noise, mechanism.geometry, mechanism.sampling, orders)
         return total
@@ -286,9 +176,11 @@ class Accountant:
             return False
         supported = self.pld_supported()
         if self.method == "pld" and not supported:
-            raise ValueError("method='pld' needs a known dominating pair for every mechanism in the ledger "
-                             "(Gaussian in any geometry, or a scalar query whose hockey-stick curve is monotone "
-                             "in the shift); use method='auto' or 'rdp'")
+            raise ValueError(
+                "method='pld' needs a known dominating pair for every mechanism in the ledger "
+                "(Gaussian in any geometry, or a scalar query whose hockey-stick curve is monotone "
+                "in the shift); use method='auto' or 'rdp'"
+            )
         return supported
 
     def _beyond_float_range(self) -> bool:
@@ -315,9 +207,15 @@ class Accountant:
             return EpsilonReport(math.inf, delta, "rdp", math.inf, math.nan, steps=self.steps, notes=(note,))
         use_pld = self._use_pld()
         if self._beyond_float_range():
-            return EpsilonReport(math.inf, delta, self.method, math.inf, math.nan, steps=self.steps,
-                                 notes=(f"a Gaussian step has clip/sigma > {MAX_GAUSSIAN_MU:g}: epsilon is "
-                                        "reported as inf",))
+            return EpsilonReport(
+                math.inf,
+                delta,
+                self.method,
+                math.inf,
+                math.nan,
+                steps=self.steps,
+                notes=(f"a Gaussian step has clip/sigma > {MAX_GAUSSIAN_MU:g}: epsilon is reported as inf",),
+            )
         note = compact_ledger(self.ledger)[1]
         notes = () if note is None else (note,)
         skipped = None
@@ -325,8 +223,9 @@ class Accountant:
             answer, skipped = self._pld_answer(_pld_module().pld_epsilon, delta)
         rdp_eps, order = epsilon_from_rdp(self.orders, self.rdp(), delta, warn=not use_pld or skipped is not None)
         if not use_pld or skipped is not None:
-            return EpsilonReport(rdp_eps, delta, "rdp", rdp_eps, order, steps=self.steps, pld_skipped=skipped,
-                                 notes=notes)
+            return EpsilonReport(
+                rdp_eps, delta, "rdp", rdp_eps, order, steps=self.steps, pld_skipped=skipped, notes=notes
+            )
         upper, lower = answer
         method = "pld" if (self.method == "pld" or upper <= rdp_eps) else "rdp"
         best = upper if method == "pld" else rdp_eps
@@ -348,8 +247,9 @@ class Accountant:
         if use_pld:
             answer, skipped = self._pld_answer(_pld_module().pld_delta, epsilon)
         # the RDP conversion is continuous in epsilon and at the smallest float it equals its value at 0
-        rdp_delta, _ = delta_from_rdp(self.orders, self.rdp(), max(epsilon, _SMALLEST_EPSILON),
-                                      warn=not use_pld or skipped is not None)
+        rdp_delta, _ = delta_from_rdp(
+            self.orders, self.rdp(), max(epsilon, _SMALLEST_EPSILON), warn=not use_pld or skipped is not None
+        )
         if not use_pld or skipped is not None:
             return rdp_delta
         return answer[0] if self.method == "pld" else min(answer[0], rdp_delta)
@@ -377,28 +277,38 @@ class Accountant:
         """
         version = state.get("state_version") if isinstance(state, dict) else None
         if version not in (STATE_VERSION, _OLD_STATE_VERSION):
-            raise ValueError(f"accountant state must be a dict with state_version={STATE_VERSION} "
-                             f"(or {_OLD_STATE_VERSION}, read as add_remove neighbours)")
+            raise ValueError(
+                f"accountant state must be a dict with state_version={STATE_VERSION} "
+                f"(or {_OLD_STATE_VERSION}, read as add_remove neighbours)"
+            )
         method, orders, default, ledger = (_required(state, key, "accountant state") for key in _STATE_KEYS)
-        neighbouring = ("add_remove" if version == _OLD_STATE_VERSION
-                        else _required(state, "neighbouring", "accountant state"))
+        neighbouring = (
+            "add_remove" if version == _OLD_STATE_VERSION else _required(state, "neighbouring", "accountant state")
+        )
         if "checksum" in state and state["checksum"] != _state_checksum(state):
             raise ValueError("accountant state checksum mismatch: the state was edited or damaged")
         if not isinstance(orders, list) or not isinstance(ledger, list):
-            raise ValueError(f"accountant state needs lists for 'orders' and 'ledger', got "
-                             f"{type(orders).__name__} and {type(ledger).__name__}")
+            raise ValueError(
+                f"accountant state needs lists for 'orders' and 'ledger', got "
+                f"{type(orders).__name__} and {type(ledger).__name__}"
+            )
         if not all(isinstance(a, numbers.Real) and not isinstance(a, bool) for a in orders):
             raise ValueError("accountant state 'orders' must be a list of numbers > 1")
         check_unambiguous_densities(state, noise_extra)
         restored = Accountant(method=method, orders=orders, neighbouring=neighbouring)
         if default is not None:
             restored._default = Mechanism.from_dict(default, **noise_extra)
-        restored._ledger = [[Mechanism.from_dict(_required(entry, "mechanism", "ledger entry"), **noise_extra),
-                             check_steps(_required(entry, "count", "ledger entry"), "count")] for entry in ledger]
+        restored._ledger = [
+            [
+                Mechanism.from_dict(_required(entry, "mechanism", "ledger entry"), **noise_extra),
+                check_steps(_required(entry, "count", "ledger entry"), "count"),
+            ]
+            for entry in ledger
+        ]
         self.__dict__.update(restored.__dict__)
 
     @classmethod
-    def from_state_dict(cls, state: dict, **noise_extra) -> "Accountant":
+    def from_state_dict(cls, state: dict, **noise_extra) -> Accountant:
         accountant = cls()
         accountant.load_state_dict(state, **noise_extra)
         return accountant
@@ -407,7 +317,7 @@ class Accountant:
         return json.dumps(self.state_dict())
 
     @classmethod
-    def from_json(cls, text: str, **noise_extra) -> "Accountant":
+    def from_json(cls, text: str, **noise_extra) -> Accountant:
         try:
             state = json.loads(text)
         except (TypeError, ValueError) as error:
@@ -415,8 +325,10 @@ class Accountant:
         return cls.from_state_dict(state, **noise_extra)
 
     def __repr__(self) -> str:
-        return (f"Accountant(method={self.method!r}, neighbouring={self.neighbouring!r}, steps={self.steps}, "
-                f"runs={len(self._ledger)})")
+        return (
+            f"Accountant(method={self.method!r}, neighbouring={self.neighbouring!r}, steps={self.steps}, "
+            f"runs={len(self._ledger)})"
+        )
 
 
 def _required_geometry(geometry) -> Geometry:
@@ -425,8 +337,9 @@ def _required_geometry(geometry) -> Geometry:
     return check_geometry(geometry)
 
 
-def compute_epsilon(noise: Noise, geometry: Geometry, sampling, steps: int, delta: float,
-                    method: str = "auto") -> float:
+def compute_epsilon(
+    noise: Noise, geometry: Geometry, sampling, steps: int, delta: float, method: str = "auto"
+) -> float:
     """Sound epsilon of ``steps`` compositions of one mechanism at ``delta`` (``geometry`` and ``sampling`` are
     required)."""
     return Accountant(noise, geometry, sampling, method=method).step(check_steps(steps)).get_epsilon(delta)

@@ -13,6 +13,7 @@
 * ``asymptotic_epsilon`` — the d->inf estimate (a Gaussian with sigma = 1/sqrt(I_f)); for L2 clipping in high
   dimension it is close to the truth and a lower bound on any sound value. An estimate, not a guarantee.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,12 +21,13 @@ import math
 from dataclasses import dataclass
 from importlib import resources
 
-from ._validation import check_delta, check_sample_rate, check_steps
 from .accountant import Accountant
+from .estimates import asymptotic_epsilon
 from .geometry import Geometry, L2Ball, check_geometry
-from .reference import paper_epsilon, paper_overall_epsilon
 from .noise import LMO
+from .reference import paper_epsilon, paper_overall_epsilon
 from .sampling import Poisson
+from .validation import check_delta, check_sample_rate, check_steps
 
 
 @dataclass(frozen=True)
@@ -38,9 +40,9 @@ class AuditResult:
     delta: float
     geometry: Geometry
     paper_epsilon: float
-    paper_order: float
+    paper_order: float | None  # None when no order gives a finite epsilon
     paper_epsilon_valid_orders: float
-    paper_valid_order: float
+    paper_valid_order: float | None
     paper_overall_epsilon: float
     paper_gaussian_sigma: float
     sound_epsilon: float
@@ -54,12 +56,22 @@ class AuditResult:
         return data
 
 
-def audit(params, steps, sample_rate, delta, geometry: Geometry = L2Ball(1.0), *, method: str = "auto",
-          label: str | None = None) -> AuditResult:
+def audit(
+    params,
+    steps,
+    sample_rate,
+    delta,
+    geometry: Geometry = L2Ball(1.0),
+    *,
+    method: str = "auto",
+    label: str | None = None,
+) -> AuditResult:
     """Audit one LMO parameter set (paper naming dict, or an ``LMO``) for ``steps`` Poisson-sampled steps."""
     if not isinstance(params, (LMO, dict)):
-        raise ValueError(f"params must be an LMO or a dict of paper parameters (a1, a3, a4, G_k, G_theta, E_lambda, "
-                         f"U_a, U_b), got {params!r:.80}")
+        raise ValueError(
+            f"params must be an LMO or a dict of paper parameters (a1, a3, a4, G_k, G_theta, E_lambda, "
+            f"U_a, U_b), got {params!r:.80}"
+        )
     noise = params if isinstance(params, LMO) else LMO.from_paper(params)
     steps = check_steps(steps)
     sample_rate = check_sample_rate(sample_rate)
@@ -69,14 +81,26 @@ def audit(params, steps, sample_rate, delta, geometry: Geometry = L2Ball(1.0), *
     valid, valid_order = paper_epsilon(noise, delta, as_published=False)
     overall, sigma = paper_overall_epsilon(noise, sample_rate, steps, delta)
     report = Accountant(noise, geometry, Poisson(sample_rate), method=method).step(steps).report(delta)
-    return AuditResult(noise.to_paper(), steps, sample_rate, delta, geometry, published, published_order, valid,
-                       valid_order, overall, sigma, report.epsilon, report.method,
-                       _asymptotic_epsilon(noise, sample_rate, steps, delta, geometry), label)
+    return AuditResult(
+        noise.to_paper(),
+        steps,
+        sample_rate,
+        delta,
+        geometry,
+        published,
+        published_order,
+        valid,
+        valid_order,
+        overall,
+        sigma,
+        report.epsilon,
+        report.method,
+        _asymptotic_epsilon(noise, sample_rate, steps, delta, geometry),
+        label,
+    )
 
 
 def _asymptotic_epsilon(noise: LMO, sample_rate: float, steps: int, delta: float, geometry: Geometry) -> float:
-    from .pld import asymptotic_epsilon
-
     return float(asymptotic_epsilon(noise, sample_rate, steps, delta, clip=geometry.radius))
 
 
@@ -97,11 +121,17 @@ def sst2_setting() -> dict:
     """steps, sample_rate, delta and geometry of the paper's SST-2 runs (Poisson rate = batch / dataset size)."""
     setting = published_parameters()["setting"]
     sample_rate = setting["batch_size"] / setting["dataset_size"]
-    return {"steps": math.ceil(setting["epochs"] * setting["dataset_size"] / setting["batch_size"]),
-            "sample_rate": sample_rate, "delta": setting["delta"], "geometry": L2Ball(setting["clip"])}
+    return {
+        "steps": math.ceil(setting["epochs"] * setting["dataset_size"] / setting["batch_size"]),
+        "sample_rate": sample_rate,
+        "delta": setting["delta"],
+        "geometry": L2Ball(setting["clip"]),
+    }
 
 
 def audit_published(*, method: str = "auto") -> list[AuditResult]:
     """Audit every published parameter set in the paper's SST-2 setting."""
-    return [audit(LMO.from_paper(entry), **sst2_setting(), method=method, label=entry["label"])
-            for entry in published_parameters()["sets"]]
+    return [
+        audit(LMO.from_paper(entry), **sst2_setting(), method=method, label=entry["label"])
+        for entry in published_parameters()["sets"]
+    ]

@@ -8,22 +8,27 @@ side of the predicted root (inverse quadratic through the three latest points, e
 so that two evaluations usually close the bracket to ``rtol``; bisection whenever no probe lies inside. About 5
 evaluations instead of ~15 for doubling + bisection.
 The returned noise is always the upper end of the bracket, whose epsilon has been evaluated and is <= the
-target: calibration never returns a noise that misses the target, even if epsilon were not monotone.
+target: calibration never returns a noise that misses the target, even if epsilon were not monotone. It comes back
+with the ``EpsilonReport`` that certifies it (``Calibration``), like dp_accounting's ``calibrate_dp_mechanism``
+returns the parameter it verified.
 Bounded: a target below what RDP can certify at delta is refused up front, the search stops at the noise
-families' supported scales, and after ``_MAX_EVALUATIONS`` accountant evaluations it raises a ValueError.
+families' supported scales, and after ``_MAX_EVALUATIONS`` accountant evaluations (or ``time_limit`` seconds) it
+raises a ValueError.
 """
+
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import dataclass
 
-
-from ._validation import check_choice, check_delta, check_epsilon, check_positive, check_steps
-from .accountant import METHODS, Accountant
+from .accountant import METHODS, Accountant, EpsilonReport
 from .geometry import Geometry, check_geometry
 from .noise import Noise
-from .rdp import check_noise, epsilon_floor
+from .rdp import epsilon_floor
 from .rdp.per_step import unbounded_l2_reason
 from .sampling import required_sampling
+from .validation import check_choice, check_delta, check_epsilon, check_noise, check_positive, check_steps
 
 _MAX_EVALUATIONS = 100  # bracketing steps are capped at a factor 20: from any start this spans the scale range
 _MAX_LOG_STEP = 3.0
@@ -31,8 +36,7 @@ _SLOPE_RANGE = (-8.0, -0.05)  # d log(epsilon) / d log(scale)
 _FIRST_SLOPE = -1.5  # -1 for a Gaussian at large sigma, steeper where sampling amplification fades
 
 
-def _check_certifiable(noise: Noise, geometry: Geometry, sampling, target: float, delta: float,
-                       method: str) -> None:
+def _check_certifiable(noise: Noise, geometry: Geometry, sampling, target: float, delta: float, method: str) -> None:
     """Refuse a target below the RDP conversion's floor when RDP is the method that will answer."""
     if method == "pld" or (method == "auto" and Accountant(noise, geometry, sampling).step().pld_supported()):
         return
@@ -41,11 +45,32 @@ def _check_certifiable(noise: Noise, geometry: Geometry, sampling, target: float
         raise ValueError(
             f"epsilon={target:g} is below what RDP accounting can certify at delta={delta:g}: even zero Renyi "
             f"divergence gives epsilon {floor:.6g} (min over orders a of log(1 - 1/a) - (log delta + log a)/(a - 1)); "
-            f"ask for epsilon > {floor:.6g} or a larger delta")
+            f"ask for epsilon > {floor:.6g} or a larger delta"
+        )
 
 
-def _epsilon_at(noise: Noise, geometry: Geometry, sampling, steps: int, delta: float, method: str) -> float:
-    return Accountant(noise, geometry, sampling, method=method).step(steps).get_epsilon(delta)
+@dataclass(frozen=True)
+class Calibration:
+    """A calibrated noise and the sound epsilon report that certifies it (``report.epsilon`` <= the target).
+
+    ``evaluations`` counts the accountant evaluations the calibration ran.
+    """
+
+    noise: Noise
+    report: EpsilonReport
+    evaluations: int
+
+    @property
+    def epsilon(self) -> float:
+        """The sound epsilon of ``noise`` at the target delta (``report.epsilon``)."""
+        return self.report.epsilon
+
+
+def _check_time_limit(time_limit) -> float:
+    """``time_limit`` in seconds: a number > 0, or math.inf (no limit)."""
+    if isinstance(time_limit, (int, float)) and not isinstance(time_limit, bool) and time_limit == math.inf:
+        return math.inf
+    return check_positive("time_limit", time_limit)
 
 
 def _secant_root(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -61,8 +86,11 @@ def _inverse_quadratic_root(points) -> float:
     (x0, r0), (x1, r1), (x2, r2) = points
     if not all(math.isfinite(r) for r in (r0, r1, r2)) or len({r0, r1, r2}) < 3:
         return math.nan
-    return (x0 * r1 * r2 / ((r0 - r1) * (r0 - r2)) + x1 * r0 * r2 / ((r1 - r0) * (r1 - r2))
-            + x2 * r0 * r1 / ((r2 - r0) * (r2 - r1)))
+    return (
+        x0 * r1 * r2 / ((r0 - r1) * (r0 - r2))
+        + x1 * r0 * r2 / ((r1 - r0) * (r1 - r2))
+        + x2 * r0 * r1 / ((r2 - r0) * (r2 - r1))
+    )
 
 
 def _next_point(low, high, history, width: float) -> float:
@@ -96,15 +124,27 @@ def _next_point(low, high, history, width: float) -> float:
     return 0.5 * (low[0] + high[0])
 
 
-def calibrate(noise: Noise, geometry: Geometry, sampling, steps: int, *, target_epsilon: float,
-              target_delta: float, method: str = "auto", rtol: float = 1e-3) -> Noise:
-    """``noise.scaled(c)`` with c within a factor (1 + rtol) of the smallest scale whose sound epsilon at
-    ``target_delta`` after ``steps`` steps is <= ``target_epsilon``. ``geometry`` (Scalar, L1Ball or L2Ball) and
-    ``sampling`` (``Poisson(sample_rate)``; ``Poisson(1.0)`` for no subsampling) are required.
+def calibrate(
+    noise: Noise,
+    geometry: Geometry,
+    sampling,
+    steps: int,
+    *,
+    target_epsilon: float,
+    target_delta: float,
+    method: str = "auto",
+    rtol: float = 1e-3,
+    time_limit: float = math.inf,
+) -> Calibration:
+    """``Calibration(noise.scaled(c), report, evaluations)`` with c within a factor (1 + rtol) of the smallest scale
+    whose sound epsilon at ``target_delta`` after ``steps`` steps is <= ``target_epsilon``, and ``report`` the
+    ``EpsilonReport`` of that noise (``report.epsilon`` <= ``target_epsilon``). ``geometry`` (Scalar, L1Ball or
+    L2Ball) and ``sampling`` (``Poisson(sample_rate)``; ``Poisson(1.0)`` for no subsampling) are required.
 
     Raises ValueError when the target is below what the accounting method can certify at ``delta`` (RDP: even
     zero Renyi divergence gives min_a [log(1 - 1/a) - (log delta + log a)/(a - 1)] > 0), when no supported
-    scale of the noise meets it, or after ``_MAX_EVALUATIONS`` accountant evaluations.
+    scale of the noise meets it, after ``_MAX_EVALUATIONS`` accountant evaluations, or when ``time_limit``
+    seconds have passed before the next evaluation.
     """
     noise = check_noise(noise)
     geometry = check_geometry(geometry)
@@ -114,19 +154,29 @@ def calibrate(noise: Noise, geometry: Geometry, sampling, steps: int, *, target_
     steps = check_steps(steps)
     rtol = check_positive("rtol", rtol)
     method = check_choice("method", method, METHODS)
+    time_limit = _check_time_limit(time_limit)
     reason = unbounded_l2_reason(noise, geometry)
     if reason:
         raise ValueError(f"cannot calibrate {noise!r} under {geometry!r}: {reason}")
     _check_certifiable(noise, geometry, sampling, target, delta, method)
+    deadline = time.monotonic() + time_limit
+    reports: dict[float, EpsilonReport] = {}
 
     def log_excess(log_factor: float) -> float:
+        if time.monotonic() > deadline:
+            raise ValueError(
+                f"calibration reached its time_limit of {time_limit:g} s after {len(reports)} accountant evaluations"
+            )
         try:
             scaled = noise.scaled(math.exp(log_factor))
         except ValueError as err:
-            raise ValueError(f"epsilon={target:g} at delta={delta:g} cannot be calibrated: the search left the "
-                             f"supported noise scales ({err})") from None
-        value = _epsilon_at(scaled, geometry, sampling, steps, delta, method)
-        return math.log(value / target) if value > 0 else -math.inf
+            raise ValueError(
+                f"epsilon={target:g} at delta={delta:g} cannot be calibrated: the search left the "
+                f"supported noise scales ({err})"
+            ) from None
+        report = Accountant(scaled, geometry, sampling, method=method).step(steps).report(delta)
+        reports[log_factor] = report
+        return math.log(report.epsilon / target) if report.epsilon > 0 else -math.inf
 
     width = math.log1p(rtol)
     low = high = None  # (log factor, log excess); low misses the target, high meets it
@@ -139,8 +189,10 @@ def calibrate(noise: Noise, geometry: Geometry, sampling, steps: int, *, target_
         elif r > 0 and (low is None or x > low[0]):
             low = last
         if low is not None and high is not None and high[0] - low[0] <= width:
-            return noise.scaled(math.exp(high[0]))
+            return Calibration(noise.scaled(math.exp(high[0])), reports[high[0]], len(history))
         x_next = _next_point(low, high, history, width)
         history.append((x_next, log_excess(x_next)))
-    raise ValueError(f"calibration did not converge within {_MAX_EVALUATIONS} accountant evaluations (last scale "
-                     f"{math.exp(history[-1][0]):g}x the given noise): check the inputs")
+    raise ValueError(
+        f"calibration did not converge within {_MAX_EVALUATIONS} accountant evaluations (last scale "
+        f"{math.exp(history[-1][0]):g}x the given noise): check the inputs"
+    )

@@ -2,21 +2,24 @@
 
     from_dp_event(event) -> Accountant        # Gaussian, Laplace, PoissonSampled, SelfComposed, Composed, NoOp
     to_dp_event(mechanism) -> DpEvent         # Gaussian and Laplace mechanisms (where an event exists)
+    noise_dp_event(noise, geometry)           # the per-family registry behind to_dp_event (singledispatch)
     LmodpAccountant()                         # a dp_accounting.PrivacyAccountant answered by lmodp
 
 Event semantics (dp_accounting's own definitions, add/remove-one neighbours):
 - ``GaussianDpEvent(m)``: N(0, m^2) per coordinate on a vector query of L2 norm <= 1 -> ``Gaussian(m), L2Ball(1)``;
 - ``LaplaceDpEvent(m)``: Laplace(0, m) per coordinate on a vector query of L1 norm <= 1 -> ``Laplace(m), L1Ball(1)``
-  (lmodp certifies a vector Laplace query with Renyi DP, as no PLD dominating pair is proven for it, so its
-  epsilon can exceed dp_accounting's, which accounts the scalar pair);
+  (the 1-D pair at the clip dominates it, docs/accounting.md "Laplace under L1Ball", so lmodp accounts it with the
+  same scalar-pair PLD as dp_accounting);
 - ``PoissonSampledDpEvent(q, e)`` around one of the above: ``Poisson(q)``; nested samplings multiply their rates.
 A zero noise multiplier or ``NonPrivateDpEvent`` has no finite guarantee: ``LmodpAccountant`` then answers
 epsilon = inf and delta = 1 (as dp_accounting's accountants do) and ``from_dp_event`` raises.
 
 dp_accounting is an optional dependency (``pip install lmodp[interop]``); only this module imports it.
 """
+
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -27,13 +30,14 @@ try:
 except ImportError as error:  # pragma: no cover - exercised only without the extra
     raise ImportError("lmodp_core.interop needs dp_accounting: pip install 'lmodp[interop]'") from error
 
-from ._validation import check_choice, check_delta, check_finite, check_nonnegative
-from .accountant import METHODS, Accountant, Mechanism
-from .geometry import L1Ball, L2Ball, Scalar
-from .noise import Gaussian, Laplace
+from .accountant import METHODS, Accountant
+from .geometry import Geometry, L1Ball, L2Ball
+from .mechanism import Mechanism
+from .noise import Gaussian, Laplace, Noise
 from .sampling import Poisson
+from .validation import check_choice, check_delta, check_finite, check_nonnegative
 
-__all__ = ["from_dp_event", "to_dp_event", "LmodpAccountant"]
+__all__ = ["from_dp_event", "to_dp_event", "noise_dp_event", "LmodpAccountant"]
 
 _NON_PRIVATE = None  # a run with no finite guarantee (zero noise, NonPrivateDpEvent)
 
@@ -90,15 +94,22 @@ def _runs(event, count: int, sample_rate: float = 1.0) -> list:
         rate = _parameter(event, "sampling_probability")
         if rate > 1.0:
             raise ValueError(f"PoissonSampledDpEvent.sampling_probability must lie in [0, 1], got {rate!r}")
-        if not isinstance(event.event, (_events.GaussianDpEvent, _events.LaplaceDpEvent,
-                                        _events.PoissonSampledDpEvent)):
-            raise _UnsupportedEvent(event, "PoissonSampledDpEvent must wrap a GaussianDpEvent, a LaplaceDpEvent or "
-                                           f"another PoissonSampledDpEvent, got {type(event.event).__name__}")
+        if not isinstance(
+            event.event, (_events.GaussianDpEvent, _events.LaplaceDpEvent, _events.PoissonSampledDpEvent)
+        ):
+            raise _UnsupportedEvent(
+                event,
+                "PoissonSampledDpEvent must wrap a GaussianDpEvent, a LaplaceDpEvent or "
+                f"another PoissonSampledDpEvent, got {type(event.event).__name__}",
+            )
         if rate == 0.0:
             return _runs(event.event, 0)
         return _runs(event.event, count, sample_rate * rate)  # sampling twice = sampling at the product rate
-    raise _UnsupportedEvent(event, f"{type(event).__name__} has no lmodp mechanism; supported: Gaussian, Laplace, "
-                                   "PoissonSampled, SelfComposed, Composed, NoOp and NonPrivate events")
+    raise _UnsupportedEvent(
+        event,
+        f"{type(event).__name__} has no lmodp mechanism; supported: Gaussian, Laplace, "
+        "PoissonSampled, SelfComposed, Composed, NoOp and NonPrivate events",
+    )
 
 
 def _checked_event(event):
@@ -120,10 +131,30 @@ def from_dp_event(event, *, method: str = "auto") -> Accountant:
     accountant = Accountant(method=method)
     for mechanism, count in runs:
         if mechanism is _NON_PRIVATE:
-            raise ValueError("the event contains a non-private part (zero noise or NonPrivateDpEvent): "
-                             "no finite epsilon exists")
+            raise ValueError(
+                "the event contains a non-private part (zero noise or NonPrivateDpEvent): no finite epsilon exists"
+            )
         accountant.step(count, noise=mechanism.noise, geometry=mechanism.geometry, sampling=mechanism.sampling)
     return accountant
+
+
+@functools.singledispatch
+def noise_dp_event(noise: Noise, geometry: Geometry) -> _events.DpEvent | None:
+    """The unsampled dp_accounting event of ``noise`` on a ``geometry`` query, or None where none exists (the
+    extension point for a new noise family: ``@noise_dp_event.register(MyNoise)``)."""
+    return None
+
+
+@noise_dp_event.register(Gaussian)
+def _gaussian_event(noise: Gaussian, geometry: Geometry):
+    return dp_accounting.GaussianDpEvent(noise.sigma / geometry.radius)  # an L1 or scalar query is in the L2 ball
+
+
+@noise_dp_event.register(Laplace)
+def _laplace_event(noise: Laplace, geometry: Geometry):
+    if geometry.shift_exponent > 1:
+        return None  # dp_accounting's Laplace event is for L1-bounded queries
+    return dp_accounting.LaplaceDpEvent(noise.scale / geometry.radius)
 
 
 def to_dp_event(mechanism: Mechanism):
@@ -136,15 +167,14 @@ def to_dp_event(mechanism: Mechanism):
     """
     if not isinstance(mechanism, Mechanism):
         raise ValueError(f"mechanism must be an lmodp_core Mechanism(noise, geometry, sampling), got {mechanism!r}")
-    noise, geometry = mechanism.noise, mechanism.geometry
-    if isinstance(noise, Gaussian):
-        event = dp_accounting.GaussianDpEvent(noise.sigma / geometry.radius)
-    elif isinstance(noise, Laplace) and isinstance(geometry, (Scalar, L1Ball)):
-        event = dp_accounting.LaplaceDpEvent(noise.scale / geometry.radius)
-    else:
-        raise ValueError(f"dp_accounting has no event for {type(noise).__name__} noise on a "
-                         f"{type(geometry).__name__} query (events exist for Gaussian noise in any geometry and "
-                         "Laplace noise on Scalar or L1Ball queries); account it with lmodp_core.Accountant")
+    event = noise_dp_event(mechanism.noise, mechanism.geometry)
+    if event is None:
+        raise ValueError(
+            f"dp_accounting has no event for {type(mechanism.noise).__name__} noise on a "
+            f"{type(mechanism.geometry).__name__} query (events exist for Gaussian noise in any "
+            "geometry and Laplace noise on Scalar or L1Ball queries); account it with "
+            "lmodp_core.Accountant"
+        )
     if mechanism.sampling.subsampled:
         event = dp_accounting.PoissonSampledDpEvent(mechanism.sampling.sample_rate, event)
     return event
@@ -159,11 +189,13 @@ class LmodpAccountant(dp_accounting.PrivacyAccountant):
     and Renyi DP). Only add/remove-one neighbours are supported.
     """
 
-    def __init__(self, neighboring_relation: NeighboringRelation = NeighboringRelation.ADD_OR_REMOVE_ONE, *,
-                 method: str = "auto"):
+    def __init__(
+        self, neighboring_relation: NeighboringRelation = NeighboringRelation.ADD_OR_REMOVE_ONE, *, method: str = "auto"
+    ):
         if neighboring_relation != NeighboringRelation.ADD_OR_REMOVE_ONE:
-            raise ValueError("LmodpAccountant supports neighboring_relation=ADD_OR_REMOVE_ONE only, "
-                             f"got {neighboring_relation!r}")
+            raise ValueError(
+                f"LmodpAccountant supports neighboring_relation=ADD_OR_REMOVE_ONE only, got {neighboring_relation!r}"
+            )
         super().__init__(neighboring_relation)
         self._accountant = Accountant(method=check_choice("method", method, METHODS))
         self._non_private = False
@@ -178,8 +210,9 @@ class LmodpAccountant(dp_accounting.PrivacyAccountant):
                 if mechanism is _NON_PRIVATE:
                     self._non_private = True
                 else:
-                    self._accountant.step(steps, noise=mechanism.noise, geometry=mechanism.geometry,
-                                          sampling=mechanism.sampling)
+                    self._accountant.step(
+                        steps, noise=mechanism.noise, geometry=mechanism.geometry, sampling=mechanism.sampling
+                    )
         return None
 
     @property

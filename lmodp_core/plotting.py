@@ -4,6 +4,7 @@ Both need matplotlib (``pip install 'lmodp[plot]'``). ``check_figure_path`` tell
 computation, whether a figure can be written to a path; every function here raises ValueError on a bad path or a
 missing matplotlib.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .accountant import Accountant, EpsilonReport
+from .pld import pld_epsilon
 from .rdp import epsilon_from_rdp, step_rdp
 
 _RDP_POINTS = 60  # step counts on the RDP curve (cheap: one per-step curve scaled by t)
@@ -45,8 +47,10 @@ def check_figure_path(path) -> Path:
         raise ValueError(f"cannot write {path}: permission denied")
     formats = FigureCanvasBase.get_supported_filetypes()
     if path.suffix and path.suffix[1:].lower() not in formats:
-        raise ValueError(f"cannot write {path}: unknown image format {path.suffix!r}; use one of "
-                         f"{', '.join('.' + name for name in sorted(formats))}")
+        raise ValueError(
+            f"cannot write {path}: unknown image format {path.suffix!r}; use one of "
+            f"{', '.join('.' + name for name in sorted(formats))}"
+        )
     return path
 
 
@@ -59,13 +63,20 @@ def plot_noise_densities(result, path) -> None:
     other_styles = iter(("--", ":", "-."))
     for candidate in result.candidates:
         style = "-" if candidate.noise == result.noise else next(other_styles)
-        axis.plot(x, candidate.noise.pdf(x), style,
-                  label=f"{candidate.family}: {result.objective_name}={candidate.objective:.4g}")
+        axis.plot(
+            x,
+            candidate.noise.pdf(x),
+            style,
+            label=f"{candidate.family}: {result.objective_name}={candidate.objective:.4g}",
+        )
     axis.set_xlabel("noise per coordinate (units of the clip)")
     axis.set_ylabel("density")
     inputs = result.inputs
-    axis.set_title(f"calibrated to sound epsilon={inputs['target_epsilon']:g}, delta={inputs['target_delta']:g}, "
-                   f"T={inputs['steps']}, q={inputs['sample_rate']:g}", fontsize=9)
+    axis.set_title(
+        f"calibrated to sound epsilon={inputs['target_epsilon']:g}, delta={inputs['target_delta']:g}, "
+        f"T={inputs['steps']}, q={inputs['sample_rate']:g}",
+        fontsize=9,
+    )
     axis.legend(fontsize=8)
     _save(figure, plt, path)
 
@@ -76,11 +87,9 @@ def plot_epsilon_over_steps(accountant: Accountant, report: EpsilonReport, path)
     The RDP curve is drawn always; the PLD curve when ``report`` (the accountant's report at its full length) used
     or computed PLD. The reported value is marked with its method.
     """
-    from .pld import pld_epsilon
-
     if len(accountant.ledger) != 1:
         raise ValueError(f"the plot needs a ledger of one mechanism, got {len(accountant.ledger)}")
-    (mechanism, steps), = accountant.ledger
+    ((mechanism, steps),) = accountant.ledger
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(7, 4.5))
     per_step = step_rdp(mechanism.noise, mechanism.geometry, mechanism.sampling, accountant.orders)
@@ -91,8 +100,13 @@ def plot_epsilon_over_steps(accountant: Accountant, report: EpsilonReport, path)
         counts = np.unique(np.round(np.geomspace(1, steps, _PLD_POINTS)).astype(int))
         pld_curve = [pld_epsilon([(mechanism, int(t))], report.delta)[0] for t in counts]
         axis.plot(counts, pld_curve, "o--", markersize=3, label="PLD (sound upper bound)")
-    axis.plot([steps], [report.epsilon], "k*", markersize=9,
-              label=f"reported at T={steps}: {report.epsilon:.4g} ({report.method})")
+    axis.plot(
+        [steps],
+        [report.epsilon],
+        "k*",
+        markersize=9,
+        label=f"reported at T={steps}: {report.epsilon:.4g} ({report.method})",
+    )
     axis.set_xscale("log")
     axis.set_xlabel("steps")
     axis.set_ylabel(f"epsilon at delta={report.delta:g}")

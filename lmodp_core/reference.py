@@ -18,6 +18,7 @@ be reproduced and set next to the sound ones (``lmodp_core.auditing``):
   whose single-step (eps, delta) curve passes through the paper-style (eps_1, delta), then compose a Poisson-
   subsampled Gaussian with that sigma. Mapping through a Gaussian is not a bound for LMO noise.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,12 +26,12 @@ import math
 import numpy as np
 from scipy import optimize, special
 
-from ._validation import check_delta, check_orders, check_positive, check_sample_rate, check_steps
 from . import accountant
 from .geometry import L2Ball
 from .noise import LMO, Gaussian
 from .rdp import epsilon_from_rdp
 from .sampling import Poisson
+from .validation import check_delta, check_orders, check_positive, check_sample_rate, check_steps
 
 # Orders 1.1..10.9, 12..63 and 128: the published parameter labels are the epsilons this grid gives with
 # ``paper_rdp_as_published`` (the minimum sits at order 128 for the 0.3, 0.7 and 5 sets).
@@ -76,8 +77,9 @@ def _mgf_u_as_published(lmo: LMO, v: np.ndarray) -> np.ndarray:
             t = lmo.a4 * v
             width = lmo.unif_high - lmo.unif_low
             # (e^{t b} - e^{t a}) / (t (b - a)), 1 at t = 0
-            value = value * np.where(t != 0, (np.exp(t * lmo.unif_high) - np.exp(t * lmo.unif_low))
-                                     / np.where(t != 0, t * width, 1.0), 1.0)
+            value = value * np.where(
+                t != 0, (np.exp(t * lmo.unif_high) - np.exp(t * lmo.unif_low)) / np.where(t != 0, t * width, 1.0), 1.0
+            )
     return value
 
 
@@ -90,14 +92,15 @@ def paper_rdp_as_published(noise, shifts, orders) -> np.ndarray:
     lmo = _as_lmo(noise)
     s, a = _shift_order_grid(shifts, orders)
     s = s / lmo.scale
-    bracket = (a * _mgf_u_as_published(lmo, (a - 1.0) * s)
-               + (a - 1.0) * _mgf_u_as_published(lmo, -a * s)) / (2.0 * a - 1.0)
+    bracket = (a * _mgf_u_as_published(lmo, (a - 1.0) * s) + (a - 1.0) * _mgf_u_as_published(lmo, -a * s)) / (
+        2.0 * a - 1.0
+    )
     has_value = np.isfinite(bracket) & (bracket > 0)
     return np.where(has_value, np.log(np.where(has_value, bracket, 1.0)) / (a - 1.0), np.inf)
 
 
-def paper_epsilon(noise, delta, orders=PAPER_ORDERS, *, as_published=True) -> tuple[float, float]:
-    """The paper-style single-step epsilon (shift 1, no sampling) and the order attaining it.
+def paper_epsilon(noise, delta, orders=PAPER_ORDERS, *, as_published=True) -> tuple[float, float | None]:
+    """The paper-style single-step epsilon (shift 1, no sampling) and the order attaining it (None: none finite).
 
     ``as_published=True`` reproduces the published numbers (out-of-domain orders, docs/theory.md §2 F1, wrong);
     ``as_published=False`` keeps only orders where the formula is a valid bound (+inf if there are none).

@@ -3,11 +3,12 @@
 Fixed-size batches (replace-one neighbours) are not implemented: a run that shuffles and batches is not
 covered by these bounds.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._validation import check_sample_rate
+from .validation import check_sample_rate
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Poisson:
         return {"kind": "poisson", "sample_rate": self.sample_rate}
 
     @staticmethod
-    def from_dict(data: dict) -> "Poisson":
+    def from_dict(data: dict) -> Poisson:
         if not isinstance(data, dict) or data.get("kind") != "poisson" or "sample_rate" not in data:
             raise ValueError(f"sampling dict needs kind='poisson' and a 'sample_rate', got {data!r}")
         return Poisson(data["sample_rate"])

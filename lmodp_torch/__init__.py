@@ -4,14 +4,22 @@ Importing it registers ``OpacusAccountant`` as Opacus's ``accountant="lmodp"``; 
 engine with ``noise=`` for any lmodp noise. ``PrivateTrainer`` is imported on first use, so that
 ``make_private`` works without transformers installed.
 """
+
 from .engine import PrivacyEngine
 from .noise import sample_noise
 from .opacus_accountant import OpacusAccountant
 from .optimizer import LMODPOptimizer
 from .privacy import PrivateTraining, make_private
 
-__all__ = ["sample_noise", "make_private", "PrivateTraining", "LMODPOptimizer", "PrivateTrainer", "PrivacyEngine",
-           "OpacusAccountant"]
+__all__ = [
+    "sample_noise",
+    "make_private",
+    "PrivateTraining",
+    "LMODPOptimizer",
+    "PrivateTrainer",
+    "PrivacyEngine",
+    "OpacusAccountant",
+]
 
 
 def __getattr__(name):

@@ -19,12 +19,14 @@ Not covered by ε: the logged training loss (computed on the private batch) and 
 training data. The loss must average per-example losses over the batch (as sequence classification does);
 token-averaged language-model losses couple the examples of a batch and are not supported.
 """
+
 from __future__ import annotations
 
 import copy
 import os
 import secrets
 import warnings
+from collections.abc import Sized
 
 import torch
 from opacus.grad_sample.utils import prepare_module
@@ -35,8 +37,8 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoin
 from transformers.utils import is_datasets_available
 
 from lmodp_core import CustomNoise, Noise
-from lmodp_core._validation import check_delta, check_epsilon
 from lmodp_core.geometry import Geometry
+from lmodp_core.validation import check_delta, check_epsilon
 
 from .ledger import privacy_state, read_json_file, restore_privacy_state, write_privacy_file
 from .optimizer import LMODPOptimizer
@@ -73,7 +75,7 @@ class PrivacyCallback(TrainerCallback):
     """Logs the noise at the start; stops training before ε would exceed the budget; writes the ledger to
     checkpoints."""
 
-    def __init__(self, trainer: "PrivateTrainer"):
+    def __init__(self, trainer: PrivateTrainer):
         self.trainer = trainer
         self.steps_allowed: int | None = None
         self._start_step = 0
@@ -88,18 +90,26 @@ class PrivacyCallback(TrainerCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         self._plan(state)
         if self.steps_allowed == 0 and state.max_steps > state.global_step:
-            raise ValueError(f"the privacy budget epsilon={self.trainer.target_epsilon} is spent: one more step "
-                             f"would exceed it (ledger: {self.trainer.accountant.steps} steps)")
-        announce_noise(self.trainer.setup, steps=max(state.max_steps, self.trainer.accountant.steps),
-                       delta=self.trainer.target_delta)
+            raise ValueError(
+                f"the privacy budget epsilon={self.trainer.target_epsilon} is spent: one more step "
+                f"would exceed it (ledger: {self.trainer.accountant.steps} steps)"
+            )
+        announce_noise(
+            self.trainer.setup,
+            steps=max(state.max_steps, self.trainer.accountant.steps),
+            delta=self.trainer.target_delta,
+        )
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.trainer.noise != self._planned_noise:  # e.g. a noise scheduler: plan the rest with the new noise
             self._plan(state)
         if self.steps_allowed is not None and state.global_step - self._start_step >= self.steps_allowed:
             if state.global_step < state.max_steps:
-                warnings.warn(f"stopping at step {state.global_step}: one more step would exceed "
-                              f"epsilon={self.trainer.target_epsilon}", stacklevel=2)
+                warnings.warn(
+                    f"stopping at step {state.global_step}: one more step would exceed "
+                    f"epsilon={self.trainer.target_epsilon}",
+                    stacklevel=2,
+                )
             control.should_training_stop = True
         return control
 
@@ -126,35 +136,52 @@ class PrivateTrainer(Trainer):
     secure_rng: noise from the OS CSPRNG, sampling generator seeded from it (see ``lmodp_torch.noise``).
     """
 
-    def __init__(self, *args, noise: Noise | None = None, clip: float | None = None,
-                 geometry: Geometry | None = None, target_delta: float,
-                 target_epsilon: float | None = None,
-                 sample_rate: float | None = None, method: str = "auto", grad_sample_mode: str = "hooks",
-                 secure_rng: bool = False, **kwargs):
+    def __init__(
+        self,
+        *args,
+        noise: Noise | None = None,
+        clip: float | None = None,
+        geometry: Geometry | None = None,
+        target_delta: float,
+        target_epsilon: float | None = None,
+        sample_rate: float | None = None,
+        method: str = "auto",
+        grad_sample_mode: str = "hooks",
+        secure_rng: bool = False,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         if grad_sample_mode not in TRAINER_GRAD_SAMPLE_MODES:
-            raise ValueError(f"grad_sample_mode must be one of {TRAINER_GRAD_SAMPLE_MODES} for PrivateTrainer "
-                             f"(ghost clipping needs its own loss wrapper: use make_private), got {grad_sample_mode!r}")
+            raise ValueError(
+                f"grad_sample_mode must be one of {TRAINER_GRAD_SAMPLE_MODES} for PrivateTrainer "
+                f"(ghost clipping needs its own loss wrapper: use make_private), got {grad_sample_mode!r}"
+            )
         if self.args.gradient_accumulation_steps != 1:
             raise ValueError("gradient_accumulation_steps must be 1: each Poisson batch is one private step")
         if self.args.world_size != 1:
             raise ValueError("PrivateTrainer runs in one process; for DDP use make_private (noise added once)")
-        if self.train_dataset is None or len(self.train_dataset) == 0:
-            raise ValueError("PrivateTrainer needs a non-empty train_dataset (the Poisson loader samples from it)")
+        dataset = self.train_dataset
+        if not isinstance(dataset, Sized) or len(dataset) == 0:
+            raise ValueError(
+                "PrivateTrainer needs a non-empty train_dataset with a length (the Poisson loader samples from it)"
+            )
         if self.args.max_grad_norm:
-            warnings.warn("setting max_grad_norm=0: per-example clipping uses clip=; Trainer's clipping would act "
-                          "on (and log the norm of) the non-private gradient", stacklevel=2)
+            warnings.warn(
+                "setting max_grad_norm=0: per-example clipping uses clip=; Trainer's clipping would act "
+                "on (and log the norm of) the non-private gradient",
+                stacklevel=2,
+            )
             self.args.max_grad_norm = 0.0
         self.args.ignore_data_skip = True  # skipping would only burn Poisson draws; resuming restores the sampler
         self.target_delta = check_delta(target_delta, "target_delta")
         self.target_epsilon = None if target_epsilon is None else check_epsilon(target_epsilon, "target_epsilon")
         self.method = method
         self.secure_rng = bool(secure_rng)
-        rate = self.args.per_device_train_batch_size / len(self.train_dataset) if sample_rate is None else sample_rate
-        if noise is None and target_epsilon is None:
-            raise ValueError("give noise= (e.g. Gaussian(1.0)) or target_epsilon= (and the noise is chosen for it)")
+        rate = self.args.per_device_train_batch_size / len(dataset) if sample_rate is None else sample_rate
         target = None
         if noise is None:
+            if target_epsilon is None:
+                raise ValueError("give noise= (e.g. Gaussian(1.0)) or target_epsilon= (and the noise is chosen for it)")
             steps = self.args.max_steps if self.args.max_steps > 0 else planned_steps(self.args.num_train_epochs, rate)
             target = (target_epsilon, target_delta, steps)
         self.setup = privacy_setup(noise, clip, geometry, rate, method=method, target=target)
@@ -182,17 +209,25 @@ class PrivateTrainer(Trainer):
             dataset = self._remove_unused_columns(dataset, description="training")
         else:
             collate = self._get_collator_with_removed_columns(collate, description="training")
-        sampler = UniformWithReplacementSampler(num_samples=len(dataset), sample_rate=self.sampling.sample_rate,
-                                                generator=self.sampling_generator)
-        return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, collate_fn=_PoissonCollate(collate),
-                                           num_workers=self.args.dataloader_num_workers)
+        sampler = UniformWithReplacementSampler(
+            num_samples=len(dataset), sample_rate=self.sampling.sample_rate, generator=self.sampling_generator
+        )
+        return torch.utils.data.DataLoader(
+            dataset,
+            batch_sampler=sampler,
+            collate_fn=_PoissonCollate(collate),
+            num_workers=self.args.dataloader_num_workers,
+        )
 
     def create_optimizer(self, model=None):
         if self.optimizer is None or self.lmodp_optimizer is None:  # not again once Trainer has wrapped it
             self.lmodp_optimizer = private_optimizer(
-                self.setup, super().create_optimizer(model),
+                self.setup,
+                super().create_optimizer(model),
                 expected_batch_size=self.sampling.sample_rate * len(self.train_dataset),
-                generator=self.noise_generator, secure_rng=self.secure_rng)
+                generator=self.noise_generator,
+                secure_rng=self.secure_rng,
+            )
             self.optimizer = self.lmodp_optimizer
         return self.optimizer
 
@@ -214,24 +249,29 @@ class PrivateTrainer(Trainer):
 
     def steps_within_budget(self, planned: int) -> int | None:
         """How many of ``planned`` further steps with the noise in use keep ε <= the budget (None without one)."""
-        if self.target_epsilon is None:
+        budget = self.target_epsilon
+        if budget is None:
             return None
-        if planned <= 0 or not self._exceeds_after(planned):
+        if planned <= 0 or not self._exceeds_after(planned, budget):
             return planned
         low, high = 0, planned  # ε(low) <= budget < ε(high)
         while high - low > 1:
             mid = (low + high) // 2
-            low, high = (low, mid) if self._exceeds_after(mid) else (mid, high)
+            low, high = (low, mid) if self._exceeds_after(mid, budget) else (mid, high)
         return low
 
-    def _exceeds_after(self, extra: int) -> bool:
+    def _exceeds_after(self, extra: int, budget: float) -> bool:
         planned = copy.deepcopy(self.accountant).step(extra, noise=self.noise)
-        return planned.get_epsilon(self.target_delta) > self.target_epsilon
+        return planned.get_epsilon(self.target_delta) > budget
 
     def privacy_state(self) -> dict:
         """The ledger and generator states (what each checkpoint's ``lmodp_privacy.json`` holds)."""
-        return privacy_state(self.accountant, self.state.global_step, self.noise_generator,
-                             None if self.secure_rng else self.sampling_generator)
+        return privacy_state(
+            self.accountant,
+            self.state.global_step,
+            self.noise_generator,
+            None if self.secure_rng else self.sampling_generator,
+        )
 
     def log(self, logs, *args, **kwargs):
         logs = {**logs, "epsilon": self.get_epsilon()}
@@ -251,9 +291,15 @@ class PrivateTrainer(Trainer):
             raise ValueError("resuming is not supported with CustomNoise (its density cannot be stored in JSON)")
         path = os.path.join(checkpoint, PRIVACY_STATE_FILE)
         if not os.path.isfile(path):
-            raise ValueError(f"{checkpoint} has no {PRIVACY_STATE_FILE}: without the privacy ledger the resumed "
-                             f"run's epsilon cannot be certified")
-        restore_privacy_state(read_json_file(path, "the privacy ledger"), source=path,
-                              global_step=_checkpoint_step(checkpoint),
-                              accountant=self.accountant, noise_generator=self.noise_generator,
-                              sampling_generator=None if self.secure_rng else self.sampling_generator)
+            raise ValueError(
+                f"{checkpoint} has no {PRIVACY_STATE_FILE}: without the privacy ledger the resumed "
+                f"run's epsilon cannot be certified"
+            )
+        restore_privacy_state(
+            read_json_file(path, "the privacy ledger"),
+            source=path,
+            global_step=_checkpoint_step(checkpoint),
+            accountant=self.accountant,
+            noise_generator=self.noise_generator,
+            sampling_generator=None if self.secure_rng else self.sampling_generator,
+        )

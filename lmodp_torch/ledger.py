@@ -11,6 +11,7 @@ ledger, the generator states, and that the ledger's step count equals the step t
 mismatch is a ValueError naming the source. The restored steps keep their own mechanisms; the run's current
 mechanism is recorded only for the steps it takes after the resume.
 """
+
 from __future__ import annotations
 
 import base64
@@ -30,8 +31,7 @@ _KEYS = ("format", "format_version", "global_step", "accountant", "noise_generat
 
 def record_steps(optimizer, accountant: Accountant, geometry, sampling) -> None:
     """Each step ``optimizer`` takes appends (its noise at that step, ``geometry``, ``sampling``) to the ledger."""
-    optimizer.attach_step_hook(lambda taken: accountant.step(noise=taken.noise, geometry=geometry,
-                                                              sampling=sampling))
+    optimizer.attach_step_hook(lambda taken: accountant.step(noise=taken.noise, geometry=geometry, sampling=sampling))
 
 
 def _generator_state(generator: torch.Generator | None) -> str | None:
@@ -42,12 +42,21 @@ def _checksum(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def privacy_state(accountant: Accountant, global_step: int, noise_generator: torch.Generator | None,
-                  sampling_generator: torch.Generator | None) -> dict:
+def privacy_state(
+    accountant: Accountant,
+    global_step: int,
+    noise_generator: torch.Generator | None,
+    sampling_generator: torch.Generator | None,
+) -> dict:
     """JSON-safe state of a run at ``global_step`` optimizer steps, with format version and checksum."""
-    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "global_step": int(global_step),
-               "accountant": accountant.state_dict(), "noise_generator": _generator_state(noise_generator),
-               "sampling_generator": _generator_state(sampling_generator)}
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "global_step": int(global_step),
+        "accountant": accountant.state_dict(),
+        "noise_generator": _generator_state(noise_generator),
+        "sampling_generator": _generator_state(sampling_generator),
+    }
     return {**payload, "checksum": _checksum(payload)}
 
 
@@ -70,9 +79,15 @@ def _checked_ledger(state: dict, source: str) -> Accountant:
         raise ValueError(f"{source}: the stored ledger ('accountant') is malformed ({error!r})") from error
 
 
-def restore_privacy_state(state, *, source: str, global_step: int, accountant: Accountant,
-                          noise_generator: torch.Generator | None,
-                          sampling_generator: torch.Generator | None) -> None:
+def restore_privacy_state(
+    state,
+    *,
+    source: str,
+    global_step: int,
+    accountant: Accountant,
+    noise_generator: torch.Generator | None,
+    sampling_generator: torch.Generator | None,
+) -> None:
     """Append the stored ledger to the empty ``accountant`` and restore the generators, after checking it all.
 
     ``global_step``: the optimizer steps the checkpoint being resumed has taken; a ledger with another count is
@@ -81,13 +96,17 @@ def restore_privacy_state(state, *, source: str, global_step: int, accountant: A
     if isinstance(global_step, bool) or not isinstance(global_step, int) or global_step < 0:
         raise ValueError(f"global_step must be the whole number of steps the checkpoint took, got {global_step!r}")
     if isinstance(state, dict) and "accountant" in state and "format" not in state:
-        raise ValueError(f"{source}: a privacy state without format version or checksum (written by lmodp_torch "
-                         f"0.2.0 or earlier) cannot be checked against the checkpoint")
+        raise ValueError(
+            f"{source}: a privacy state without format version or checksum (written by lmodp_torch "
+            f"0.2.0 or earlier) cannot be checked against the checkpoint"
+        )
     if not isinstance(state, dict) or any(key not in state for key in (*_KEYS, "checksum")):
         raise ValueError(f"{source}: not an lmodp privacy state (it needs the keys {(*_KEYS, 'checksum')})")
     if state["format"] != FORMAT or state["format_version"] != FORMAT_VERSION:
-        raise ValueError(f"{source}: privacy state format {state['format']!r} version {state['format_version']!r}; "
-                         f"this version of lmodp_torch reads {FORMAT!r} version {FORMAT_VERSION}")
+        raise ValueError(
+            f"{source}: privacy state format {state['format']!r} version {state['format_version']!r}; "
+            f"this version of lmodp_torch reads {FORMAT!r} version {FORMAT_VERSION}"
+        )
     try:
         intact = state["checksum"] == _checksum({key: state[key] for key in _KEYS})
     except (TypeError, ValueError) as error:  # content that is not JSON
@@ -96,15 +115,20 @@ def restore_privacy_state(state, *, source: str, global_step: int, accountant: A
         raise ValueError(f"{source}: the checksum does not match the content (the file is damaged or was edited)")
     ledger = _checked_ledger(state, source)
     if ledger.steps != state["global_step"] or ledger.steps != global_step:
-        raise ValueError(f"{source}: the ledger holds {ledger.steps} steps (written at step "
-                         f"{state['global_step']!r}) but the checkpoint is at step {global_step}: a stale or foreign "
-                         f"ledger cannot certify this run")
+        raise ValueError(
+            f"{source}: the ledger holds {ledger.steps} steps (written at step "
+            f"{state['global_step']!r}) but the checkpoint is at step {global_step}: a stale or foreign "
+            f"ledger cannot certify this run"
+        )
     noise_state = _checked_generator_state(state["noise_generator"], "noise_generator", source, noise_generator)
-    sampling_state = _checked_generator_state(state["sampling_generator"], "sampling_generator", source,
-                                              sampling_generator)
+    sampling_state = _checked_generator_state(
+        state["sampling_generator"], "sampling_generator", source, sampling_generator
+    )
     if accountant.steps:
-        raise ValueError(f"restore the privacy state before the first step: this run's ledger already holds "
-                         f"{accountant.steps} steps (resume in a fresh trainer or make_private call)")
+        raise ValueError(
+            f"restore the privacy state before the first step: this run's ledger already holds "
+            f"{accountant.steps} steps (resume in a fresh trainer or make_private call)"
+        )
     for mechanism, count in ledger.ledger:
         accountant.step(count, noise=mechanism.noise, geometry=mechanism.geometry, sampling=mechanism.sampling)
     for generator, saved in ((noise_generator, noise_state), (sampling_generator, sampling_state)):

@@ -17,15 +17,18 @@ representable outputs can, in principle, reveal the un-noised value, and no samp
 gap; the privacy guarantee is the one of the idealised real-valued mechanism. ``secure_rng`` removes the
 predictability of a seeded generator, not the floating-point artefact.
 """
+
 from __future__ import annotations
 
+import functools
 import math
 import os
 
 import numpy as np
 import torch
 
-from lmodp_core import LMO, CustomNoise, Gaussian, Laplace, Noise, PiecewiseNoise
+from lmodp_core import LMO, Gaussian, Laplace, Noise
+from lmodp_core.validation import check_noise
 
 _UNIFORM_BITS = 53
 _MAX_PRODUCT_SHAPE = 4  # a product of <= 4 draws of 1 - u >= 2^-24 stays above float32's smallest normal
@@ -53,7 +56,7 @@ class _TorchSource:
         return torch._standard_gamma(alpha, generator=self.generator)
 
     def numpy_rng(self) -> np.random.Generator:
-        seed = torch.randint(0, 2**62, (1,), generator=self.generator, device=self.device).item()
+        seed = int(torch.randint(0, 2**62, (1,), generator=self.generator, device=self.device).item())
         return np.random.default_rng(seed)
 
 
@@ -92,8 +95,11 @@ class _SecureSource:
         return out.reshape(shape)
 
     def numpy_rng(self) -> np.random.Generator:
-        raise ValueError("secure_rng=True is not available for CustomNoise: its sampler needs a numpy Generator, "
-                         "and numpy has no cryptographically secure bit generator; use secure_rng=False")
+        raise ValueError(
+            "secure_rng=True is not available for a noise drawn by its numpy sampler (CustomNoise, "
+            "PiecewiseNoise, any family without a torch sampler): it needs a numpy Generator, and numpy "
+            "has no cryptographically secure bit generator; use secure_rng=False"
+        )
 
 
 def _zero_cell_midpoint(dtype: torch.dtype) -> float:
@@ -164,8 +170,13 @@ def _lmo_inverse_scale(noise: LMO, source, shape) -> torch.Tensor:
 def _lmo_factors(noise: LMO) -> list[float]:
     """The numbers an LMO draw multiplies uniforms by: scale and the nonzero coefficients of U's parts."""
     gamma_size = 3.0 * max(1.0, noise.gamma_shape)  # Gamma(k) draws stay below 40 * 3 * max(1, k)
-    factors = [noise.scale, noise.a1 * noise.gamma_scale * gamma_size, noise.a3 / noise.exp_rate,
-               noise.a4 * (noise.unif_high - noise.unif_low), noise.a4 * noise.unif_low]
+    factors = [
+        noise.scale,
+        noise.a1 * noise.gamma_scale * gamma_size,
+        noise.a3 / noise.exp_rate,
+        noise.a4 * (noise.unif_high - noise.unif_low),
+        noise.a4 * noise.unif_low,
+    ]
     return [f for f in factors if f != 0.0]
 
 
@@ -175,44 +186,70 @@ def _fits(factors: list[float], dtype: torch.dtype) -> bool:
     return all(info.tiny <= f <= info.max / _MAX_STANDARD_DRAW for f in factors)
 
 
-def _draw(noise: Noise, source, shape) -> torch.Tensor:
-    if isinstance(noise, Gaussian):
-        return source.normal(shape).mul_(noise.sigma)
-    if isinstance(noise, Laplace):
-        return _laplace(source, shape, noise.scale)
-    if isinstance(noise, LMO):
-        if source.dtype != torch.float64 and not _fits(_lmo_factors(noise), source.dtype):
-            return _draw(noise, source.in_float64(), shape).to(source.dtype)
-        return _laplace(source, shape, noise.scale).div_(_lmo_inverse_scale(noise, source, shape))
-    if isinstance(noise, (CustomNoise, PiecewiseNoise)):  # drawn by their numpy samplers
-        return torch.from_numpy(np.asarray(noise.sample(source.numpy_rng(), shape), dtype=np.float64))
-    raise ValueError(f"noise must be an lmodp_core Gaussian, Laplace, LMO or CustomNoise, got {noise!r}")
+@functools.singledispatch
+def draw_noise(noise: Noise, source, shape) -> torch.Tensor:
+    """I.i.d. draws of ``noise`` from ``source`` (uniforms, normals, Gammas in ``source.dtype``), per family.
+
+    The extension point of the torch layer: a family with a torch-native sampler registers it
+    (``@draw_noise.register(MyNoise)``); any other family (``CustomNoise``, ``PiecewiseNoise``, ...) is drawn by
+    its own numpy sampler, seeded from ``source``, on the CPU.
+    """
+    return torch.from_numpy(np.asarray(noise.sample(source.numpy_rng(), shape), dtype=np.float64))
 
 
-def _largest_draw(noise: Noise, work_dtype: torch.dtype) -> float | None:
-    """An upper bound on |draw| of this module's samplers working in ``work_dtype`` (None where the draws are
-    unbounded, or where an LMO's factors do not fit ``work_dtype``)."""
-    if isinstance(noise, Gaussian):
-        return _MAX_STANDARD_DRAW * noise.sigma
-    if isinstance(noise, Laplace):
-        return _MAX_STANDARD_DRAW * noise.scale
-    if isinstance(noise, LMO) and noise.a4 * noise.unif_low > 0.0 and _fits(_lmo_factors(noise), work_dtype):
-        return _MAX_STANDARD_DRAW * noise.scale / (noise.a4 * noise.unif_low)  # U >= a4 * unif_low
+@draw_noise.register(Gaussian)
+def _draw_gaussian(noise: Gaussian, source, shape) -> torch.Tensor:
+    return source.normal(shape).mul_(noise.sigma)
+
+
+@draw_noise.register(Laplace)
+def _draw_laplace(noise: Laplace, source, shape) -> torch.Tensor:
+    return _laplace(source, shape, noise.scale)
+
+
+@draw_noise.register(LMO)
+def _draw_lmo(noise: LMO, source, shape) -> torch.Tensor:
+    if source.dtype != torch.float64 and not _fits(_lmo_factors(noise), source.dtype):
+        return _draw_lmo(noise, source.in_float64(), shape).to(source.dtype)
+    return _laplace(source, shape, noise.scale).div_(_lmo_inverse_scale(noise, source, shape))
+
+
+@functools.singledispatch
+def largest_draw(noise: Noise, work_dtype: torch.dtype) -> float | None:
+    """An upper bound on |draw| of ``draw_noise`` working in ``work_dtype``, per family; None where the draws are
+    unbounded or the bound is not known (the draws are then checked for overflow after sampling)."""
     return None
+
+
+@largest_draw.register(Gaussian)
+def _largest_gaussian(noise: Gaussian, work_dtype: torch.dtype) -> float:
+    return _MAX_STANDARD_DRAW * noise.sigma
+
+
+@largest_draw.register(Laplace)
+def _largest_laplace(noise: Laplace, work_dtype: torch.dtype) -> float:
+    return _MAX_STANDARD_DRAW * noise.scale
+
+
+@largest_draw.register(LMO)
+def _largest_lmo(noise: LMO, work_dtype: torch.dtype) -> float | None:
+    if noise.a4 * noise.unif_low > 0.0 and _fits(_lmo_factors(noise), work_dtype):
+        return _MAX_STANDARD_DRAW * noise.scale / (noise.a4 * noise.unif_low)  # U >= a4 * unif_low
+    return None  # U can approach 0, or the factors do not fit work_dtype
 
 
 def _check_arguments(noise, shape, generator, device, dtype, secure_rng) -> tuple[tuple[int, ...], torch.device]:
     """The shape as a tuple and the target device, or a ValueError naming the bad argument."""
-    if not isinstance(noise, Noise):
-        raise ValueError(f"noise must be an lmodp_core Noise (Gaussian, Laplace, LMO, CustomNoise), got {noise!r}")
+    check_noise(noise)
     sizes = shape if isinstance(shape, (tuple, list, torch.Size)) else (shape,)
     if not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 0 for n in sizes):
         raise ValueError(f"shape must be a size or a tuple of sizes, each a whole number >= 0, got {shape!r}")
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point or dtype.is_complex:
         raise ValueError(f"dtype must be a floating-point torch.dtype (e.g. torch.float32), got {dtype!r}")
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise ValueError(f"generator must be None or a torch.Generator (e.g. torch.Generator().manual_seed(0)), "
-                         f"got {generator!r}")
+        raise ValueError(
+            f"generator must be None or a torch.Generator (e.g. torch.Generator().manual_seed(0)), got {generator!r}"
+        )
     if not isinstance(secure_rng, bool):
         raise ValueError(f"secure_rng must be True or False, got {secure_rng!r}")
     if secure_rng and generator is not None:
@@ -225,8 +262,15 @@ def _check_arguments(noise, shape, generator, device, dtype, secure_rng) -> tupl
         raise ValueError(f"device must be a torch.device or a device string such as 'cpu', got {device!r}") from error
 
 
-def sample_noise(noise: Noise, shape, *, generator: torch.Generator | None = None, device=None,
-                 dtype: torch.dtype = torch.float32, secure_rng: bool = False) -> torch.Tensor:
+def sample_noise(
+    noise: Noise,
+    shape,
+    *,
+    generator: torch.Generator | None = None,
+    device=None,
+    dtype: torch.dtype = torch.float32,
+    secure_rng: bool = False,
+) -> torch.Tensor:
     """I.i.d. draws of ``noise`` with the given shape, on ``device`` with ``dtype``.
 
     ``generator`` (a ``torch.Generator``) makes the draws reproducible; they are made on the generator's device
@@ -242,17 +286,21 @@ def sample_noise(noise: Noise, shape, *, generator: torch.Generator | None = Non
     """
     shape, device = _check_arguments(noise, shape, generator, device, dtype, secure_rng)
     work_dtype = torch.float64 if secure_rng else (dtype if torch.finfo(dtype).bits >= 32 else torch.float32)
-    largest, dtype_max = _largest_draw(noise, work_dtype), torch.finfo(dtype).max
+    largest, dtype_max = largest_draw(noise, work_dtype), torch.finfo(dtype).max
     if largest is not None and largest > dtype_max:
-        raise ValueError(f"{noise!r} draws values up to {largest:.3g}, beyond {dtype}'s largest finite value "
-                         f"{dtype_max:.3g}: use a wider dtype (float32) or a smaller noise scale")
+        raise ValueError(
+            f"{noise!r} draws values up to {largest:.3g}, beyond {dtype}'s largest finite value "
+            f"{dtype_max:.3g}: use a wider dtype (float32) or a smaller noise scale"
+        )
     source: _TorchSource | _SecureSource
     if secure_rng:
         source = _SecureSource()
     else:
         source = _TorchSource(generator, generator.device if generator is not None else device, work_dtype)
-    draws = _draw(noise, source, shape).to(device=device, dtype=dtype)
+    draws = draw_noise(noise, source, shape).to(device=device, dtype=dtype)
     if largest is None and not bool(torch.isfinite(draws).all()):
-        raise ValueError(f"a draw of {noise!r} overflowed {dtype} (largest finite value {dtype_max:.3g}): use a "
-                         f"wider dtype or a smaller noise scale")
+        raise ValueError(
+            f"a draw of {noise!r} overflowed {dtype} (largest finite value {dtype_max:.3g}): use a "
+            f"wider dtype or a smaller noise scale"
+        )
     return draws

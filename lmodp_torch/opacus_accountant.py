@@ -10,6 +10,7 @@ round-trips through ``PrivacyEngine.save_checkpoint`` / ``load_checkpoint``.
 other noise, taken from the lmodp optimizer itself (its ``noise_multiplier`` is never read then); ``norm`` is the
 clipping norm, "l2" (default when absent) or "l1".
 """
+
 from __future__ import annotations
 
 import numbers
@@ -18,8 +19,8 @@ from collections import OrderedDict
 from opacus.accountants import IAccountant, register_accountant
 
 from lmodp_core import Accountant, Gaussian, L1Ball, L2Ball, Noise, Poisson
-from lmodp_core._validation import check_choice, check_positive, check_sample_rate, check_steps
 from lmodp_core.accountant import METHODS, NEIGHBOURING_RELATIONS
+from lmodp_core.validation import check_choice, check_positive, check_sample_rate, check_steps
 
 from .optimizer import NORMS
 
@@ -34,16 +35,18 @@ def _noise_entry(noise):
         return noise
     if isinstance(noise, numbers.Real) and not isinstance(noise, bool):
         return check_positive("noise_multiplier", noise)
-    raise ValueError(f"noise_multiplier must be a number > 0 (Gaussian sigma / clip) or an lmodp noise such as "
-                     f"Gaussian(1.0) or LMO(...), got {noise!r}")
+    raise ValueError(
+        f"noise_multiplier must be a number > 0 (Gaussian sigma / clip) or an lmodp noise such as "
+        f"Gaussian(1.0) or LMO(...), got {noise!r}"
+    )
 
 
 def _checked_run(run) -> tuple:
     """A validated ``(noise, sample_rate, steps, norm)`` run from a 3- or 4-item history entry."""
     if not isinstance(run, (tuple, list)) or len(run) not in (3, 4):
         raise ValueError(f"history entries must be (noise, sample_rate, steps[, norm]), got {run!r}")
-    noise, sample_rate, steps, *norm = run
-    norm = check_choice("norm", norm[0] if norm else "l2", NORMS)
+    noise, sample_rate, steps, *given_norm = run
+    norm = check_choice("norm", given_norm[0] if given_norm else "l2", NORMS)
     return _noise_entry(noise), check_sample_rate(sample_rate), check_steps(steps), norm
 
 
@@ -55,7 +58,7 @@ class OpacusAccountant(IAccountant):
     """
 
     def __init__(self, method: str = "auto"):
-        self.history = []
+        self.history: list[tuple] = []  # (noise, sample_rate, steps[, norm]) runs, Opacus's layout
         self.method = check_choice("method", method, METHODS)
 
     @classmethod
@@ -80,8 +83,11 @@ class OpacusAccountant(IAccountant):
             noise = getattr(optimizer, "noise", None)
             if not isinstance(noise, Noise):
                 noise = optimizer.noise_multiplier
-            self.step(noise_multiplier=noise, sample_rate=sample_rate * optimizer.accumulated_iterations,
-                      norm=getattr(optimizer, "norm", "l2"))
+            self.step(
+                noise_multiplier=noise,
+                sample_rate=sample_rate * optimizer.accumulated_iterations,
+                norm=getattr(optimizer, "norm", "l2"),
+            )
 
         return hook_fn
 
@@ -89,8 +95,12 @@ class OpacusAccountant(IAccountant):
         """The lmodp ``Accountant`` with this history as its ledger (clip-1 geometry, noise in clip units)."""
         accountant = Accountant(method=self.method)
         for noise, sample_rate, steps, norm in map(_checked_run, self.history):
-            accountant.step(steps, noise=Gaussian(noise) if isinstance(noise, float) else noise,
-                            geometry=L1Ball(1.0) if norm == "l1" else L2Ball(1.0), sampling=Poisson(sample_rate))
+            accountant.step(
+                steps,
+                noise=Gaussian(noise) if isinstance(noise, float) else noise,
+                geometry=L1Ball(1.0) if norm == "l1" else L2Ball(1.0),
+                sampling=Poisson(sample_rate),
+            )
         return accountant
 
     def get_epsilon(self, delta: float, **opacus_options) -> float:
@@ -123,8 +133,10 @@ class OpacusAccountant(IAccountant):
         """Restore a ``state_dict()``; every run is re-validated before it is trusted. ``noise_extra`` passes
         ``logpdf=`` (and ``sampler=``) for a ``CustomNoise`` run, whose density is code and not in the state."""
         if not isinstance(state_dict, dict) or state_dict.get("mechanism") != MECHANISM:
-            raise ValueError(f"an lmodp accountant state needs mechanism={MECHANISM!r}, got "
-                             f"{state_dict.get('mechanism') if isinstance(state_dict, dict) else state_dict!r}")
+            raise ValueError(
+                f"an lmodp accountant state needs mechanism={MECHANISM!r}, got "
+                f"{state_dict.get('mechanism') if isinstance(state_dict, dict) else state_dict!r}"
+            )
         history = state_dict.get("history")
         if not isinstance(history, (list, tuple)):
             raise ValueError(f"accountant state needs a list 'history', got {history!r}")

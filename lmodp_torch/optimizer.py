@@ -17,7 +17,10 @@ The noise is expressed in units of the clipping norm, exactly like ``noise_multi
 itself is the Gaussian's sigma (so Opacus's accountant hooks and noise schedulers keep working with Gaussian
 noise) and raises a ValueError for any other noise: no NaN or placeholder ever reaches Opacus.
 """
+
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 from opacus.optimizers import (
@@ -29,38 +32,61 @@ from opacus.optimizers import (
 from opacus.optimizers.optimizer import _check_processed_flag, _mark_as_processed
 
 from lmodp_core import Gaussian, Noise
-from lmodp_core._validation import check_positive
+from lmodp_core.validation import check_noise, check_positive
 
 from .noise import sample_noise
 
 NORMS = ("l2", "l1")
 _CLIP_EPS = 1e-6  # the same guard as Opacus: clipped norms are <= clip * n / (n + 1e-6) < clip
 
+if TYPE_CHECKING:  # the type checker sees the Opacus optimizer the mixin is always combined with (below)
+    from opacus.optimizers import DPOptimizer as _OpacusOptimizer
+else:  # at run time the mixin stays a plain class so that it sits before each Opacus class in the MRO
+    _OpacusOptimizer = object
 
-class _LMONoise:
+
+class _LMONoise(_OpacusOptimizer):
     """Mixin for Opacus optimizers: lmodp noise in ``add_noise`` and optional L1 clipping."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, *, noise: Noise, clip: float,
-                 expected_batch_size: float | None, norm: str = "l2", loss_reduction: str = "mean",
-                 generator: torch.Generator | None = None, secure_rng: bool = False, **kwargs):
-        if not isinstance(noise, Noise):
-            raise ValueError(f"noise must be an lmodp_core Noise (e.g. Gaussian(1.0), LMO(...)), got {noise!r}")
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        *,
+        noise: Noise,
+        clip: float,
+        expected_batch_size: float | None,
+        norm: str = "l2",
+        loss_reduction: str = "mean",
+        generator: torch.Generator | None = None,
+        secure_rng: bool = False,
+        **kwargs,
+    ):
+        check_noise(noise)
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         clip = check_positive("clip (the per-example clipping norm)", clip)
         if loss_reduction == "mean" or expected_batch_size is not None:
-            expected_batch_size = check_positive("expected_batch_size (q * dataset size, the divisor of the noisy "
-                                                 "sum)", expected_batch_size)
+            expected_batch_size = check_positive(
+                "expected_batch_size (q * dataset size, the divisor of the noisy sum)", expected_batch_size
+            )
         if generator is not None and not isinstance(generator, torch.Generator):
             raise ValueError(f"generator must be None or a torch.Generator, got {generator!r}")
         if secure_rng and generator is not None:
             raise ValueError("generator must be None when secure_rng=True")
         if norm == "l1" and isinstance(self, DPOptimizerFastGradientClipping):
-            raise ValueError("norm='l1' is not available with ghost clipping (it computes L2 norms); "
-                             "use grad_sample_mode='hooks'")
-        super().__init__(optimizer, noise_multiplier=noise, max_grad_norm=clip,
-                         expected_batch_size=expected_batch_size, loss_reduction=loss_reduction,
-                         generator=generator, secure_mode=False, **kwargs)
+            raise ValueError(
+                "norm='l1' is not available with ghost clipping (it computes L2 norms); use grad_sample_mode='hooks'"
+            )
+        super().__init__(
+            optimizer,
+            noise_multiplier=noise,
+            max_grad_norm=clip,
+            expected_batch_size=expected_batch_size,
+            loss_reduction=loss_reduction,
+            generator=generator,
+            secure_mode=False,
+            **kwargs,
+        )
         self.norm = norm
         self.secure_rng = bool(secure_rng)
 
@@ -71,8 +97,7 @@ class _LMONoise:
 
     @noise.setter
     def noise(self, noise: Noise) -> None:
-        if not isinstance(noise, Noise):
-            raise ValueError(f"noise must be an lmodp_core Noise (e.g. Gaussian(1.0), LMO(...)), got {noise!r}")
+        check_noise(noise)
         self._noise = noise
 
     @property
@@ -85,9 +110,11 @@ class _LMONoise:
         """Opacus's noise multiplier sigma / clip; defined for Gaussian noise only (other noise raises)."""
         if isinstance(self._noise, Gaussian):
             return self._noise.sigma
-        raise ValueError(f"noise_multiplier is defined for Gaussian noise only; this optimizer adds "
-                         f"{self._noise.family} noise ({self._noise!r}), which Opacus's accountants cannot account "
-                         f"for: use the lmodp accountant (make_private's accountant or lmodp_core.Accountant)")
+        raise ValueError(
+            f"noise_multiplier is defined for Gaussian noise only; this optimizer adds "
+            f"{self._noise.family} noise ({self._noise!r}), which Opacus's accountants cannot account "
+            f"for: use the lmodp accountant (make_private's accountant or lmodp_core.Accountant)"
+        )
 
     @noise_multiplier.setter
     def noise_multiplier(self, value) -> None:
@@ -98,8 +125,10 @@ class _LMONoise:
         elif isinstance(self._noise, Gaussian):
             self.noise = Gaussian(value)
         else:
-            raise ValueError(f"noise_multiplier can be set only for Gaussian noise; this optimizer adds "
-                             f"{self._noise.family} noise: set optimizer.noise to an lmodp Noise instead")
+            raise ValueError(
+                f"noise_multiplier can be set only for Gaussian noise; this optimizer adds "
+                f"{self._noise.family} noise: set optimizer.noise to an lmodp Noise instead"
+            )
 
     def _draws_noise(self) -> bool:
         return getattr(self, "rank", 0) == 0
@@ -111,8 +140,14 @@ class _LMONoise:
             _check_processed_flag(p.summed_grad)
             grad = p.summed_grad
             if self._draws_noise():
-                grad = sample_noise(step_noise, grad.shape, generator=self.generator, device=grad.device,
-                                    dtype=grad.dtype, secure_rng=self.secure_rng).add_(grad)
+                grad = sample_noise(
+                    step_noise,
+                    grad.shape,
+                    generator=self.generator,
+                    device=grad.device,
+                    dtype=grad.dtype,
+                    secure_rng=self.secure_rng,
+                ).add_(grad)
             p.grad = grad.view_as(p)
             _mark_as_processed(p.summed_grad)
 
@@ -123,8 +158,9 @@ class _LMONoise:
         if len(grad_samples[0]) == 0:  # an empty Poisson batch: nothing to clip, the step adds noise only
             clip_factor = torch.zeros((0,), device=grad_samples[0].device)
         else:
-            per_sample_norms = sum(g.reshape(len(g), -1).abs().sum(dim=-1).to(grad_samples[0].device)
-                                   for g in grad_samples)
+            per_sample_norms = sum(
+                g.reshape(len(g), -1).abs().sum(dim=-1).to(grad_samples[0].device) for g in grad_samples
+            )
             clip_factor = (self.clip / (per_sample_norms + _CLIP_EPS)).clamp(max=1.0)
         for p in self.params:
             _check_processed_flag(p.grad_sample)
@@ -150,7 +186,7 @@ class DistributedLMODPOptimizerGhostClipping(_LMONoise, DistributedDPOptimizerFa
     """Distributed ghost-clipping optimizer (L2 only) with lmodp noise drawn once, on rank 0."""
 
 
-def optimizer_class(*, distributed: bool, ghost_clipping: bool) -> type[DPOptimizer]:
+def optimizer_class(*, distributed: bool, ghost_clipping: bool) -> type[_LMONoise]:
     """The private optimizer class for a setting."""
     if ghost_clipping:
         return DistributedLMODPOptimizerGhostClipping if distributed else LMODPOptimizerGhostClipping

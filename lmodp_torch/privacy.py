@@ -14,12 +14,12 @@ which is the same mechanism as ``(clip * noise, geometry with clip, Poisson(q))`
 ``announce_noise``): the same validation, the same planned step count, the same noise choice, the same ledger
 recording and the same start-up log line.
 """
+
 from __future__ import annotations
 
 import copy
 import logging
 import math
-import warnings
 from typing import Any, NamedTuple
 
 import torch
@@ -29,12 +29,12 @@ from opacus.grad_sample.utils import prepare_module
 from opacus.utils.fast_gradient_clipping_utils import DPLossFastGradientClipping
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from lmodp_core import Accountant, Gaussian, L1Ball, L2Ball, Noise, Poisson, calibrate, compute_epsilon
-from lmodp_core._validation import check_delta, check_epsilon, check_positive, check_sample_rate
+from lmodp_core import Accountant, L1Ball, L2Ball, Noise, Poisson, calibrate, compute_epsilon, optimize_noise
 from lmodp_core.geometry import Geometry
+from lmodp_core.validation import check_delta, check_epsilon, check_noise, check_positive, check_sample_rate
 
 from .ledger import privacy_state, record_steps, restore_privacy_state
-from .optimizer import optimizer_class
+from .optimizer import _LMONoise, optimizer_class
 
 GRAD_SAMPLE_MODES = ("hooks", "functorch", "ghost")
 logger = logging.getLogger("lmodp_torch")
@@ -44,7 +44,7 @@ class PrivateTraining(NamedTuple):
     """What ``make_private`` returns; iterate ``data_loader`` and step ``optimizer`` as usual."""
 
     model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
+    optimizer: _LMONoise  # an Opacus DPOptimizer (or its distributed / ghost-clipping variant) with lmodp noise
     data_loader: torch.utils.data.DataLoader
     accountant: Accountant
     criterion: Any  # the loss to call in ghost-clipping mode (it runs Opacus's two backward passes); else as given
@@ -57,8 +57,12 @@ class PrivateTraining(NamedTuple):
     def privacy_state(self) -> dict:
         """The ledger and the noise and sampling generators' states, JSON-safe, versioned and checksummed: save
         it with each checkpoint and give it to ``load_privacy_state`` when resuming."""
-        return privacy_state(self.accountant, self.accountant.steps, self.optimizer.generator,
-                             getattr(self.data_loader.batch_sampler, "generator", None))
+        return privacy_state(
+            self.accountant,
+            self.accountant.steps,
+            self.optimizer.generator,
+            getattr(self.data_loader.batch_sampler, "generator", None),
+        )
 
     def load_privacy_state(self, state: dict, *, global_step: int, source: str = "privacy state") -> None:
         """Resume: restore the ledger and the generators from ``privacy_state()`` output, before the first step.
@@ -67,9 +71,14 @@ class PrivateTraining(NamedTuple):
         another count is refused. The restored steps keep the mechanisms they were taken with; steps from now
         on are recorded with this run's noise and sampling rate (a new ledger entry if they differ).
         """
-        restore_privacy_state(state, source=source, global_step=global_step, accountant=self.accountant,
-                              noise_generator=self.optimizer.generator,
-                              sampling_generator=getattr(self.data_loader.batch_sampler, "generator", None))
+        restore_privacy_state(
+            state,
+            source=source,
+            global_step=global_step,
+            accountant=self.accountant,
+            noise_generator=self.optimizer.generator,
+            sampling_generator=getattr(self.data_loader.batch_sampler, "generator", None),
+        )
 
 
 class PrivacySetup(NamedTuple):
@@ -106,58 +115,90 @@ def planned_steps(epochs: float, sample_rate: float) -> int:
     return max(1, math.ceil(epochs * math.floor(1.0 / check_sample_rate(sample_rate))))
 
 
-def choose_noise(noise: Noise | None, geometry: Geometry, sample_rate: float, steps: int, *,
-                 target_epsilon: float, target_delta: float, method: str = "auto") -> Noise:
+def choose_noise(
+    noise: Noise | None,
+    geometry: Geometry,
+    sample_rate: float,
+    steps: int,
+    *,
+    target_epsilon: float,
+    target_delta: float,
+    method: str = "auto",
+) -> Noise:
     """The noise meeting (target_epsilon, target_delta) after ``steps`` Poisson steps under ``method``: ``noise``
     calibrated soundly, or, when ``noise`` is None, ``lmodp_core.search.optimize_noise``'s pick (rescaled if ``method``
-    certifies it above the target; a calibrated Gaussian if the search is unavailable).
+    certifies it above the target).
     """
     if noise is None:
-        try:
-            from lmodp_core.search import optimize_noise
-        except ImportError:
-            warnings.warn("lmodp_core.search.optimize_noise is not available: using a calibrated Gaussian",
-                          stacklevel=3)
-            noise = Gaussian(1.0)
-        else:
-            pick = optimize_noise(target_epsilon, target_delta, steps, sample_rate, geometry=geometry,
-                                  method=method).noise
-            if compute_epsilon(pick, geometry, Poisson(sample_rate), steps, target_delta, method) <= target_epsilon:
-                return pick
-            noise = pick  # certified with another method than ours (e.g. PLD for its Gaussian): rescale for ours
-    return calibrate(noise, geometry, Poisson(sample_rate), steps, target_epsilon=target_epsilon,
-                     target_delta=target_delta, method=method)
+        pick = optimize_noise(target_epsilon, target_delta, steps, sample_rate, geometry=geometry, method=method).noise
+        if compute_epsilon(pick, geometry, Poisson(sample_rate), steps, target_delta, method) <= target_epsilon:
+            return pick
+        noise = pick  # certified with another method than ours (e.g. PLD for its Gaussian): rescale for ours
+    return calibrate(
+        noise,
+        geometry,
+        Poisson(sample_rate),
+        steps,
+        target_epsilon=target_epsilon,
+        target_delta=target_delta,
+        method=method,
+    ).noise
 
 
-def privacy_setup(noise: Noise | None, clip: float | None, geometry: Geometry | None, sample_rate: float, *,
-                  method: str, target: tuple[float, float, int] | None = None) -> PrivacySetup:
+def privacy_setup(
+    noise: Noise | None,
+    clip: float | None,
+    geometry: Geometry | None,
+    sample_rate: float,
+    *,
+    method: str,
+    target: tuple[float, float, int] | None = None,
+) -> PrivacySetup:
     """Validate the privacy parameters and build the accountant.
 
     ``target = (target_epsilon, target_delta, steps)``: the noise (a shape, or None for ``optimize_noise``'s pick) is
     calibrated to meet it after ``steps`` steps (``choose_noise``); otherwise ``noise`` is used as given.
     """
-    if noise is not None and not isinstance(noise, Noise):
-        raise ValueError(f"noise must be an lmodp_core Noise (e.g. Gaussian(1.0), LMO(...)), got {noise!r}")
+    if noise is not None:
+        check_noise(noise)
     clip, unit_geometry = resolve_geometry(clip, geometry)
     sampling = Poisson(check_sample_rate(sample_rate))
     if target is not None:
         target_epsilon, target_delta, steps = target
-        noise = choose_noise(noise, unit_geometry, sampling.sample_rate, steps,
-                             target_epsilon=check_epsilon(target_epsilon, "target_epsilon"),
-                             target_delta=check_delta(target_delta, "target_delta"), method=method)
+        noise = choose_noise(
+            noise,
+            unit_geometry,
+            sampling.sample_rate,
+            steps,
+            target_epsilon=check_epsilon(target_epsilon, "target_epsilon"),
+            target_delta=check_delta(target_delta, "target_delta"),
+            method=method,
+        )
     elif noise is None:
         raise ValueError("noise must be given (e.g. noise=Gaussian(1.0)), or a privacy target to choose it for")
-    return PrivacySetup(noise, clip, unit_geometry, sampling, Accountant(noise, unit_geometry, sampling,
-                                                                         method=method))
+    return PrivacySetup(noise, clip, unit_geometry, sampling, Accountant(noise, unit_geometry, sampling, method=method))
 
 
-def private_optimizer(setup: PrivacySetup, optimizer: torch.optim.Optimizer, *, expected_batch_size: float,
-                      generator: torch.Generator | None, secure_rng: bool, distributed: bool = False,
-                      ghost_clipping: bool = False):
+def private_optimizer(
+    setup: PrivacySetup,
+    optimizer: torch.optim.Optimizer,
+    *,
+    expected_batch_size: float,
+    generator: torch.Generator | None,
+    secure_rng: bool,
+    distributed: bool = False,
+    ghost_clipping: bool = False,
+) -> _LMONoise:
     """The lmodp Opacus optimizer wrapping ``optimizer``; each step it takes is recorded in the ledger."""
     private = optimizer_class(distributed=distributed, ghost_clipping=ghost_clipping)(
-        optimizer, noise=setup.noise, clip=setup.clip, expected_batch_size=expected_batch_size,
-        norm="l1" if isinstance(setup.geometry, L1Ball) else "l2", generator=generator, secure_rng=secure_rng)
+        optimizer,
+        noise=setup.noise,
+        clip=setup.clip,
+        expected_batch_size=expected_batch_size,
+        norm="l1" if isinstance(setup.geometry, L1Ball) else "l2",
+        generator=generator,
+        secure_rng=secure_rng,
+    )
     record_steps(private, setup.accountant, setup.geometry, setup.sampling)
     return private
 
@@ -166,8 +207,10 @@ def announce_noise(setup: PrivacySetup, *, steps: int | None = None, delta: floa
     """Log (INFO, logger ``lmodp_torch``) and return one line: the noise family and parameters, its std in
     units of the clip, and the epsilon certified at ``delta`` once the ledger has ``steps`` steps in all."""
     noise = setup.noise
-    line = (f"lmodp noise: {noise.family} {noise!r}, std/clip {noise.std:.4g} (clip {setup.clip:g}, "
-            f"{type(setup.geometry).__name__}, Poisson q={setup.sampling.sample_rate:.4g})")
+    line = (
+        f"lmodp noise: {noise.family} {noise!r}, std/clip {noise.std:.4g} (clip {setup.clip:g}, "
+        f"{type(setup.geometry).__name__}, Poisson q={setup.sampling.sample_rate:.4g})"
+    )
     if steps is not None and delta is not None:
         planned = copy.deepcopy(setup.accountant)
         if steps > planned.steps:
@@ -188,18 +231,37 @@ def _poisson_loader(data_loader, sample_rate: float | None, distributed: bool, g
         if isinstance(data_loader, DPDataLoader) and data_loader.distributed == distributed:
             return data_loader
         return DPDataLoader.from_data_loader(data_loader, distributed=distributed, generator=generator)
-    return DPDataLoader(data_loader.dataset, sample_rate=check_sample_rate(sample_rate),
-                        collate_fn=data_loader.collate_fn, num_workers=data_loader.num_workers,
-                        pin_memory=data_loader.pin_memory, generator=generator, distributed=distributed)
+    return DPDataLoader(
+        data_loader.dataset,
+        sample_rate=check_sample_rate(sample_rate),
+        collate_fn=data_loader.collate_fn,
+        num_workers=data_loader.num_workers,
+        pin_memory=data_loader.pin_memory,
+        generator=generator,
+        distributed=distributed,
+    )
 
 
-def make_private(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data_loader, *,
-                 noise: Noise | None = None, clip: float | None = None, geometry: Geometry | None = None,
-                 sample_rate: float | None = None, target_epsilon: float | None = None,
-                 target_delta: float | None = None, epochs: float | None = None, method: str = "auto",
-                 grad_sample_mode: str = "hooks", criterion=None, noise_generator: torch.Generator | None = None,
-                 sampling_generator: torch.Generator | None = None, secure_rng: bool = False,
-                 wrap_model: bool = True) -> PrivateTraining:
+def make_private(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data_loader,
+    *,
+    noise: Noise | None = None,
+    clip: float | None = None,
+    geometry: Geometry | None = None,
+    sample_rate: float | None = None,
+    target_epsilon: float | None = None,
+    target_delta: float | None = None,
+    epochs: float | None = None,
+    method: str = "auto",
+    grad_sample_mode: str = "hooks",
+    criterion=None,
+    noise_generator: torch.Generator | None = None,
+    sampling_generator: torch.Generator | None = None,
+    secure_rng: bool = False,
+    wrap_model: bool = True,
+) -> PrivateTraining:
     """Make ``(model, optimizer, data_loader)`` private and return them with an ``Accountant``.
 
     noise: an lmodp noise in units of ``clip`` (``Gaussian(sigma)`` is Opacus's ``noise_multiplier=sigma``).
@@ -235,19 +297,33 @@ def make_private(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data_
     loader = _poisson_loader(data_loader, sample_rate, distributed, sampling_generator)
     q = float(loader.sample_rate)
     steps = None if epochs is None else planned_steps(epochs, q)
-    setup = privacy_setup(noise, clip, geometry, q, method=method,
-                          target=None if steps is None else (target_epsilon, target_delta, steps))
+    target = None
+    if target_epsilon is not None and target_delta is not None and steps is not None:  # all or none (checked above)
+        target = (target_epsilon, target_delta, steps)
+    setup = privacy_setup(noise, clip, geometry, q, method=method, target=target)
 
-    hooked = prepare_module(model, grad_sample_mode, wrap_model, batch_first=True, loss_reduction="mean",
-                            **({"max_grad_norm": setup.clip} if ghost else {}))
+    hooked = prepare_module(
+        model,
+        grad_sample_mode,
+        wrap_model,
+        batch_first=True,
+        loss_reduction="mean",
+        **({"max_grad_norm": setup.clip} if ghost else {}),
+    )
     hooked.forbid_grad_accumulation()
     expected_batch_size = q * len(loader.dataset)
     if distributed:
         expected_batch_size /= torch.distributed.get_world_size()
-    optimizer = private_optimizer(setup, optimizer, expected_batch_size=expected_batch_size,
-                                  generator=noise_generator, secure_rng=secure_rng, distributed=distributed,
-                                  ghost_clipping=ghost)
+    private = private_optimizer(
+        setup,
+        optimizer,
+        expected_batch_size=expected_batch_size,
+        generator=noise_generator,
+        secure_rng=secure_rng,
+        distributed=distributed,
+        ghost_clipping=ghost,
+    )
     announce_noise(setup, steps=steps, delta=target_delta)
     if ghost:
-        criterion = DPLossFastGradientClipping(hooked, optimizer, criterion, "mean")
-    return PrivateTraining(hooked, optimizer, loader, setup.accountant, criterion)
+        criterion = DPLossFastGradientClipping(hooked, private, criterion, "mean")
+    return PrivateTraining(hooked, private, loader, setup.accountant, criterion)

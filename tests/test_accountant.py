@@ -1,4 +1,5 @@
 """Accountant, compute_epsilon(), calibrate(): composition, persistence, hypothesis properties, bad input."""
+
 import json
 import math
 import warnings
@@ -9,8 +10,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy import special
 
-from lmodp_core import (LMO, Accountant, Gaussian, L1Ball, L2Ball, Laplace, Mechanism, OrderGridWarning, Poisson,
-                        Scalar, calibrate, compute_epsilon, step_rdp)
+from lmodp_core import (
+    LMO,
+    Accountant,
+    Gaussian,
+    L1Ball,
+    L2Ball,
+    Laplace,
+    Mechanism,
+    OrderGridWarning,
+    Poisson,
+    Scalar,
+    calibrate,
+    compute_epsilon,
+    step_rdp,
+)
+from lmodp_core.rdp.certified_sup import RELATIVE_TOLERANCE
 
 from .conftest import PAPER_03
 
@@ -38,9 +53,11 @@ def test_heterogeneous_ledger_is_the_sum_of_its_runs():
     acc.step(100).step(50).step(10, noise=lmo).step(5, sampling=Poisson(0.02))
     assert [c for _, c in acc.ledger] == [150, 10, 5]  # equal consecutive steps merge
     orders = acc.orders
-    expected = (150 * step_rdp(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), orders)
-                + 10 * step_rdp(lmo, L2Ball(1.0), Poisson(0.01), orders)
-                + 5 * step_rdp(Gaussian(1.0), L2Ball(1.0), Poisson(0.02), orders))
+    expected = (
+        150 * step_rdp(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), orders)
+        + 10 * step_rdp(lmo, L2Ball(1.0), Poisson(0.01), orders)
+        + 5 * step_rdp(Gaussian(1.0), L2Ball(1.0), Poisson(0.02), orders)
+    )
     np.testing.assert_allclose(acc.rdp(), expected, rtol=1e-12)
     assert acc.steps == 165
 
@@ -74,8 +91,9 @@ def test_epsilon_and_delta_are_consistent():
 
 def test_calibrate_meets_the_target_and_is_tight():
     for noise, geometry in [(Gaussian(1.0), L2Ball(1.0)), (LMO(**PAPER_03), L2Ball(1.0)), (Laplace(1.0), Scalar(1.0))]:
-        tuned = calibrate(noise, geometry, Poisson(0.01), 500, target_epsilon=2.0, target_delta=1e-5, method="rdp",
-                          rtol=1e-3)
+        tuned = calibrate(
+            noise, geometry, Poisson(0.01), 500, target_epsilon=2.0, target_delta=1e-5, method="rdp", rtol=1e-3
+        ).noise
         assert type(tuned) is type(noise)
         assert compute_epsilon(tuned, geometry, Poisson(0.01), 500, 1e-5, method="rdp") <= 2.0
         smaller = tuned.scaled(1.0 / 1.002)
@@ -84,8 +102,12 @@ def test_calibrate_meets_the_target_and_is_tight():
 
 def test_calibrated_laplace_mixture_needs_more_noise_than_gaussian_in_l2():
     """docs/theory.md §2: I_f Var >= 2 for Laplace mixtures, so at equal RDP the std is >= sqrt(2) x Gaussian's."""
-    gauss = calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(1.0), 1, target_epsilon=1.0, target_delta=1e-5, method="rdp")
-    lmo = calibrate(LMO(**PAPER_03), L2Ball(1.0), Poisson(1.0), 1, target_epsilon=1.0, target_delta=1e-5, method="rdp")
+    gauss = calibrate(
+        Gaussian(1.0), L2Ball(1.0), Poisson(1.0), 1, target_epsilon=1.0, target_delta=1e-5, method="rdp"
+    ).noise
+    lmo = calibrate(
+        LMO(**PAPER_03), L2Ball(1.0), Poisson(1.0), 1, target_epsilon=1.0, target_delta=1e-5, method="rdp"
+    ).noise
     assert lmo.std >= math.sqrt(2.0) * gauss.std
 
 
@@ -95,8 +117,9 @@ GEOMETRIES = st.sampled_from([Scalar(1.0), L1Ball(1.0), L2Ball(1.0)])
 
 
 @FAST
-@given(noise=NOISES, geometry=GEOMETRIES, steps=st.integers(1, 5000), extra=st.integers(1, 5000),
-       rate=st.floats(1e-3, 1.0))
+@given(
+    noise=NOISES, geometry=GEOMETRIES, steps=st.integers(1, 5000), extra=st.integers(1, 5000), rate=st.floats(1e-3, 1.0)
+)
 def test_epsilon_is_non_decreasing_in_steps(noise, geometry, steps, extra, rate):
     few = _eps(noise, geometry, rate, steps)
     more = _eps(noise, geometry, rate, steps + extra)
@@ -123,37 +146,53 @@ def test_epsilon_is_non_increasing_in_noise_scale(noise, geometry, rate, factor)
 @given(sigma=st.floats(0.1, 50.0), clip=st.floats(0.01, 10.0))
 def test_gaussian_l2_rdp_equals_the_closed_form(sigma, clip):
     orders = np.array([1.1, 2.0, 7.5, 64.0])
-    np.testing.assert_allclose(step_rdp(Gaussian(sigma), L2Ball(clip), None, orders),
-                               orders * clip**2 / (2 * sigma**2), rtol=1e-14)
+    np.testing.assert_allclose(
+        step_rdp(Gaussian(sigma), L2Ball(clip), None, orders), orders * clip**2 / (2 * sigma**2), rtol=1e-14
+    )
 
 
 @FAST
 @given(noise=NOISES, rate=st.floats(1e-3, 1.0), clip=st.floats(0.1, 3.0))
 def test_l2_is_at_least_the_scalar_query_with_the_same_clip(noise, rate, clip):
     orders = np.array([2.0, 8.0, 32.0])
-    assert np.all(step_rdp(noise, L2Ball(clip), Poisson(rate), orders)
-                  >= step_rdp(noise, Scalar(clip), Poisson(rate), orders) * (1 - 1e-9))
+    # the certified Scalar sup may exceed the true sup by RELATIVE_TOLERANCE, the numerical L2 sup does not
+    assert np.all(
+        step_rdp(noise, L2Ball(clip), Poisson(rate), orders)
+        >= step_rdp(noise, Scalar(clip), Poisson(rate), orders) / (1 + RELATIVE_TOLERANCE)
+    )
 
 
 # ---- bad input ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("call, match", [
-    (lambda: compute_epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 0, 1e-5), "steps"),
-    (lambda: compute_epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 2.5, 1e-5), "steps"),
-    (lambda: compute_epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, 0.0), "delta"),
-    (lambda: compute_epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, float("nan")), "delta"),
-    (lambda: compute_epsilon(Gaussian(1.0), L2Ball(1.0), 0.0, 10, 1e-5), "sample_rate"),
-    (lambda: Accountant(Gaussian(1.0), method="exact"), "method"),
-    (lambda: Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(1.0)).step(0), "count"),
-    (lambda: Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(1.0)).get_delta(-1.0), "epsilon"),
-    (lambda: Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(1.0)).get_delta(float("inf")), "epsilon"),
-    (lambda: Accountant.from_state_dict({"state_version": 99}), "state_version"),
-    (lambda: calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, target_epsilon=0.0, target_delta=1e-5),
-     "target_epsilon"),
-    (lambda: calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, target_epsilon=1.0, target_delta=2.0), "delta"),
-    (lambda: calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, target_epsilon=1.0, target_delta=1e-5, rtol=0),
-     "rtol"),
-    (lambda: Mechanism("noise"), "noise"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: compute_epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 0, 1e-5), "steps"),
+        (lambda: compute_epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 2.5, 1e-5), "steps"),
+        (lambda: compute_epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, 0.0), "delta"),
+        (lambda: compute_epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, float("nan")), "delta"),
+        (lambda: compute_epsilon(Gaussian(1.0), L2Ball(1.0), 0.0, 10, 1e-5), "sample_rate"),
+        (lambda: Accountant(Gaussian(1.0), method="exact"), "method"),
+        (lambda: Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(1.0)).step(0), "count"),
+        (lambda: Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(1.0)).get_delta(-1.0), "epsilon"),
+        (lambda: Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(1.0)).get_delta(float("inf")), "epsilon"),
+        (lambda: Accountant.from_state_dict({"state_version": 99}), "state_version"),
+        (
+            lambda: calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, target_epsilon=0.0, target_delta=1e-5),
+            "target_epsilon",
+        ),
+        (
+            lambda: calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, target_epsilon=1.0, target_delta=2.0),
+            "delta",
+        ),
+        (
+            lambda: calibrate(
+                Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 10, target_epsilon=1.0, target_delta=1e-5, rtol=0
+            ),
+            "rtol",
+        ),
+        (lambda: Mechanism("noise"), "noise"),
+    ],
+)
 def test_bad_input_raises_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -197,7 +236,8 @@ def test_tiny_noise_gives_a_finite_sound_epsilon():
     value = compute_epsilon(Gaussian(0.01), L2Ball(1.0), Poisson(1.0), 10, 1e-5)
     # exact Gaussian delta at the reported epsilon (Balle & Wang 2018, Thm 8), in log space
     log_delta = special.log_ndtr(-value / mu + mu / 2) + np.log1p(
-        -np.exp(value + special.log_ndtr(-value / mu - mu / 2) - special.log_ndtr(-value / mu + mu / 2)))
+        -np.exp(value + special.log_ndtr(-value / mu - mu / 2) - special.log_ndtr(-value / mu + mu / 2))
+    )
     assert math.isfinite(value) and log_delta <= math.log(1e-5)
 
 
@@ -231,21 +271,40 @@ def _damaged(path, change):
     return state
 
 
-@pytest.mark.parametrize("path", [("method",), ("orders",), ("ledger",), ("default",), ("ledger", 0, "count"),
-                                  ("ledger", 0, "mechanism"), ("ledger", 0, "mechanism", "noise"),
-                                  ("ledger", 0, "mechanism", "geometry"), ("ledger", 0, "mechanism", "sampling"),
-                                  ("ledger", 0, "mechanism", "sampling", "sample_rate")])
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("method",),
+        ("orders",),
+        ("ledger",),
+        ("default",),
+        ("ledger", 0, "count"),
+        ("ledger", 0, "mechanism"),
+        ("ledger", 0, "mechanism", "noise"),
+        ("ledger", 0, "mechanism", "geometry"),
+        ("ledger", 0, "mechanism", "sampling"),
+        ("ledger", 0, "mechanism", "sampling", "sample_rate"),
+    ],
+)
 def test_state_missing_a_key_names_it(path):
     state = _damaged(path, lambda node, key: node.pop(key))
     with pytest.raises(ValueError, match=repr(path[-1])):
         Accountant.from_state_dict(state)
 
 
-@pytest.mark.parametrize("path, value", [(("ledger",), "x"), (("orders",), {"a": 1}), (("ledger", 0), 5),
-                                         (("ledger", 0, "mechanism"), []), (("orders",), ["a"]),
-                                         (("ledger", 0, "mechanism", "geometry"), {"kind": "l2", "radius": 1}),
-                                         (("ledger", 0, "mechanism", "noise"), {"family": "gaussian"}),
-                                         (("ledger", 0, "count"), None)])
+@pytest.mark.parametrize(
+    "path, value",
+    [
+        (("ledger",), "x"),
+        (("orders",), {"a": 1}),
+        (("ledger", 0), 5),
+        (("ledger", 0, "mechanism"), []),
+        (("orders",), ["a"]),
+        (("ledger", 0, "mechanism", "geometry"), {"kind": "l2", "radius": 1}),
+        (("ledger", 0, "mechanism", "noise"), {"family": "gaussian"}),
+        (("ledger", 0, "count"), None),
+    ],
+)
 def test_state_with_wrong_types_raises_value_error(path, value):
     state = _damaged(path, lambda node, key: node.__setitem__(key, value))
     with pytest.raises(ValueError):
@@ -281,21 +340,28 @@ def test_state_checksum_detects_an_edit():
         Accountant.from_json('{"state_version": 1, "method"')
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: compute_epsilon(Gaussian(1.0), None, Poisson(0.01), 10, 1e-5), "geometry is required"),
-    (lambda: Accountant(Gaussian(1.0)), "geometry is required"),
-    (lambda: Accountant(Gaussian(1.0), L2Ball(1.0)), r"sampling is required: pass Poisson\(sample_rate\)"),
-    (lambda: Accountant(geometry=L2Ball(1.0), sampling=Poisson(0.1)), "give noise too"),
-    (lambda: Accountant().step(1, noise=Gaussian(1.0), geometry=L2Ball(1.0)), "sampling is required"),
-    (lambda: Accountant().step(1, noise=Gaussian(1.0), sampling=Poisson(0.1)), "geometry is required"),
-    (lambda: compute_epsilon(Gaussian(1.0), L2Ball(1.0), None, 10, 1e-5), "sampling is required"),
-    (lambda: calibrate(Gaussian(1.0), L2Ball(1.0), None, 10, target_epsilon=1.0, target_delta=1e-5),
-     "sampling is required"),
-    (lambda: Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.1), neighbouring="replace_one"),
-     r"neighbouring must be one of \('add_remove',\)"),
-    (lambda: Accountant(1.0, L2Ball(1.0)), r"Gaussian\(1.0\)"),
-    (lambda: compute_epsilon(2, L2Ball(1.0), None, 10, 1e-5), r"Gaussian\(2\)"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: compute_epsilon(Gaussian(1.0), None, Poisson(0.01), 10, 1e-5), "geometry is required"),
+        (lambda: Accountant(Gaussian(1.0)), "geometry is required"),
+        (lambda: Accountant(Gaussian(1.0), L2Ball(1.0)), r"sampling is required: pass Poisson\(sample_rate\)"),
+        (lambda: Accountant(geometry=L2Ball(1.0), sampling=Poisson(0.1)), "give noise too"),
+        (lambda: Accountant().step(1, noise=Gaussian(1.0), geometry=L2Ball(1.0)), "sampling is required"),
+        (lambda: Accountant().step(1, noise=Gaussian(1.0), sampling=Poisson(0.1)), "geometry is required"),
+        (lambda: compute_epsilon(Gaussian(1.0), L2Ball(1.0), None, 10, 1e-5), "sampling is required"),
+        (
+            lambda: calibrate(Gaussian(1.0), L2Ball(1.0), None, 10, target_epsilon=1.0, target_delta=1e-5),
+            "sampling is required",
+        ),
+        (
+            lambda: Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.1), neighbouring="replace_one"),
+            r"neighbouring must be one of \('add_remove',\)",
+        ),
+        (lambda: Accountant(1.0, L2Ball(1.0)), r"Gaussian\(1.0\)"),
+        (lambda: compute_epsilon(2, L2Ball(1.0), None, 10, 1e-5), r"Gaussian\(2\)"),
+    ],
+)
 def test_wrong_types_get_user_worded_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()

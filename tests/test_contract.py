@@ -4,6 +4,7 @@ Each method ("rdp", "pld", "auto") must: answer 0 for an empty ledger; compose a
 composition of its runs (never less than any single run); round-trip epsilon <-> delta consistently; and give the
 same answers after a state round trip.
 """
+
 import json
 import warnings
 

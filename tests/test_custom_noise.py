@@ -1,11 +1,22 @@
 """User densities: zero-density regions, jumps (no L2 bound), symmetry in the tails, PLD only where proven."""
+
 import math
 
 import numpy as np
 import pytest
 
-from lmodp_core import (Accountant, CustomNoise, L1Ball, L2Ball, Mechanism, Poisson, Scalar, calibrate,
-                        compute_epsilon, step_rdp)
+from lmodp_core import (
+    Accountant,
+    CustomNoise,
+    L1Ball,
+    L2Ball,
+    Mechanism,
+    Poisson,
+    Scalar,
+    calibrate,
+    compute_epsilon,
+    step_rdp,
+)
 from lmodp_core.pld import supports
 
 

@@ -1,6 +1,7 @@
 """Fuzzing the core: noise constructors and methods, geometries, sampling, step_rdp, the RDP conversions and
 calibrate. Whatever the input, a call returns a valid number (no NaN, no negative epsilon or delta) or raises a
 ValueError; no other exception type escapes. Example counts are bounded so that the file runs in seconds."""
+
 import math
 
 import numpy as np
@@ -8,20 +9,61 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lmodp_core import (DEFAULT_ORDERS, LMO, CustomNoise, Gaussian, L1Ball, L2Ball, Laplace, Poisson, Scalar, calibrate,
-                        delta_from_rdp, epsilon_from_rdp, step_rdp)
-from lmodp_core._validation import MAX_SCALE, MIN_SCALE
+from lmodp_core import (
+    DEFAULT_ORDERS,
+    LMO,
+    CustomNoise,
+    Gaussian,
+    L1Ball,
+    L2Ball,
+    Laplace,
+    Poisson,
+    Scalar,
+    calibrate,
+    delta_from_rdp,
+    epsilon_from_rdp,
+    step_rdp,
+)
 from lmodp_core.noise.lmo import SHAPE_RANGE
+from lmodp_core.validation import MAX_SCALE, MIN_SCALE
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CALIBRATIONS = settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-EXTREME_FLOATS = st.sampled_from([0.0, -0.0, -1.0, 1e-320, 1e-300, 1e-101, 1e-100, 1e-20, 1e-6, 0.3, 1.0, 7.5,
-                                  1e20, 1e100, 1e101, 1e300, math.inf, -math.inf, math.nan])
-ANYTHING = st.one_of(EXTREME_FLOATS, st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10**400),
-                     st.none(), st.booleans(), st.text(max_size=3), st.lists(st.floats(), max_size=2))
+EXTREME_FLOATS = st.sampled_from(
+    [
+        0.0,
+        -0.0,
+        -1.0,
+        1e-320,
+        1e-300,
+        1e-101,
+        1e-100,
+        1e-20,
+        1e-6,
+        0.3,
+        1.0,
+        7.5,
+        1e20,
+        1e100,
+        1e101,
+        1e300,
+        math.inf,
+        -math.inf,
+        math.nan,
+    ]
+)
+ANYTHING = st.one_of(
+    EXTREME_FLOATS,
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-10, 10**400),
+    st.none(),
+    st.booleans(),
+    st.text(max_size=3),
+    st.lists(st.floats(), max_size=2),
+)
 POINTS = st.one_of(ANYTHING, st.lists(st.floats(allow_nan=False, allow_infinity=True), min_size=1, max_size=5))
 LOG_SCALE = st.floats(math.log10(MIN_SCALE), math.log10(MAX_SCALE))
 
@@ -102,16 +144,24 @@ ORDERS = np.array([1.5, 2.0, 8.0, 64.0])
 
 
 @FAST
-@given(family=st.sampled_from([Gaussian, Laplace]), log_scale=LOG_SCALE, geometry=GEOMETRIES,
-       log_clip=LOG_SCALE, rate=st.sampled_from([1e-12, 1e-3, 0.01, 0.5, 0.999, 1.0]))
+@given(
+    family=st.sampled_from([Gaussian, Laplace]),
+    log_scale=LOG_SCALE,
+    geometry=GEOMETRIES,
+    log_clip=LOG_SCALE,
+    rate=st.sampled_from([1e-12, 1e-3, 0.01, 0.5, 0.999, 1.0]),
+)
 def test_step_rdp_of_closed_form_noise_at_any_supported_scale(family, log_scale, geometry, log_clip, rate):
     rdp = step_rdp(family(10.0**log_scale), geometry(10.0**log_clip), Poisson(rate), ORDERS)
     _assert_no_nan(rdp, low=0.0)
 
 
 @SLOW
-@given(log_relative=st.one_of(st.floats(-100, -3), st.floats(3, 100)), geometry=GEOMETRIES,
-       rate=st.sampled_from([0.01, 1.0]))
+@given(
+    log_relative=st.one_of(st.floats(-100, -3), st.floats(3, 100)),
+    geometry=GEOMETRIES,
+    rate=st.sampled_from([0.01, 1.0]),
+)
 def test_step_rdp_of_lmo_far_from_the_clip(log_relative, geometry, rate):
     noise = LMO(0.1, 0.1, 0.1, 1.0, 0.5, 5.0, 1.0, 2.0, scale=10.0**log_relative)
     _assert_no_nan(step_rdp(noise, geometry(1.0), rate, ORDERS), low=0.0)
@@ -148,25 +198,45 @@ def test_conversions_return_a_bound_and_a_number_or_none(rdp, delta, epsilon):
 
 # ---- calibration ---------------------------------------------------------------------------------------------
 @CALIBRATIONS
-@given(family=st.sampled_from([Gaussian, Laplace]), log_epsilon=st.floats(-12, 1), log_delta=st.floats(-12, -1),
-       steps=st.integers(1, 1000), geometry=GEOMETRIES)
-def test_calibrate_with_tiny_budgets_meets_the_target_or_raises_value_error(family, log_epsilon, log_delta, steps,
-                                                                             geometry):
+@given(
+    family=st.sampled_from([Gaussian, Laplace]),
+    log_epsilon=st.floats(-12, 1),
+    log_delta=st.floats(-12, -1),
+    steps=st.integers(1, 1000),
+    geometry=GEOMETRIES,
+)
+def test_calibrate_with_tiny_budgets_meets_the_target_or_raises_value_error(
+    family, log_epsilon, log_delta, steps, geometry
+):
     target, delta = 10.0**log_epsilon, 10.0**log_delta
-    noise = _valid_or_value_error(lambda: calibrate(family(1.0), geometry(1.0), Poisson(0.01), steps,
-                                                    target_epsilon=target, target_delta=delta, method="rdp"))
-    if noise is not None:
+    calibration = _valid_or_value_error(
+        lambda: calibrate(
+            family(1.0), geometry(1.0), Poisson(0.01), steps, target_epsilon=target, target_delta=delta, method="rdp"
+        )
+    )
+    if calibration is not None:
+        noise = calibration.noise
         rdp = steps * step_rdp(noise, geometry(1.0), Poisson(0.01), DEFAULT_ORDERS)
         assert epsilon_from_rdp(DEFAULT_ORDERS, rdp, delta, warn=False)[0] <= target
 
 
 @FAST
-@given(argument=st.sampled_from(["noise", "geometry", "sampling", "steps", "target_epsilon", "target_delta", "rtol"]),
-       value=ANYTHING)
+@given(
+    argument=st.sampled_from(["noise", "geometry", "sampling", "steps", "target_epsilon", "target_delta", "rtol"]),
+    value=ANYTHING,
+)
 def test_calibrate_validates_every_argument(argument, value):
-    kwargs = dict(noise=Gaussian(1.0), geometry=L2Ball(1.0), sampling=Poisson(0.01), steps=10, target_epsilon=1.0,
-                  target_delta=1e-5, rtol=1e-3, method="rdp")
+    kwargs = dict(
+        noise=Gaussian(1.0),
+        geometry=L2Ball(1.0),
+        sampling=Poisson(0.01),
+        steps=10,
+        target_epsilon=1.0,
+        target_delta=1e-5,
+        rtol=1e-3,
+        method="rdp",
+    )
     kwargs[argument] = value
-    noise = _valid_or_value_error(lambda: calibrate(**kwargs))
-    if noise is not None:
-        assert isinstance(noise, Gaussian)
+    calibration = _valid_or_value_error(lambda: calibrate(**kwargs))
+    if calibration is not None:
+        assert isinstance(calibration.noise, Gaussian)

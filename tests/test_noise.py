@@ -1,19 +1,29 @@
 """Noise families: closed forms against sampling and quadrature, domains, serialisation, bad input."""
+
+import dataclasses
+import functools
 import json
 import math
+import pickle
 
 import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from lmodp_core import LMO, CustomNoise, Gaussian, Laplace, Noise
+from lmodp_core import LMO, CustomNoise, Gaussian, Laplace, Noise, PiecewiseNoise
 from lmodp_core.noise.lmo import SHAPE_RANGE as LMO_SHAPE_RANGE
 
 from .conftest import PAPER_03
 
 HEAVY = dict(a1=1.0, a3=0.0, a4=0.0, gamma_shape=2.5, gamma_scale=1.0, exp_rate=1.0, unif_low=0.0, unif_high=1.0)
-FAMILIES = [Gaussian(1.7), Laplace(0.6), LMO(**PAPER_03), LMO(**PAPER_03, scale=3.0), LMO(**HEAVY),
-            LMO(0.0, 0.9, 0.7, 1.0, 7.5, 1.0, 6.0, 7.0)]
+FAMILIES = [
+    Gaussian(1.7),
+    Laplace(0.6),
+    LMO(**PAPER_03),
+    LMO(**PAPER_03, scale=3.0),
+    LMO(**HEAVY),
+    LMO(0.0, 0.9, 0.7, 1.0, 7.5, 1.0, 6.0, 7.0),
+]
 
 
 @pytest.mark.parametrize("noise", FAMILIES, ids=repr)
@@ -105,10 +115,47 @@ def test_scaled_and_serialisation(noise):
         noise.scale = 3.0  # immutable
 
 
+@pytest.mark.parametrize("noise", [*FAMILIES, PiecewiseNoise(0.5, [0.8, 0.4, 0.2])], ids=repr)
+def test_families_are_frozen_dataclasses_equal_by_fields_and_picklable(noise):
+    assert dataclasses.is_dataclass(noise)
+    rebuilt = type(noise)(**noise._params())
+    assert rebuilt == noise and hash(rebuilt) == hash(noise) and repr(rebuilt) == repr(noise)
+    assert noise.scaled(2.0) != noise
+    assert pickle.loads(pickle.dumps(noise)) == noise  # the search's worker processes receive pickles
+    assert len({noise, rebuilt, pickle.loads(pickle.dumps(noise))}) == 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        noise.scale = 3.0
+
+
+def _unit_laplace_logpdf(x):
+    return -np.abs(x) - math.log(2.0)
+
+
+class _UnhashableDensity:
+    __hash__ = None
+
+    def __call__(self, x):
+        return _unit_laplace_logpdf(x)
+
+
+def test_custom_noise_is_equal_by_callable_identity_and_parameters():
+    noise = CustomNoise(_unit_laplace_logpdf, name="laplace")
+    assert noise == CustomNoise(_unit_laplace_logpdf, name="laplace", _checked=True)
+    assert hash(noise) == hash(noise.scaled(3.0).scaled(1 / 3.0))
+    assert noise != CustomNoise(_unit_laplace_logpdf, name="other")
+    assert noise != CustomNoise(functools.partial(_unit_laplace_logpdf), name="laplace")  # same formula, new object
+    assert noise != CustomNoise(_unit_laplace_logpdf, lambda rng, size: rng.laplace(size=size), name="laplace")
+    assert pickle.loads(pickle.dumps(noise)) == noise  # a module-level function pickles by reference
+    assert repr(noise) == "CustomNoise(name='laplace', scale=1.0, kinks=[0.0], typical_scale=1.0)"
+    with pytest.raises(ValueError, match="hashable"):
+        CustomNoise(_UnhashableDensity())
+
+
 def test_custom_noise_matches_builtin_and_checks_its_density():
     gauss = Gaussian(1.0)
-    custom = CustomNoise(lambda x: -0.5 * x * x - 0.5 * math.log(2 * math.pi), lambda r, n: r.normal(size=n),
-                         kinks=(), name="std-normal").scaled(2.0)
+    custom = CustomNoise(
+        lambda x: -0.5 * x * x - 0.5 * math.log(2 * math.pi), lambda r, n: r.normal(size=n), kinks=(), name="std-normal"
+    ).scaled(2.0)
     assert custom.variance == pytest.approx(4.0, rel=1e-9)
     assert custom.fisher_information == pytest.approx(0.25, rel=1e-6)
     assert float(custom.sf(1.3)) == pytest.approx(float(gauss.scaled(2.0).sf(1.3)), rel=1e-9)
@@ -124,24 +171,27 @@ def test_custom_noise_matches_builtin_and_checks_its_density():
         CustomNoise(lambda x: -np.abs(x) - math.log(2)).sample(np.random.default_rng(0), 3)
 
 
-@pytest.mark.parametrize("build, match", [
-    (lambda: Gaussian(0.0), "sigma"),
-    (lambda: Gaussian(float("nan")), "sigma"),
-    (lambda: Gaussian(float("inf")), "sigma"),
-    (lambda: Laplace(-1.0), "scale"),
-    (lambda: LMO(0, 0, 0, 1, 1, 1, 0, 1), "at least one"),
-    (lambda: LMO(-0.1, 0.1, 0.1, 1, 1, 1, 0, 1), "a1"),
-    (lambda: LMO(0.1, 0.1, 0.1, 0.0, 1, 1, 0, 1), "gamma_shape"),
-    (lambda: LMO(0.1, 0.1, 0.1, 1, -1, 1, 0, 1), "gamma_scale"),
-    (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 0, 0, 1), "exp_rate"),
-    (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 1, -1, 1), "unif_low"),
-    (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 1, 2, 1), "unif_high"),
-    (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 1, 0, 1, scale=0), "scale"),
-    (lambda: LMO(0.1, 0.1, float("nan"), 1, 1, 1, 0, 1), "a4"),
-    (lambda: Gaussian(1.0).scaled(0.0), "factor"),
-    (lambda: Noise.from_dict({"family": "cauchy"}), "unknown noise family"),
-    (lambda: LMO.from_paper({"a1": 0.1}), "missing"),
-])
+@pytest.mark.parametrize(
+    "build, match",
+    [
+        (lambda: Gaussian(0.0), "sigma"),
+        (lambda: Gaussian(float("nan")), "sigma"),
+        (lambda: Gaussian(float("inf")), "sigma"),
+        (lambda: Laplace(-1.0), "scale"),
+        (lambda: LMO(0, 0, 0, 1, 1, 1, 0, 1), "at least one"),
+        (lambda: LMO(-0.1, 0.1, 0.1, 1, 1, 1, 0, 1), "a1"),
+        (lambda: LMO(0.1, 0.1, 0.1, 0.0, 1, 1, 0, 1), "gamma_shape"),
+        (lambda: LMO(0.1, 0.1, 0.1, 1, -1, 1, 0, 1), "gamma_scale"),
+        (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 0, 0, 1), "exp_rate"),
+        (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 1, -1, 1), "unif_low"),
+        (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 1, 2, 1), "unif_high"),
+        (lambda: LMO(0.1, 0.1, 0.1, 1, 1, 1, 0, 1, scale=0), "scale"),
+        (lambda: LMO(0.1, 0.1, float("nan"), 1, 1, 1, 0, 1), "a4"),
+        (lambda: Gaussian(1.0).scaled(0.0), "factor"),
+        (lambda: Noise.from_dict({"family": "cauchy"}), "unknown noise family"),
+        (lambda: LMO.from_paper({"a1": 0.1}), "missing"),
+    ],
+)
 def test_bad_parameters_raise_value_error(build, match):
     with pytest.raises(ValueError, match=match):
         build()
@@ -161,8 +211,10 @@ ONE_OF_EACH = [Gaussian(1.0), Laplace(1.0), LMO(**PAPER_03), UNIT_LAPLACE]
 
 @pytest.mark.parametrize("noise", ONE_OF_EACH, ids=repr)
 @pytest.mark.parametrize("method", ["logpdf", "pdf", "sf", "score"])
-@pytest.mark.parametrize("x, match", [(math.nan, "NaN"), ([0.0, math.nan], "NaN"), (None, "real number"),
-                                      ("1", "real number"), (1j, "real number")])
+@pytest.mark.parametrize(
+    "x, match",
+    [(math.nan, "NaN"), ([0.0, math.nan], "NaN"), (None, "real number"), ("1", "real number"), (1j, "real number")],
+)
 def test_points_are_checked_once_for_every_family(noise, method, x, match):
     with pytest.raises(ValueError, match=match):
         getattr(noise, method)(x)
@@ -188,13 +240,22 @@ def test_sample_needs_a_numpy_generator(noise, rng):
     assert noise.sample(rng, (2, 3)).shape == (2, 3)
 
 
-@pytest.mark.parametrize("build", [
-    lambda: Gaussian(1e-150), lambda: Gaussian(1e300), lambda: Laplace(1e300), lambda: Laplace(1e-300),
-    lambda: LMO(**{**PAPER_03, "a1": 1e300}), lambda: LMO(**{**PAPER_03, "gamma_shape": 1e300}),
-    lambda: LMO(**{**PAPER_03, "exp_rate": 1e-300}), lambda: LMO(**{**PAPER_03, "unif_high": 1e300}),
-    lambda: LMO(**{**PAPER_03, "a1": 1e-300, "a3": 1e-300, "a4": 1e-300}), lambda: LMO(**PAPER_03, scale=1e-300),
-    lambda: Gaussian(1.0).scaled(1e-120),
-])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Gaussian(1e-150),
+        lambda: Gaussian(1e300),
+        lambda: Laplace(1e300),
+        lambda: Laplace(1e-300),
+        lambda: LMO(**{**PAPER_03, "a1": 1e300}),
+        lambda: LMO(**{**PAPER_03, "gamma_shape": 1e300}),
+        lambda: LMO(**{**PAPER_03, "exp_rate": 1e-300}),
+        lambda: LMO(**{**PAPER_03, "unif_high": 1e300}),
+        lambda: LMO(**{**PAPER_03, "a1": 1e-300, "a3": 1e-300, "a4": 1e-300}),
+        lambda: LMO(**PAPER_03, scale=1e-300),
+        lambda: Gaussian(1.0).scaled(1e-120),
+    ],
+)
 def test_parameters_outside_the_supported_range_are_refused(build):
     with pytest.raises(ValueError, match="numerically supported range"):
         build()
@@ -222,8 +283,15 @@ def test_log_density_lipschitz_constant_bounds_the_score(noise):
     assert noise.fisher_information <= noise.log_density_lipschitz**2 * (1 + 1e-9)
 
 
-@pytest.mark.parametrize("data", [{"family": "gaussian"}, {"family": "gaussian", "sigma": 1.0, "extra": 2},
-                                  {"family": "lmo", "a1": 0.1}, {"family": "laplace", "scale": "1"}])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"family": "gaussian"},
+        {"family": "gaussian", "sigma": 1.0, "extra": 2},
+        {"family": "lmo", "a1": 0.1},
+        {"family": "laplace", "scale": "1"},
+    ],
+)
 def test_malformed_noise_dicts_raise_value_error(data):
     with pytest.raises(ValueError, match="noise dict needs the arguments|scale"):
         Noise.from_dict(data)
@@ -231,7 +299,8 @@ def test_malformed_noise_dicts_raise_value_error(data):
 
 def test_lmo_draws_whose_inverse_scale_underflows_are_never_nan():
     """A tiny Gamma shape makes U underflow to 0; a draw is then huge but never 0/0 = NaN (issue 12 §6)."""
-    tiny_shape = LMO(a1=1.0, a3=0.0, a4=0.0, gamma_shape=1e-20, gamma_scale=1.0, exp_rate=1.0, unif_low=0.0,
-                     unif_high=1.0)
+    tiny_shape = LMO(
+        a1=1.0, a3=0.0, a4=0.0, gamma_shape=1e-20, gamma_scale=1.0, exp_rate=1.0, unif_low=0.0, unif_high=1.0
+    )
     draws = tiny_shape.sample(np.random.default_rng(0), 10_000)
     assert not np.isnan(draws).any() and np.abs(draws).min() > 1e250

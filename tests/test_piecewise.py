@@ -1,4 +1,5 @@
 """PiecewiseNoise: histogram densities with exact divergences and privacy-loss distributions."""
+
 import math
 
 import mpmath
@@ -7,30 +8,44 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmodp_core import (DEFAULT_ORDERS, Accountant, L1Ball, L2Ball, Mechanism, Noise, PiecewiseNoise, Poisson,
-                        Scalar, calibrate, pld_epsilon)
+from lmodp_core import (
+    DEFAULT_ORDERS,
+    Accountant,
+    L1Ball,
+    L2Ball,
+    Mechanism,
+    Noise,
+    PiecewiseNoise,
+    Poisson,
+    Scalar,
+    calibrate,
+    pld_epsilon,
+)
 from lmodp_core.pld import supports
 from lmodp_core.rdp import renyi_poisson_mixture, renyi_shift
-from lmodp_core.rdp.divergence import _numeric_renyi, _split_points
+from lmodp_core.rdp.divergence import _numeric_renyi, split_points
 
 SMALL = PiecewiseNoise.normalised(0.5, [3.0, 2.0, 1.0], tail_ratio=0.6)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(bin_width=0.0, values=[1.0]), "bin_width"),
-    (dict(bin_width=-1.0, values=[1.0]), "bin_width"),
-    (dict(bin_width=math.nan, values=[1.0]), "bin_width"),
-    (dict(bin_width=1.0, values=[]), "values"),
-    (dict(bin_width=1.0, values=[0.5, -0.1]), "values"),
-    (dict(bin_width=1.0, values=[0.5, math.inf]), "values"),
-    (dict(bin_width=1.0, values=[0.5, math.nan]), "values"),
-    (dict(bin_width=1.0, values="abc"), "values"),
-    (dict(bin_width=1.0, values=[0.5], tail_ratio=1.0), "tail_ratio"),
-    (dict(bin_width=1.0, values=[0.5], tail_ratio=0.0), "tail_ratio"),
-    (dict(bin_width=1.0, values=[0.5], tail_ratio=math.inf), "tail_ratio"),
-    (dict(bin_width=1.0, values=[0.5], scale=0.0), "scale"),
-    (dict(bin_width=1.0, values=[0.3, 0.2]), "integrate to 1.*0.7"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(bin_width=0.0, values=[1.0]), "bin_width"),
+        (dict(bin_width=-1.0, values=[1.0]), "bin_width"),
+        (dict(bin_width=math.nan, values=[1.0]), "bin_width"),
+        (dict(bin_width=1.0, values=[]), "values"),
+        (dict(bin_width=1.0, values=[0.5, -0.1]), "values"),
+        (dict(bin_width=1.0, values=[0.5, math.inf]), "values"),
+        (dict(bin_width=1.0, values=[0.5, math.nan]), "values"),
+        (dict(bin_width=1.0, values="abc"), "values"),
+        (dict(bin_width=1.0, values=[0.5], tail_ratio=1.0), "tail_ratio"),
+        (dict(bin_width=1.0, values=[0.5], tail_ratio=0.0), "tail_ratio"),
+        (dict(bin_width=1.0, values=[0.5], tail_ratio=math.inf), "tail_ratio"),
+        (dict(bin_width=1.0, values=[0.5], scale=0.0), "scale"),
+        (dict(bin_width=1.0, values=[0.3, 0.2]), "integrate to 1.*0.7"),
+    ],
+)
 def test_bad_input_raises_a_value_error_naming_it(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PiecewiseNoise(kwargs.pop("bin_width"), kwargs.pop("values"), **kwargs)
@@ -80,14 +95,19 @@ def test_exact_divergence_matches_an_mpmath_hand_sum():
 
 
 @settings(max_examples=15, deadline=None)
-@given(values=st.lists(st.floats(0.05, 5.0), min_size=1, max_size=5), width=st.floats(0.2, 2.0),
-       tail=st.one_of(st.none(), st.floats(0.2, 0.8)), shift=st.floats(0.01, 3.0))
+@given(
+    values=st.lists(st.floats(0.05, 5.0), min_size=1, max_size=5),
+    width=st.floats(0.2, 2.0),
+    tail=st.one_of(st.none(), st.floats(0.2, 0.8)),
+    shift=st.floats(0.01, 3.0),
+)
 def test_exact_divergence_equals_quadrature_of_the_same_density(values, width, tail, shift):
     noise = PiecewiseNoise.normalised(width, values, tail_ratio=tail)
     orders = np.array([1.5, 2.0, 4.0])
     exact = renyi_shift(noise, [shift], orders)[0]
-    quadrature = _numeric_renyi(lambda x: (noise.logpdf(x - shift), noise.logpdf(x)), _split_points(noise, shift),
-                                noise.typical_scale, orders)
+    quadrature = _numeric_renyi(
+        lambda x: (noise.logpdf(x - shift), noise.logpdf(x)), split_points(noise, shift), noise.typical_scale, orders
+    )
     finite = np.isfinite(exact)
     assert np.array_equal(finite, np.isfinite(quadrature))
     np.testing.assert_allclose(exact[finite], quadrature[finite], rtol=1e-8, atol=1e-12)

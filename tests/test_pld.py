@@ -1,4 +1,5 @@
 """PLD accounting (docs/theory.md §4.5) against the §6 vectors, closed forms, brute force and dp_accounting."""
+
 import math
 
 import numpy as np
@@ -6,8 +7,10 @@ import pytest
 from scipy import integrate, special
 
 from lmodp_core import LMO, CustomNoise, Gaussian, L1Ball, L2Ball, Laplace, Poisson, Scalar
-from lmodp_core.accountant import Accountant, Mechanism
-from lmodp_core.pld import asymptotic_epsilon, pld_delta, pld_epsilon, supports
+from lmodp_core.accountant import Accountant
+from lmodp_core.estimates import asymptotic_epsilon
+from lmodp_core.mechanism import Mechanism
+from lmodp_core.pld import pld_delta, pld_epsilon, supports
 from lmodp_core.pld.pmf import LossPMF, convolve
 from lmodp_core.rdp import epsilon_from_rdp, sampled_gaussian_rdp
 
@@ -20,17 +23,22 @@ def dp_sgd(sigma, sample_rate, steps, clip=1.0):
 
 def gaussian_delta(epsilon, sigma):
     """Balle-Wang 2018: delta(eps) of N(1, sigma^2) vs N(0, sigma^2)."""
-    return special.ndtr(0.5 / sigma - epsilon * sigma) - math.exp(epsilon) * special.ndtr(-0.5 / sigma - epsilon * sigma)
+    return special.ndtr(0.5 / sigma - epsilon * sigma) - math.exp(epsilon) * special.ndtr(
+        -0.5 / sigma - epsilon * sigma
+    )
 
 
 # ---- §6 vectors ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("epsilon, sigma, sample_rate, steps, expected", [
-    (1.0, 2.0, 0.01, 10**4, 0.0102249),
-    (0.8, 2.0, 0.01, 10**4, 0.0228503),
-    (1.0, 1.0, 0.01, 10**4, 0.239176),
-    (1.0, 2.0, 0.02, 10**4, 0.149917),
-    (1.0, 2.0, 0.01, 10**5, 0.392057),
-])
+@pytest.mark.parametrize(
+    "epsilon, sigma, sample_rate, steps, expected",
+    [
+        (1.0, 2.0, 0.01, 10**4, 0.0102249),
+        (0.8, 2.0, 0.01, 10**4, 0.0228503),
+        (1.0, 1.0, 0.01, 10**4, 0.239176),
+        (1.0, 2.0, 0.02, 10**4, 0.149917),
+        (1.0, 2.0, 0.01, 10**5, 0.392057),
+    ],
+)
 def test_delta_vectors(epsilon, sigma, sample_rate, steps, expected):
     upper, lower = pld_delta(dp_sgd(sigma, sample_rate, steps), epsilon)
     assert upper == pytest.approx(expected, rel=1e-3)
@@ -78,7 +86,7 @@ def test_tiny_delta_is_finite_and_conservative():
     ledger = dp_sgd(1.0, 1e-3, 10**4)
     results = [pld_epsilon(ledger, delta) for delta in (1e-10, 1e-14, 1e-18)]
     uppers = [r[0] for r in results]
-    assert all(math.isfinite(u) and not math.isnan(l) for u, l in results)
+    assert all(math.isfinite(upper) and not math.isnan(lower) for upper, lower in results)
     assert uppers[0] < uppers[1] < uppers[2]
     orders = np.concatenate([np.arange(2.0, 64.0), np.arange(64.0, 1025.0, 16.0)])
     rdp_eps, _ = epsilon_from_rdp(orders, 10**4 * sampled_gaussian_rdp(1e-3, 1.0, orders), 1e-18)
@@ -102,7 +110,8 @@ def test_supports():
     assert supports(Mechanism(Laplace(1.0), Scalar(1.0), Poisson(0.1)))
     assert supports(Mechanism(lmo, Scalar(1.0), Poisson(0.1)))
     assert not supports(Mechanism(lmo, L2Ball(1.0), Poisson(0.1)))
-    assert not supports(Mechanism(Laplace(1.0), L1Ball(1.0)))
+    assert supports(Mechanism(Laplace(1.0), L1Ball(1.0)))  # tests/test_l1_laplace.py
+    assert not supports(Mechanism(Laplace(1.0), L2Ball(1.0)))
 
 
 def test_shift_non_monotone_density_is_not_supported():
@@ -124,6 +133,7 @@ def test_shift_non_monotone_density_is_not_supported():
 # ---- non-monotone privacy loss vs brute force -------------------------------------------------------------
 def _brute_force_delta(noise, shift, sample_rate, epsilon):
     """int (p - e^eps q)_+ for both directions by adaptive quadrature between the sign changes."""
+
     def densities(x):
         f, shifted = noise.pdf(x), noise.pdf(x - shift)
         mixture = (1 - sample_rate) * f + sample_rate * shifted
@@ -252,10 +262,17 @@ def test_bad_ledger():
         pld_epsilon([mechanism], 1e-5)
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    (dict(sample_rate=0.0), "sample_rate"), (dict(sample_rate=1.5), "sample_rate"), (dict(steps=0), "steps"),
-    (dict(delta=1.0), "delta"), (dict(clip=-1.0), "clip"), (dict(steps=2.5), "steps"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(sample_rate=0.0), "sample_rate"),
+        (dict(sample_rate=1.5), "sample_rate"),
+        (dict(steps=0), "steps"),
+        (dict(delta=1.0), "delta"),
+        (dict(clip=-1.0), "clip"),
+        (dict(steps=2.5), "steps"),
+    ],
+)
 def test_asymptotic_epsilon_bad_input(kwargs, name):
     arguments = dict(noise=Gaussian(1.0), sample_rate=0.01, steps=10, delta=1e-5, clip=1.0) | kwargs
     with pytest.raises(ValueError, match=name):
@@ -269,9 +286,16 @@ def test_agrees_with_dp_accounting_on_random_dp_sgd_settings():
     for _ in range(20):
         sigma, sample_rate = float(rng.uniform(0.7, 3.0)), float(10 ** rng.uniform(-3.0, -1.3))
         steps, delta = int(10 ** rng.uniform(2.0, 3.3)), float(10 ** rng.uniform(-7.0, -4.0))
-        theirs = pld_lib.from_gaussian_mechanism(
-            sigma, sampling_prob=sample_rate, value_discretization_interval=1e-4, use_connect_dots=True,
-        ).self_compose(steps).get_epsilon_for_delta(delta)
+        theirs = (
+            pld_lib.from_gaussian_mechanism(
+                sigma,
+                sampling_prob=sample_rate,
+                value_discretization_interval=1e-4,
+                use_connect_dots=True,
+            )
+            .self_compose(steps)
+            .get_epsilon_for_delta(delta)
+        )
         ours, lower = pld_epsilon(dp_sgd(sigma, sample_rate, steps), delta)
         assert ours == pytest.approx(theirs, rel=5e-3), (sigma, sample_rate, steps, delta)
         assert lower <= theirs * (1 + 1e-6)
@@ -286,11 +310,14 @@ def test_laplace_epsilon_closed_form(scale):
     assert lower <= exact
 
 
-@pytest.mark.parametrize("mechanism, steps", [
-    (Mechanism(Laplace(0.5), Scalar(1.0), Poisson(0.2)), 30),
-    (Mechanism(LMO(**PAPER_03).scaled(2.0), Scalar(1.0), Poisson(0.5)), 5),
-    (Mechanism(Gaussian(0.9), L2Ball(1.0), Poisson(0.05)), 300),
-])
+@pytest.mark.parametrize(
+    "mechanism, steps",
+    [
+        (Mechanism(Laplace(0.5), Scalar(1.0), Poisson(0.2)), 30),
+        (Mechanism(LMO(**PAPER_03).scaled(2.0), Scalar(1.0), Poisson(0.5)), 5),
+        (Mechanism(Gaussian(0.9), L2Ball(1.0), Poisson(0.05)), 300),
+    ],
+)
 def test_epsilon_and_delta_invert_each_other(mechanism, steps):
     for delta in (1e-3, 1e-6, 1e-9):
         epsilon, _ = pld_epsilon([(mechanism, steps)], delta)
@@ -321,10 +348,18 @@ def test_small_epsilon_dp_sgd_within_a_thousandth_of_dp_accounting():
     from dp_accounting.pld import privacy_loss_distribution
 
     sigma, rate, steps, delta = 2.294, 1.83e-4, 19, 1.31e-11
-    bounds = [privacy_loss_distribution.from_gaussian_mechanism(
-        sigma, value_discretization_interval=2e-6, sampling_prob=rate, use_connect_dots=pessimistic,
-        pessimistic_estimate=pessimistic).self_compose(steps).get_epsilon_for_delta(delta)
-        for pessimistic in (True, False)]
+    bounds = [
+        privacy_loss_distribution.from_gaussian_mechanism(
+            sigma,
+            value_discretization_interval=2e-6,
+            sampling_prob=rate,
+            use_connect_dots=pessimistic,
+            pessimistic_estimate=pessimistic,
+        )
+        .self_compose(steps)
+        .get_epsilon_for_delta(delta)
+        for pessimistic in (True, False)
+    ]
     upper, lower = pld_epsilon(dp_sgd(sigma, rate, steps), delta)
     assert bounds[1] <= upper <= bounds[0] * (1 + 1e-3)  # above dp_accounting's optimistic, near its pessimistic
     assert lower <= upper
@@ -345,6 +380,7 @@ def _exact_one_step_delta(noise, sample_rate, epsilon, shift=1.0):
 
     best = 0.0
     for direction in ("remove", "add"):
+
         def integrand(x, direction=direction):
             log_p, log_q = log_pair(np.array([x]), direction)
             return float(np.exp(log_p[0]) * -math.expm1(min(epsilon + log_q[0] - log_p[0], 0.0)))
@@ -352,8 +388,13 @@ def _exact_one_step_delta(noise, sample_rate, epsilon, shift=1.0):
         log_p, log_q = log_pair(grid, direction)
         changes = np.flatnonzero(np.diff((log_p - log_q > epsilon).astype(int)))
         edges = np.unique(np.concatenate([[-np.inf], grid[changes], grid[changes + 1], kinks, [np.inf]]))
-        best = max(best, sum(integrate.quad(integrand, a, b, epsabs=0.0, epsrel=1e-8, limit=500)[0]
-                             for a, b in zip(edges[:-1], edges[1:])))
+        best = max(
+            best,
+            sum(
+                integrate.quad(integrand, a, b, epsabs=0.0, epsrel=1e-8, limit=500)[0]
+                for a, b in zip(edges[:-1], edges[1:])
+            ),
+        )
     return best
 
 
@@ -375,8 +416,9 @@ def test_rtol_is_exposed_and_checked():
     ledger = dp_sgd(1.0, 0.01, 100)
     coarse, fine = pld_epsilon(ledger, 1e-5, rtol=0.05), pld_epsilon(ledger, 1e-5, rtol=1e-4)
     assert fine.upper <= coarse.upper and fine.lower <= fine.upper
-    assert Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), pld_rtol=1e-4).step(100).report(1e-5).epsilon \
-        == pytest.approx(fine.upper, rel=1e-12)
+    assert Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), pld_rtol=1e-4).step(100).report(
+        1e-5
+    ).epsilon == pytest.approx(fine.upper, rel=1e-12)
     for bad in (0.0, -1e-3, 2.0, math.nan, "0.01"):
         with pytest.raises(ValueError, match="rtol"):
             pld_delta(ledger, 1.0, rtol=bad)

@@ -1,4 +1,5 @@
 """The paper's formulas (reference only): bound vs numeric r_a(s), +inf outside the MGF domain, published labels."""
+
 import math
 
 import numpy as np
@@ -7,8 +8,13 @@ import pytest
 from lmodp_core import LMO, Gaussian
 from lmodp_core.auditing import published_parameters
 from lmodp_core.rdp import renyi_shift
-from lmodp_core.reference import (PAPER_ORDERS, matching_gaussian_sigma, paper_epsilon, paper_rdp_as_published,
-                                  paper_rdp_bound)
+from lmodp_core.reference import (
+    PAPER_ORDERS,
+    matching_gaussian_sigma,
+    paper_epsilon,
+    paper_rdp_as_published,
+    paper_rdp_bound,
+)
 
 from .conftest import PAPER_03
 
@@ -16,9 +22,14 @@ SHIFTS = [0.25, 0.5, 1.0]
 ORDERS = [1.5, 2.0, 4.0, 8.0, 16.0, 20.0, 22.0, 64.0, 128.0]
 
 
-@pytest.mark.parametrize("params", [PAPER_03, dict(PAPER_03, unif_low=0.0, unif_high=1.0, gamma_shape=2.0),
-                                    dict(a1=0.0, a3=0.0, a4=1.0, gamma_shape=1.0, gamma_scale=1.0, exp_rate=1.0,
-                                         unif_low=1.0, unif_high=3.0)])
+@pytest.mark.parametrize(
+    "params",
+    [
+        PAPER_03,
+        dict(PAPER_03, unif_low=0.0, unif_high=1.0, gamma_shape=2.0),
+        dict(a1=0.0, a3=0.0, a4=1.0, gamma_shape=1.0, gamma_scale=1.0, exp_rate=1.0, unif_low=1.0, unif_high=3.0),
+    ],
+)
 def test_numeric_renyi_is_below_the_paper_bound_wherever_it_is_finite(params):
     noise = LMO(**params)
     bound = paper_rdp_bound(noise, SHIFTS, ORDERS)
@@ -42,13 +53,19 @@ def test_as_published_evaluation_is_finite_where_the_bound_is_not(lmo_paper):
     assert math.isfinite(as_published) and as_published < 0.2
     assert math.isinf(paper_rdp_bound(lmo_paper, [1.0], [128.0])[0, 0])
     inside = [2.0, 8.0, 16.0]
-    np.testing.assert_allclose(paper_rdp_as_published(lmo_paper, [1.0], inside),
-                               paper_rdp_bound(lmo_paper, [1.0], inside), rtol=1e-12)
+    np.testing.assert_allclose(
+        paper_rdp_as_published(lmo_paper, [1.0], inside), paper_rdp_bound(lmo_paper, [1.0], inside), rtol=1e-12
+    )
 
 
 def test_published_labels_are_reproduced_by_the_as_published_formula():
-    expected = {"0.3": (0.29321, 128.0), "0.7": (0.69321, 128.0), "2": (1.92809, 49.0), "3": (2.99648, 48.0),
-                "5": (4.92146, 128.0)}
+    expected = {
+        "0.3": (0.29321, 128.0),
+        "0.7": (0.69321, 128.0),
+        "2": (1.92809, 49.0),
+        "3": (2.99648, 48.0),
+        "5": (4.92146, 128.0),
+    }
     for entry in published_parameters()["sets"]:
         eps, order = paper_epsilon(LMO.from_paper(entry), 1e-10)
         assert eps == pytest.approx(expected[entry["label"]][0], abs=1e-5)
@@ -58,8 +75,11 @@ def test_published_labels_are_reproduced_by_the_as_published_formula():
 
 
 def test_scale_enters_as_a_shift_rescaling(lmo_paper):
-    np.testing.assert_allclose(paper_rdp_bound(lmo_paper.scaled(2.0), [2.0], ORDERS[:5]),
-                               paper_rdp_bound(lmo_paper, [1.0], ORDERS[:5]), rtol=1e-12)
+    np.testing.assert_allclose(
+        paper_rdp_bound(lmo_paper.scaled(2.0), [2.0], ORDERS[:5]),
+        paper_rdp_bound(lmo_paper, [1.0], ORDERS[:5]),
+        rtol=1e-12,
+    )
 
 
 def test_paper_dict_is_accepted(lmo_paper):
@@ -67,8 +87,10 @@ def test_paper_dict_is_accepted(lmo_paper):
     assert PAPER_ORDERS.max() == 128.0
 
 
-@pytest.mark.parametrize("epsilon, delta, sigma", [(1.0, 1e-5, 3.730632), (1.0, 1e-6, 4.224679),
-                                                   (0.5, 1e-5, 7.031827), (2.0, 1e-5, 1.993812)])
+@pytest.mark.parametrize(
+    "epsilon, delta, sigma",
+    [(1.0, 1e-5, 3.730632), (1.0, 1e-6, 4.224679), (0.5, 1e-5, 7.031827), (2.0, 1e-5, 1.993812)],
+)
 def test_matching_gaussian_sigma_is_the_analytic_gaussian(epsilon, delta, sigma):
     assert matching_gaussian_sigma(epsilon, delta) == pytest.approx(sigma, rel=1e-6)
 

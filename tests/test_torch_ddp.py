@@ -1,4 +1,5 @@
 """DDP with 2 CPU processes (gloo): clip per rank, one all-reduce, noise added once (rank 0)."""
+
 import socket
 
 import pytest
@@ -38,8 +39,9 @@ def model_and_optimizer(width_in, width_out):
 def train(model, optimizer, rank, world):
     x, y = data()
     loader = DataLoader(TensorDataset(x, y), batch_size=BATCH)
-    private = make_private(model, optimizer, loader, noise=NOISE, clip=CLIP,
-                           noise_generator=torch.Generator().manual_seed(11))
+    private = make_private(
+        model, optimizer, loader, noise=NOISE, clip=CLIP, noise_generator=torch.Generator().manual_seed(11)
+    )
     for index in batches():
         index = index.chunk(world)[rank]
         private.optimizer.zero_grad()
@@ -52,8 +54,14 @@ def noise_only_step(model, optimizer, rank, world):
     """One step whose clipped sum is 0: the update is -LR * CLIP * Z / (q N) for the noise Z actually added."""
     x = torch.zeros(N, WIDE)
     loader = DataLoader(TensorDataset(x, torch.zeros(N)), batch_size=BATCH)
-    private = make_private(model, optimizer, loader, noise=Laplace(1.0), clip=CLIP,
-                           noise_generator=torch.Generator().manual_seed(rank + 100))  # different stream per rank
+    private = make_private(
+        model,
+        optimizer,
+        loader,
+        noise=Laplace(1.0),
+        clip=CLIP,
+        noise_generator=torch.Generator().manual_seed(rank + 100),
+    )  # different stream per rank
     private.optimizer.zero_grad()
     (0.0 * private.model(x[rank::world]).sum()).backward()
     private.optimizer.step()
@@ -71,8 +79,10 @@ def _worker(rank, port, out_dir):
         before = wide.weight.detach().clone()
         noise_only_step(DPDDP(wide), wide_optimizer, rank, WORLD)
         update = wide.weight.detach() - before
-        torch.save({"params": [p.detach() for p in model.parameters()], "steps": private.accountant.steps,
-                    "update": update}, f"{out_dir}/rank{rank}.pt")
+        torch.save(
+            {"params": [p.detach() for p in model.parameters()], "steps": private.accountant.steps, "update": update},
+            f"{out_dir}/rank{rank}.pt",
+        )
     finally:
         dist.destroy_process_group()
 

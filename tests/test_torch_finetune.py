@@ -1,4 +1,5 @@
 """``lmodp finetune`` end to end on a tiny random BERT and a few SST-2-format lines (no download)."""
+
 import argparse
 
 import pytest
@@ -26,9 +27,15 @@ def tiny_minilm(tmp_path, monkeypatch):
     vocab = tmp_path / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n")
     tokenizer = transformers.BertTokenizerFast(vocab_file=str(vocab))
-    config = transformers.BertConfig(vocab_size=len(WORDS) + 5, hidden_size=16, num_hidden_layers=1,
-                                     num_attention_heads=2, intermediate_size=20, max_position_embeddings=16,
-                                     num_labels=2)
+    config = transformers.BertConfig(
+        vocab_size=len(WORDS) + 5,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=20,
+        max_position_embeddings=16,
+        num_labels=2,
+    )
 
     def load_model(lora):
         torch.manual_seed(0)
@@ -44,8 +51,24 @@ def parse(*argv):
 
 
 def test_finetune_runs_and_prints_accuracy_and_certified_epsilon(sst2_folder, tiny_minilm, capsys):
-    args = parse("--data", str(sst2_folder), "--noise", "laplace", "--epsilon", "3", "--epochs", "1",
-                 "--batch-size", "8", "--max-length", "8", "--method", "rdp", "--max-steps", "3")
+    args = parse(
+        "--data",
+        str(sst2_folder),
+        "--noise",
+        "laplace",
+        "--epsilon",
+        "3",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--max-length",
+        "8",
+        "--method",
+        "rdp",
+        "--max-steps",
+        "3",
+    )
     assert finetune.run(args) == 0
     captured = capsys.readouterr()
     final = captured.out.strip().splitlines()[-1]
@@ -67,7 +90,8 @@ def test_early_stop_warning_only_far_below_the_plan():
 def test_only_the_expected_new_classifier_report_is_silenced():
     table = "Key | Status | \n---+---+-\n{rows}\n\nNotes:\n- MISSING: newly initialized"
     expected = "BertForSequenceClassification LOAD REPORT from: x\n" + table.format(
-        rows="classifier.bias | MISSING | \nclassifier.weight | MISSING | ")
+        rows="classifier.bias | MISSING | \nclassifier.weight | MISSING | "
+    )
     assert finetune._only_new_classifier(expected)
     unexpected = expected.replace("classifier.bias | MISSING", "bert.pooler.dense.weight | UNEXPECTED")
     assert not finetune._only_new_classifier(unexpected)
@@ -85,10 +109,15 @@ def test_data_folder_from_environment(sst2_folder, monkeypatch):
     assert finetune.read_split(sst2_folder, "dev")[1][:3] == [0, 1, 0]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (("--epsilon", "0"), "--epsilon"), (("--batch-size", "0"), "--batch-size"), (("--delta", "1.5"), "--delta"),
-    (("--max-steps", "0"), "--max-steps"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (("--epsilon", "0"), "--epsilon"),
+        (("--batch-size", "0"), "--batch-size"),
+        (("--delta", "1.5"), "--delta"),
+        (("--max-steps", "0"), "--max-steps"),
+    ],
+)
 def test_bad_arguments_raise_value_error(argv, message):
     with pytest.raises(ValueError, match=message):
         finetune.run(parse(*argv))

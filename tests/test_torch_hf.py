@@ -1,4 +1,5 @@
 """PrivateTrainer: ε in the logs, budget stop, ledger in checkpoints, resume equality, empty batches, LoRA."""
+
 import json
 import os
 import shutil
@@ -20,9 +21,17 @@ NOISE = LMO(0.5, 0.5, 0.0, 2.0, 1.0, 1.0, 0.0, 1.0, scale=2.0)
 
 def tiny_bert():
     torch.manual_seed(0)
-    config = transformers.BertConfig(vocab_size=VOCAB, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                     intermediate_size=20, max_position_embeddings=LENGTH, num_labels=2,
-                                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    config = transformers.BertConfig(
+        vocab_size=VOCAB,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=20,
+        max_position_embeddings=LENGTH,
+        num_labels=2,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     model = transformers.BertForSequenceClassification(config)
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     return model
@@ -30,16 +39,32 @@ def tiny_bert():
 
 def examples():
     g = torch.Generator().manual_seed(1)
-    return [{"input_ids": torch.randint(0, VOCAB, (LENGTH,), generator=g),
-             "position_ids": torch.arange(LENGTH), "token_type_ids": torch.zeros(LENGTH, dtype=torch.long),
-             "labels": torch.tensor(i % 2), "idx": i} for i in range(N)]  # "idx": removed like Trainer does
+    return [
+        {
+            "input_ids": torch.randint(0, VOCAB, (LENGTH,), generator=g),
+            "position_ids": torch.arange(LENGTH),
+            "token_type_ids": torch.zeros(LENGTH, dtype=torch.long),
+            "labels": torch.tensor(i % 2),
+            "idx": i,
+        }
+        for i in range(N)
+    ]  # "idx": removed like Trainer does
 
 
 def trainer(tmp_path, model=None, max_steps=6, batch=BATCH, **privacy):
     args = transformers.TrainingArguments(
-        output_dir=str(tmp_path), per_device_train_batch_size=batch, max_steps=max_steps, logging_steps=2,
-        save_steps=3, learning_rate=0.05, report_to=[], use_cpu=True, seed=0, max_grad_norm=0.0,
-        disable_tqdm=True)
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=batch,
+        max_steps=max_steps,
+        logging_steps=2,
+        save_steps=3,
+        learning_rate=0.05,
+        report_to=[],
+        use_cpu=True,
+        seed=0,
+        max_grad_norm=0.0,
+        disable_tqdm=True,
+    )
     privacy = {"noise": NOISE, "clip": 1.0, "target_delta": DELTA, "method": "rdp", **privacy}
     return PrivateTrainer(model=model or tiny_bert(), args=args, train_dataset=examples(), **privacy)
 
@@ -53,8 +78,9 @@ def test_epsilon_logged_ledger_checkpointed_and_resume_equals_uninterrupted(tmp_
     full.train()
     logged = [(log["step"], log["epsilon"]) for log in full.state.log_history if "loss" in log]
     assert [s for s, _ in logged] == [2, 4, 6]
-    expected = [Accountant(NOISE, L2Ball(1.0), Poisson(BATCH / N), method="rdp").step(s).get_epsilon(DELTA)
-                for s, _ in logged]
+    expected = [
+        Accountant(NOISE, L2Ball(1.0), Poisson(BATCH / N), method="rdp").step(s).get_epsilon(DELTA) for s, _ in logged
+    ]
     assert [e for _, e in logged] == pytest.approx(expected, rel=1e-12)
     with open(tmp_path / "full" / "checkpoint-3" / PRIVACY_STATE_FILE) as handle:
         assert json.load(handle)["global_step"] == 3
@@ -114,6 +140,16 @@ def test_bad_trainer_input_raises_value_error(tmp_path):
         trainer(tmp_path, target_epsilon=-1.0)
 
 
+def test_train_dataset_without_length_raises_value_error(tmp_path):
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            return iter(examples())
+
+    args = transformers.TrainingArguments(output_dir=str(tmp_path), max_steps=1, report_to=[], use_cpu=True)
+    with pytest.raises(ValueError, match="train_dataset with a length"):
+        PrivateTrainer(model=tiny_bert(), args=args, train_dataset=Stream(), noise=NOISE, clip=1.0, target_delta=DELTA)
+
+
 @pytest.fixture(scope="module")
 def six_steps(tmp_path_factory):
     """A run of 6 steps with Gaussian(2.0) at q = 0.25, checkpointed at steps 3 and 6."""
@@ -127,10 +163,14 @@ def copy_run(six_steps, tmp_path):
     return tmp_path / "checkpoint-6"
 
 
-@pytest.mark.parametrize("changed, mechanism", [
-    (dict(noise=Gaussian(0.5)), Mechanism(Gaussian(0.5), L2Ball(1.0), Poisson(BATCH / N))),  # issue: 1.85 vs 14.2
-    (dict(noise=Gaussian(2.0), batch=12), Mechanism(Gaussian(2.0), L2Ball(1.0), Poisson(12 / N))),  # 1.85 vs 3.53
-], ids=["other-sigma", "larger-batch"])
+@pytest.mark.parametrize(
+    "changed, mechanism",
+    [
+        (dict(noise=Gaussian(0.5)), Mechanism(Gaussian(0.5), L2Ball(1.0), Poisson(BATCH / N))),  # issue: 1.85 vs 14.2
+        (dict(noise=Gaussian(2.0), batch=12), Mechanism(Gaussian(2.0), L2Ball(1.0), Poisson(12 / N))),  # 1.85 vs 3.53
+    ],
+    ids=["other-sigma", "larger-batch"],
+)
 def test_resume_with_other_noise_or_rate_appends_a_ledger_entry(six_steps, tmp_path, changed, mechanism):
     checkpoint = copy_run(six_steps, tmp_path)
     resumed = trainer(tmp_path, max_steps=9, **changed)
@@ -157,6 +197,7 @@ def _edit(key, value):
     def edit(state):
         state[key] = value
         return json.dumps(state)
+
     return edit
 
 
@@ -164,19 +205,24 @@ def _corrupt_generator(state):
     state["noise_generator"] = "AAAA"
     payload = {k: v for k, v in state.items() if k != "checksum"}
     from lmodp_torch.ledger import _checksum
+
     state["checksum"] = _checksum(payload)  # a consistent file whose generator state torch refuses
     return json.dumps(state)
 
 
-@pytest.mark.parametrize("corrupt, message", [
-    (lambda state: json.dumps(state)[:-20], "cannot read"),
-    (lambda state: json.dumps({k: v for k, v in state.items() if k != "accountant"}), "keys"),
-    (_edit("global_step", 5), "checksum"),
-    (_edit("format_version", 1), "version"),
-    (_corrupt_generator, "generator state"),
-    (lambda state: "null", "not an lmodp privacy state"),
-    (lambda state: json.dumps({k: state[k] for k in ("global_step", "accountant", "noise_generator")}), "0.2.0"),
-], ids=["truncated", "missing-key", "edited", "old-version", "bad-rng-state", "null", "unversioned"])
+@pytest.mark.parametrize(
+    "corrupt, message",
+    [
+        (lambda state: json.dumps(state)[:-20], "cannot read"),
+        (lambda state: json.dumps({k: v for k, v in state.items() if k != "accountant"}), "keys"),
+        (_edit("global_step", 5), "checksum"),
+        (_edit("format_version", 1), "version"),
+        (_corrupt_generator, "generator state"),
+        (lambda state: "null", "not an lmodp privacy state"),
+        (lambda state: json.dumps({k: state[k] for k in ("global_step", "accountant", "noise_generator")}), "0.2.0"),
+    ],
+    ids=["truncated", "missing-key", "edited", "old-version", "bad-rng-state", "null", "unversioned"],
+)
 def test_malformed_ledger_raises_value_error_naming_the_file(six_steps, tmp_path, corrupt, message):
     checkpoint = copy_run(six_steps, tmp_path)
     path = checkpoint / PRIVACY_STATE_FILE

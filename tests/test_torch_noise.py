@@ -1,4 +1,5 @@
 """sample_noise: moments and KS statistic against lmodp_core's formulas (one parameterisation)."""
+
 import math
 
 import numpy as np
@@ -59,8 +60,12 @@ def test_generator_makes_draws_reproducible_and_shape_dtype_are_honoured():
 
 
 def test_custom_noise_uses_its_numpy_sampler_seeded_from_the_generator():
-    logistic = CustomNoise(lambda x: -np.abs(x) - 2 * np.log1p(np.exp(-np.abs(x))),
-                           lambda rng, size: rng.logistic(0.0, 1.0, size), name="logistic", typical_scale=2.0)
+    logistic = CustomNoise(
+        lambda x: -np.abs(x) - 2 * np.log1p(np.exp(-np.abs(x))),
+        lambda rng, size: rng.logistic(0.0, 1.0, size),
+        name="logistic",
+        typical_scale=2.0,
+    )
     z = sample_noise(logistic, (SIZE,), generator=torch.Generator().manual_seed(0), dtype=torch.float64).numpy()
     assert np.var(z) == pytest.approx(math.pi**2 / 3, rel=0.05)
     again = sample_noise(logistic, (SIZE,), generator=torch.Generator().manual_seed(0), dtype=torch.float64).numpy()
@@ -69,24 +74,30 @@ def test_custom_noise_uses_its_numpy_sampler_seeded_from_the_generator():
         sample_noise(logistic, 3, secure_rng=True)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(noise="laplace", shape=3), "noise"),
-    (dict(noise=Gaussian(1.0), shape=(-1, 2)), "shape"),
-    (dict(noise=Gaussian(1.0), shape=3, dtype=torch.int64), "dtype"),
-    (dict(noise=Gaussian(1.0), shape=3, secure_rng=True, generator=torch.Generator()), "generator"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(noise="laplace", shape=3), "noise"),
+        (dict(noise=Gaussian(1.0), shape=(-1, 2)), "shape"),
+        (dict(noise=Gaussian(1.0), shape=3, dtype=torch.int64), "dtype"),
+        (dict(noise=Gaussian(1.0), shape=3, secure_rng=True, generator=torch.Generator()), "generator"),
+    ],
+)
 def test_bad_input_raises_value_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         sample_noise(**kwargs)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(noise=Gaussian(1.0), shape=3, generator=42), "generator"),
-    (dict(noise=Gaussian(1.0), shape=3, dtype="float32"), "dtype"),
-    (dict(noise=Gaussian(1.0), shape=3, device="no-such-device"), "device"),
-    (dict(noise=Gaussian(1.0), shape=(2.5,)), "shape"),
-    (dict(noise=Gaussian(1.0), shape=3, secure_rng="yes"), "secure_rng"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(noise=Gaussian(1.0), shape=3, generator=42), "generator"),
+        (dict(noise=Gaussian(1.0), shape=3, dtype="float32"), "dtype"),
+        (dict(noise=Gaussian(1.0), shape=3, device="no-such-device"), "device"),
+        (dict(noise=Gaussian(1.0), shape=(2.5,)), "shape"),
+        (dict(noise=Gaussian(1.0), shape=3, secure_rng="yes"), "secure_rng"),
+    ],
+)
 def test_wrong_types_raise_value_error_not_attribute_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         sample_noise(**kwargs)
@@ -108,8 +119,10 @@ def test_a_zero_uniform_gives_a_finite_draw_bounded_by_the_zero_cell(noise, coef
     if secure_rng:
         monkeypatch.setattr("lmodp_torch.noise.os.urandom", lambda n: bytes(n))
     else:
-        monkeypatch.setattr("lmodp_torch.noise._TorchSource.uniform",
-                            lambda self, shape: torch.zeros(shape, dtype=self.dtype, device=self.device))
+        monkeypatch.setattr(
+            "lmodp_torch.noise._TorchSource.uniform",
+            lambda self, shape: torch.zeros(shape, dtype=self.dtype, device=self.device),
+        )
     z = sample_noise(noise, 8, dtype=torch.float32, secure_rng=secure_rng)
     assert torch.isfinite(z).all()
     assert z.abs().max().item() <= 40.0 * noise.scale / (coefficient * 2.0**-54)
@@ -130,8 +143,12 @@ def test_float16_refuses_scales_that_overflow_and_checks_unbounded_draws():
         sample_noise(Gaussian(1e5), 100, dtype=torch.float16)  # about half its draws exceed 65504
     assert torch.isfinite(sample_noise(Gaussian(100.0), 1000, dtype=torch.float16)).all()
     with pytest.raises(ValueError, match="overflowed"):
-        sample_noise(LMO(0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, scale=1e3), 10**5, dtype=torch.float16,
-                     generator=torch.Generator().manual_seed(0))
+        sample_noise(
+            LMO(0.0, 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 1.0, scale=1e3),
+            10**5,
+            dtype=torch.float16,
+            generator=torch.Generator().manual_seed(0),
+        )
 
 
 def _noise_or_none(build):
@@ -146,18 +163,29 @@ _MAGNITUDES = st.floats(min_value=1e-300, max_value=1e300, allow_nan=False, allo
 _NOISES = st.one_of(
     st.builds(lambda s: _noise_or_none(lambda: Gaussian(s)), _MAGNITUDES),
     st.builds(lambda s: _noise_or_none(lambda: Laplace(s)), _MAGNITUDES),
-    st.builds(lambda a1, a3, a4, shape, gamma_scale, rate, low, width, scale: _noise_or_none(
-        lambda: LMO(a1, a3, a4, shape, gamma_scale, rate, low, low + width, scale=scale)),
-        st.sampled_from([0.0, 1e-300, 0.3, 1.0, 1e300]), st.sampled_from([0.0, 1e-300, 0.5, 1e300]),
-        st.sampled_from([0.0, 1e-300, 1.0, 1e300]), st.sampled_from([0.05, 0.5, 1.0, 2.0, 5.5]), _MAGNITUDES,
-        _MAGNITUDES, st.sampled_from([0.0, 1e-300, 1.0, 1e300]), st.sampled_from([1e-300, 1.0, 1e300]),
-        _MAGNITUDES),
+    st.builds(
+        lambda a1, a3, a4, shape, gamma_scale, rate, low, width, scale: _noise_or_none(
+            lambda: LMO(a1, a3, a4, shape, gamma_scale, rate, low, low + width, scale=scale)
+        ),
+        st.sampled_from([0.0, 1e-300, 0.3, 1.0, 1e300]),
+        st.sampled_from([0.0, 1e-300, 0.5, 1e300]),
+        st.sampled_from([0.0, 1e-300, 1.0, 1e300]),
+        st.sampled_from([0.05, 0.5, 1.0, 2.0, 5.5]),
+        _MAGNITUDES,
+        _MAGNITUDES,
+        st.sampled_from([0.0, 1e-300, 1.0, 1e300]),
+        st.sampled_from([1e-300, 1.0, 1e300]),
+        _MAGNITUDES,
+    ),
 )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
-@given(noise=_NOISES, size=st.integers(0, 64), dtype=st.sampled_from([torch.float16, torch.bfloat16,
-                                                                       torch.float32, torch.float64]))
+@given(
+    noise=_NOISES,
+    size=st.integers(0, 64),
+    dtype=st.sampled_from([torch.float16, torch.bfloat16, torch.float32, torch.float64]),
+)
 def test_fuzzed_noises_give_finite_draws_or_a_value_error(noise, size, dtype):
     assume(noise is not None)
     try:

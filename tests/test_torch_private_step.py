@@ -1,4 +1,5 @@
 """make_private on a tiny random BERT: one step equals clipped sum + clip * noise, exactly."""
+
 import math
 
 import pytest
@@ -18,9 +19,17 @@ N, LENGTH, VOCAB = 24, 8, 50
 
 def tiny_bert(seed=0):
     torch.manual_seed(seed)
-    config = transformers.BertConfig(vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                     intermediate_size=37, max_position_embeddings=16, num_labels=2,
-                                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    config = transformers.BertConfig(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=16,
+        num_labels=2,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     model = transformers.BertForSequenceClassification(config)
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
     return model.train()
@@ -43,7 +52,7 @@ def manual_update(model, ids, labels, *, noise, clip, q, norm, seed):
     params = [p for p in model.parameters() if p.requires_grad]
     per_example = []
     for i in range(len(ids)):
-        grads = torch.autograd.grad(loss_of(model, ids[i:i + 1], labels[i:i + 1]), params)
+        grads = torch.autograd.grad(loss_of(model, ids[i : i + 1], labels[i : i + 1]), params)
         per_example.append([g.detach() for g in grads])
     total = [torch.zeros_like(p) for p in params]
     for grads in per_example:
@@ -56,23 +65,40 @@ def manual_update(model, ids, labels, *, noise, clip, q, norm, seed):
     return [(t + clip * sample_noise(noise, t.shape, generator=generator)) / (q * N) for t in total]
 
 
-@pytest.mark.parametrize("noise, geometry", [
-    (LMO(0.4, 0.3, 0.3, 2.0, 1.0, 0.5, 1.0, 2.0, scale=0.7), L2Ball(0.5)),
-    (Laplace(0.9), L1Ball(0.3)),
-])
+@pytest.mark.parametrize(
+    "noise, geometry",
+    [
+        (LMO(0.4, 0.3, 0.3, 2.0, 1.0, 0.5, 1.0, 2.0, scale=0.7), L2Ball(0.5)),
+        (Laplace(0.9), L1Ball(0.3)),
+    ],
+)
 def test_one_step_is_clipped_sum_plus_noise(noise, geometry):
     model = tiny_bert()
     reference = tiny_bert()
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
     loader = DataLoader(dataset(), batch_size=6)
-    private = make_private(model, optimizer, loader, noise=noise, geometry=geometry,
-                           noise_generator=torch.Generator().manual_seed(7),
-                           sampling_generator=torch.Generator().manual_seed(3))
+    private = make_private(
+        model,
+        optimizer,
+        loader,
+        noise=noise,
+        geometry=geometry,
+        noise_generator=torch.Generator().manual_seed(7),
+        sampling_generator=torch.Generator().manual_seed(3),
+    )
     ids, labels = next(iter(private.data_loader))
     assert 0 < len(ids) < N
     before = [p.detach().clone() for p in reference.parameters() if p.requires_grad]
-    expected = manual_update(reference, ids, labels, noise=noise, clip=geometry.clip, q=6 / N,
-                             norm="l2" if isinstance(geometry, L2Ball) else "l1", seed=7)
+    expected = manual_update(
+        reference,
+        ids,
+        labels,
+        noise=noise,
+        clip=geometry.clip,
+        q=6 / N,
+        norm="l2" if isinstance(geometry, L2Ball) else "l1",
+        seed=7,
+    )
     private.optimizer.zero_grad()
     loss_of(private.model, ids, labels).backward()
     private.optimizer.step()
@@ -95,14 +121,24 @@ def test_gaussian_noise_is_a_drop_in_for_opacus():
         loader = DataLoader(dataset(), batch_size=8)
         if use_lmodp:
             model, optimizer, loader, _, _ = make_private(
-                model, optimizer, loader, noise=Gaussian(1.3), clip=0.8,
-                noise_generator=torch.Generator().manual_seed(5))
+                model,
+                optimizer,
+                loader,
+                noise=Gaussian(1.3),
+                clip=0.8,
+                noise_generator=torch.Generator().manual_seed(5),
+            )
         else:
             with pytest.warns(UserWarning):
                 engine = PrivacyEngine(accountant="rdp")
             model, optimizer, loader = engine.make_private(
-                module=model, optimizer=optimizer, data_loader=loader, noise_multiplier=1.3, max_grad_norm=0.8,
-                noise_generator=torch.Generator().manual_seed(5))
+                module=model,
+                optimizer=optimizer,
+                data_loader=loader,
+                noise_multiplier=1.3,
+                max_grad_norm=0.8,
+                noise_generator=torch.Generator().manual_seed(5),
+            )
         ids, labels = dataset()[:10]
         optimizer.zero_grad()
         loss_of(model, ids, labels).backward()
@@ -117,9 +153,16 @@ def test_ghost_clipping_matches_hooks():
     for mode in ("hooks", "ghost"):
         model = tiny_bert()
         optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1.0)
-        private = make_private(model, optimizer, DataLoader(dataset(), batch_size=8), noise=LMO(1, 0, 0, 2, 1, 1, 0, 1),
-                               clip=0.2, grad_sample_mode=mode, criterion=torch.nn.CrossEntropyLoss(),
-                               noise_generator=torch.Generator().manual_seed(2))
+        private = make_private(
+            model,
+            optimizer,
+            DataLoader(dataset(), batch_size=8),
+            noise=LMO(1, 0, 0, 2, 1, 1, 0, 1),
+            clip=0.2,
+            grad_sample_mode=mode,
+            criterion=torch.nn.CrossEntropyLoss(),
+            noise_generator=torch.Generator().manual_seed(2),
+        )
         ids, labels = dataset()[:8]
         positions = torch.arange(LENGTH).repeat(len(ids), 1)
         logits = private.model(input_ids=ids, position_ids=positions, token_type_ids=torch.zeros_like(ids)).logits
@@ -134,9 +177,15 @@ def test_ghost_clipping_matches_hooks():
 def test_loader_is_poisson_with_the_requested_rate():
     model = torch.nn.Linear(3, 1)
     data = TensorDataset(torch.arange(2000.0).reshape(-1, 1).repeat(1, 3), torch.zeros(2000))
-    private = make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), DataLoader(data, batch_size=100),
-                           noise=Gaussian(1.0), clip=1.0, sample_rate=0.05,
-                           sampling_generator=torch.Generator().manual_seed(0))
+    private = make_private(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        DataLoader(data, batch_size=100),
+        noise=Gaussian(1.0),
+        clip=1.0,
+        sample_rate=0.05,
+        sampling_generator=torch.Generator().manual_seed(0),
+    )
     assert private.data_loader.sample_rate == 0.05
     sizes = torch.tensor([len(x) for x, _ in private.data_loader], dtype=torch.float64)
     assert len(sizes) == 20
@@ -153,9 +202,17 @@ def test_loader_is_poisson_with_the_requested_rate():
 def test_target_calibrates_noise_soundly():
     model = torch.nn.Linear(3, 2)
     data = TensorDataset(torch.randn(200, 3), torch.zeros(200, dtype=torch.long))
-    private = make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), DataLoader(data, batch_size=20),
-                           noise=Laplace(1.0), clip=1.0, target_epsilon=3.0, target_delta=1e-5, epochs=2,
-                           method="rdp")
+    private = make_private(
+        model,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        DataLoader(data, batch_size=20),
+        noise=Laplace(1.0),
+        clip=1.0,
+        target_epsilon=3.0,
+        target_delta=1e-5,
+        epochs=2,
+        method="rdp",
+    )
     chosen = private.optimizer.noise
     assert isinstance(chosen, Laplace)
     assert private.accountant.step(20).get_epsilon(1e-5) <= 3.0
@@ -164,14 +221,21 @@ def test_target_calibrates_noise_soundly():
 
 def test_lora_only_trainable_params_are_noised():
     peft = pytest.importorskip("peft")
-    model = peft.get_peft_model(tiny_bert(), peft.LoraConfig(task_type="SEQ_CLS", r=2,
-                                                             target_modules=["query", "value"]))
+    model = peft.get_peft_model(
+        tiny_bert(), peft.LoraConfig(task_type="SEQ_CLS", r=2, target_modules=["query", "value"])
+    )
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
     trainable = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and frozen
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
-    private = make_private(model, optimizer, DataLoader(dataset(), batch_size=8), noise=LMO(0, 1, 0, 1, 1, 2, 0, 1),
-                           clip=1.0, noise_generator=torch.Generator().manual_seed(0))
+    private = make_private(
+        model,
+        optimizer,
+        DataLoader(dataset(), batch_size=8),
+        noise=LMO(0, 1, 0, 1, 1, 2, 0, 1),
+        clip=1.0,
+        noise_generator=torch.Generator().manual_seed(0),
+    )
     ids, labels = dataset()[:8]
     private.optimizer.zero_grad()
     loss_of(private.model, ids, labels).backward()
@@ -181,21 +245,31 @@ def test_lora_only_trainable_params_are_noised():
     assert all(not torch.equal(params[n], v) for n, v in trainable.items())  # noise moves every trainable param
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(noise=Gaussian(1.0), clip=-1.0), "clip"),
-    (dict(noise=Gaussian(1.0), clip=1.0, sample_rate=1.5), "sample_rate"),
-    (dict(noise="gaussian", clip=1.0), "noise"),
-    (dict(clip=1.0), "noise"),
-    (dict(noise=Gaussian(1.0), clip=1.0, grad_sample_mode="ew"), "grad_sample_mode"),
-    (dict(noise=Gaussian(1.0), geometry=L1Ball(1.0), grad_sample_mode="ghost", criterion=torch.nn.CrossEntropyLoss()),
-     "L1Ball"),
-    (dict(noise=Gaussian(1.0), clip=2.0, geometry=L2Ball(1.0)), "disagrees"),
-    (dict(noise=Gaussian(1.0), clip=1.0, target_epsilon=1.0), "target"),
-    (dict(noise="gaussian", clip=1.0, target_epsilon=1.0, target_delta=1e-5, epochs=1), "noise"),
-    (dict(noise=Gaussian(1.0), clip=1.0, sampling_generator=42), "sampling_generator"),
-    (dict(noise=Gaussian(1.0), clip=1.0, noise_generator=42), "generator"),
-    (dict(noise=Gaussian(1.0), clip=1.0, method="exact"), "method"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(noise=Gaussian(1.0), clip=-1.0), "clip"),
+        (dict(noise=Gaussian(1.0), clip=1.0, sample_rate=1.5), "sample_rate"),
+        (dict(noise="gaussian", clip=1.0), "noise"),
+        (dict(clip=1.0), "noise"),
+        (dict(noise=Gaussian(1.0), clip=1.0, grad_sample_mode="ew"), "grad_sample_mode"),
+        (
+            dict(
+                noise=Gaussian(1.0),
+                geometry=L1Ball(1.0),
+                grad_sample_mode="ghost",
+                criterion=torch.nn.CrossEntropyLoss(),
+            ),
+            "L1Ball",
+        ),
+        (dict(noise=Gaussian(1.0), clip=2.0, geometry=L2Ball(1.0)), "disagrees"),
+        (dict(noise=Gaussian(1.0), clip=1.0, target_epsilon=1.0), "target"),
+        (dict(noise="gaussian", clip=1.0, target_epsilon=1.0, target_delta=1e-5, epochs=1), "noise"),
+        (dict(noise=Gaussian(1.0), clip=1.0, sampling_generator=42), "sampling_generator"),
+        (dict(noise=Gaussian(1.0), clip=1.0, noise_generator=42), "generator"),
+        (dict(noise=Gaussian(1.0), clip=1.0, method="exact"), "method"),
+    ],
+)
 def test_bad_input_raises_value_error(kwargs, message):
     model = torch.nn.Linear(3, 2)
     loader = DataLoader(TensorDataset(torch.randn(10, 3), torch.zeros(10, dtype=torch.long)), batch_size=2)
@@ -210,8 +284,9 @@ def test_optimize_noise_pick_is_rescaled_when_the_accountant_method_certifies_it
     from lmodp_torch.privacy import choose_noise
 
     too_small = Gaussian(0.3)  # far above epsilon=2 after 50 steps at q=0.1
-    monkeypatch.setattr(lmodp_core.search, "optimize_noise",
-                        lambda *args, **kwargs: types.SimpleNamespace(noise=too_small))
+    monkeypatch.setattr(
+        lmodp_core.search, "optimize_noise", lambda *args, **kwargs: types.SimpleNamespace(noise=too_small)
+    )
     chosen = choose_noise(None, L2Ball(1.0), 0.1, 50, target_epsilon=2.0, target_delta=1e-5, method="rdp")
     assert compute_epsilon(chosen, L2Ball(1.0), Poisson(0.1), 50, 1e-5, "rdp") <= 2.0
     assert chosen.sigma > too_small.sigma
@@ -220,9 +295,14 @@ def test_optimize_noise_pick_is_rescaled_when_the_accountant_method_certifies_it
 def test_secure_rng_step_moves_parameters():
     model = torch.nn.Linear(4, 3)
     before = model.weight.detach().clone()
-    private = make_private(model, torch.optim.SGD(model.parameters(), lr=1.0),
-                           DataLoader(TensorDataset(torch.randn(8, 4), torch.zeros(8, dtype=torch.long)),
-                                      batch_size=4), noise=LMO(1, 0, 0, 2, 1, 1, 0, 1), clip=1.0, secure_rng=True)
+    private = make_private(
+        model,
+        torch.optim.SGD(model.parameters(), lr=1.0),
+        DataLoader(TensorDataset(torch.randn(8, 4), torch.zeros(8, dtype=torch.long)), batch_size=4),
+        noise=LMO(1, 0, 0, 2, 1, 1, 0, 1),
+        clip=1.0,
+        secure_rng=True,
+    )
     x, y = next(iter(private.data_loader))
     private.optimizer.zero_grad()
     torch.nn.functional.cross_entropy(private.model(x), y).backward()
@@ -233,10 +313,14 @@ def test_secure_rng_step_moves_parameters():
 def linear_private(**kwargs):
     model = torch.nn.Linear(3, 2)
     data = TensorDataset(torch.randn(20, 3), torch.zeros(20, dtype=torch.long))
-    settings = {"noise": Gaussian(1.0), "clip": 1.0, "noise_generator": torch.Generator().manual_seed(0),
-                "sampling_generator": torch.Generator().manual_seed(1), **kwargs}
-    return make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), DataLoader(data, batch_size=5),
-                        **settings)
+    settings = {
+        "noise": Gaussian(1.0),
+        "clip": 1.0,
+        "noise_generator": torch.Generator().manual_seed(0),
+        "sampling_generator": torch.Generator().manual_seed(1),
+        **kwargs,
+    }
+    return make_private(model, torch.optim.SGD(model.parameters(), lr=0.1), DataLoader(data, batch_size=5), **settings)
 
 
 def take_step(private):
@@ -314,8 +398,12 @@ def test_optimizer_rejects_a_batch_size_that_would_leave_non_finite_parameters(e
 
     model = torch.nn.Linear(3, 2)
     with pytest.raises(ValueError, match="expected_batch_size"):
-        LMODPOptimizer(torch.optim.SGD(model.parameters(), lr=0.1), noise=Gaussian(1.0), clip=1.0,
-                       expected_batch_size=expected_batch_size)
+        LMODPOptimizer(
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            noise=Gaussian(1.0),
+            clip=1.0,
+            expected_batch_size=expected_batch_size,
+        )
 
 
 def test_infinite_epochs_and_empty_datasets_raise_value_error():

@@ -1,4 +1,5 @@
 """Noise families: symmetric densities applied i.i.d. per coordinate (docs/theory.md §3.1)."""
+
 from .base import Noise
 from .custom import CustomNoise
 from .gaussian import Gaussian

@@ -1,7 +1,9 @@
 """The noise interface: a symmetric 1-D density applied i.i.d. to every coordinate (docs/theory.md §3.1)."""
+
 from __future__ import annotations
 
 import abc
+import dataclasses
 import functools
 import inspect
 import math
@@ -11,10 +13,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .._quadrature import half_line_nodes, log_integral
-from .._validation import check_generator, check_points, check_size
+from ..validation import check_generator, check_points, check_size
 
 SCHEMA_VERSION = 1
-_REGISTRY: dict[str, type["Noise"]] = {}
+_REGISTRY: dict[str, type[Noise]] = {}
 _POINT_METHODS = ("logpdf", "pdf", "sf", "score")
 _LOG_MAX_FLOAT = math.log(sys.float_info.max)
 
@@ -26,6 +28,7 @@ def _exp_or_inf(log_value: float) -> float:
 
 def _validating_points(method):
     """``method(self, x)`` with x checked first: real numbers or arrays, +-inf allowed, NaN/None/strings refused."""
+
     @functools.wraps(method)
     def checked(self, x):
         return method(self, check_points(x))
@@ -35,6 +38,7 @@ def _validating_points(method):
 
 def _validating_sampler(method):
     """``sample(self, rng, size)`` with a numpy Generator and a valid size required."""
+
     @functools.wraps(method)
     def checked(self, rng, size=None):
         return method(self, check_generator(rng), check_size(size))
@@ -42,16 +46,23 @@ def _validating_sampler(method):
     return checked
 
 
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class Noise(abc.ABC):
     """A symmetric noise density. Instances are immutable; ``scaled(c)`` returns the law of c*Z.
 
-    Subclasses provide ``logpdf``, ``sample``, ``scaled``, ``_params`` and, where they have them, closed forms
-    for the moments; the generic fallbacks integrate numerically on [0, inf) using symmetry. Every family's
-    ``logpdf``/``pdf``/``sf``/``score`` and ``sample`` check their arguments here, once (``__init_subclass__``
-    wraps them): points must be real (+-inf allowed, NaN refused), ``rng`` a numpy ``Generator``.
+    Families are frozen dataclasses (``@dataclass(frozen=True, repr=False)``; ``dataclasses`` refuses a non-frozen
+    one): their fields are the constructor arguments, checked in ``__post_init__``, and equality, hashing (the
+    accounting caches' keys) and immutability come from the fields. Subclasses provide ``logpdf``, ``sample``,
+    ``scaled`` and, where they have them, closed forms for the moments; the generic fallbacks integrate
+    numerically on [0, inf) using symmetry. Every family's ``logpdf``/``pdf``/``sf``/``score`` and ``sample``
+    check their arguments here, once (``__init_subclass__`` wraps them): points must be real (+-inf allowed,
+    NaN refused), ``rng`` a numpy ``Generator``.
     """
 
     family: ClassVar[str]
+    # True only where proven for the whole family: the density is symmetric and non-increasing in |x|
+    # (certified sup over shifts, lmodp_core.rdp.certified_sup)
+    symmetric_unimodal: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -96,7 +107,7 @@ class Noise(abc.ABC):
         """Draw i.i.d. samples with a numpy ``Generator``."""
 
     @abc.abstractmethod
-    def scaled(self, factor: float) -> "Noise":
+    def scaled(self, factor: float) -> Noise:
         """The law of ``factor * Z``."""
 
     # ---- numerics hints --------------------------------------------------------------------------------
@@ -141,15 +152,21 @@ class Noise(abc.ABC):
         return self._half_line_moment(lambda x: self.score(x) ** 2)
 
     # ---- serialisation ---------------------------------------------------------------------------------
-    @abc.abstractmethod
     def _params(self) -> dict[str, Any]:
-        """Constructor keyword arguments."""
+        """Constructor keyword arguments: the dataclass fields, unless a family stores them differently."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+
+    def _set_checked(self, **values) -> None:
+        """Store checked field values from ``__post_init__`` (or a family's own ``__init__``) of the frozen
+        dataclass."""
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
 
     def to_dict(self) -> dict[str, Any]:
         return {"family": self.family, "schema_version": SCHEMA_VERSION, **self._params()}
 
     @staticmethod
-    def from_dict(data: dict[str, Any], **extra) -> "Noise":
+    def from_dict(data: dict[str, Any], **extra) -> Noise:
         """Rebuild a noise from ``to_dict()`` output (``extra`` supplies non-serialisable parts)."""
         if not isinstance(data, dict) or "family" not in data:
             raise ValueError(f"noise dict must contain a 'family' key, got {data!r}")
@@ -163,28 +180,15 @@ class Noise(abc.ABC):
         return _REGISTRY[family]._from_params(params, **extra)
 
     @classmethod
-    def _from_params(cls, params: dict[str, Any], **extra) -> "Noise":
+    def _from_params(cls, params: dict[str, Any], **extra) -> Noise:
         try:
             inspect.signature(cls).bind(**params, **extra)
         except TypeError as err:
-            raise ValueError(f"a {cls.family!r} noise dict needs the arguments of {cls.__name__}"
-                             f"{inspect.signature(cls)} ({err})") from None
+            raise ValueError(
+                f"a {cls.family!r} noise dict needs the arguments of {cls.__name__}{inspect.signature(cls)} ({err})"
+            ) from None
         return cls(**params, **extra)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self._params().items())
         return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other) -> bool:
-        return type(self) is type(other) and self._params() == other._params()
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, tuple(sorted(self._params().items(), key=lambda kv: kv[0]))))
-
-    def __setattr__(self, name, value):
-        if getattr(self, "_frozen", False):
-            raise AttributeError(f"{type(self).__name__} is immutable; use scaled() or build a new one")
-        object.__setattr__(self, name, value)
-
-    def _freeze(self) -> None:
-        object.__setattr__(self, "_frozen", True)

@@ -1,14 +1,17 @@
 """A user-supplied symmetric density; every quantity is computed by quadrature."""
+
 from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from .._quadrature import log_integral, real_line_nodes
-from .._validation import check_finite, check_positive
+from ..validation import check_finite, check_positive
 from .base import Noise
 
 _NORMALISATION_TOL = 1e-6
@@ -46,6 +49,7 @@ def _unit_fisher(logpdf: Callable, kinks, typical: float) -> float:
     return math.exp(fine)
 
 
+@dataclass(frozen=True, repr=False, init=False)
 class CustomNoise(Noise):
     """Any symmetric density on the real line, given by its log-density.
 
@@ -59,25 +63,51 @@ class CustomNoise(Noise):
 
     The density is checked at construction: it must integrate to 1 (within 1e-6) and be symmetric.
     ``to_dict`` records name/scale/kinks; ``from_dict`` needs the callables again (``logpdf=``, ``sampler=``).
+    Two CustomNoise are equal (and hash alike) when they hold the same callables and the same name, scale, kinks
+    and typical scale; callables compare with ``==``, which for functions, lambdas and partials is identity, so
+    the same formula written twice gives two different noises. The callables must therefore be hashable.
     """
 
-    family = "custom"
+    _unit_logpdf: Callable
+    _sampler: Callable | None
+    name: str
+    scale: float
+    _kinks: tuple[float, ...]
+    _unit_typical: float
+    family: ClassVar[str] = "custom"
 
-    def __init__(self, logpdf: Callable, sampler: Callable | None = None, *, scale: float = 1.0,
-                 kinks=(0.0,), name: str = "custom", typical_scale: float = 1.0, _checked: bool = False):
+    def __init__(
+        self,
+        logpdf: Callable,
+        sampler: Callable | None = None,
+        *,
+        scale: float = 1.0,
+        kinks=(0.0,),
+        name: str = "custom",
+        typical_scale: float = 1.0,
+        _checked: bool = False,
+    ):
         if not callable(logpdf):
             raise ValueError(f"logpdf must be a callable x -> log f(x), got {logpdf!r}")
         if sampler is not None and not callable(sampler):
             raise ValueError(f"sampler must be None or a callable (rng, size) -> samples, got {sampler!r}")
-        self._unit_logpdf = logpdf
-        self._sampler = sampler
-        self.scale = check_positive("scale", scale)
-        self._kinks = tuple(check_finite("kinks", k) for k in kinks)
-        self.name = str(name)
-        self._unit_typical = check_positive("typical_scale", typical_scale)
+        try:
+            hash((logpdf, sampler))
+        except TypeError:
+            raise ValueError(
+                "logpdf and sampler must be hashable callables (a CustomNoise compares and hashes "
+                "by them); plain functions, lambdas and partials are"
+            ) from None
+        self._set_checked(
+            _unit_logpdf=logpdf,
+            _sampler=sampler,
+            name=str(name),
+            scale=check_positive("scale", scale),
+            _kinks=tuple(check_finite("kinks", k) for k in kinks),
+            _unit_typical=check_positive("typical_scale", typical_scale),
+        )
         if not _checked:
             self._check_density()
-        self._freeze()
 
     def _check_density(self) -> None:
         nodes, log_w, _ = real_line_nodes(self._kinks or (0.0,), self._unit_typical)
@@ -94,8 +124,10 @@ class CustomNoise(Noise):
             gap = np.where(both_zero, 0.0, np.abs(values - mirrored) / np.maximum(1.0, np.abs(values)))
         worst = int(np.argmax(np.where(np.isnan(gap), np.inf, gap)))
         if not gap[worst] < _SYMMETRY_RTOL:
-            raise ValueError(f"logpdf must be symmetric about 0: log f({nodes[worst]:.6g}) = {values[worst]:.6g} but "
-                             f"log f({-nodes[worst]:.6g}) = {mirrored[worst]:.6g}")
+            raise ValueError(
+                f"logpdf must be symmetric about 0: log f({nodes[worst]:.6g}) = {values[worst]:.6g} but "
+                f"log f({-nodes[worst]:.6g}) = {mirrored[worst]:.6g}"
+            )
 
     def _unit_values(self, x: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
@@ -112,8 +144,11 @@ class CustomNoise(Noise):
         """
         reach = _JUMP_CORE * self._unit_typical
         far = np.geomspace(reach, _JUMP_FAR * self._unit_typical, _JUMP_FAR_POINTS)
-        grid = np.unique(np.concatenate([np.linspace(-reach, reach, _JUMP_CORE_POINTS), far, -far,
-                                         np.asarray(self._kinks, dtype=float)]))
+        grid = np.unique(
+            np.concatenate(
+                [np.linspace(-reach, reach, _JUMP_CORE_POINTS), far, -far, np.asarray(self._kinks, dtype=float)]
+            )
+        )
         log_peak = float(np.max(self._unit_values(grid)))
         left, right = grid[:-1], grid[1:]
         f_left, f_right = self._relative_pdf(left, log_peak), self._relative_pdf(right, log_peak)
@@ -171,8 +206,15 @@ class CustomNoise(Noise):
         return self.scale * np.asarray(self._sampler(rng, size), dtype=float)
 
     def scaled(self, factor):
-        noise = CustomNoise(self._unit_logpdf, self._sampler, scale=self.scale * check_positive("factor", factor),
-                            kinks=self._kinks, name=self.name, typical_scale=self._unit_typical, _checked=True)
+        noise = CustomNoise(
+            self._unit_logpdf,
+            self._sampler,
+            scale=self.scale * check_positive("factor", factor),
+            kinks=self._kinks,
+            name=self.name,
+            typical_scale=self._unit_typical,
+            _checked=True,
+        )
         for unit_result in ("_unit_jumps", "_unit_fisher_information"):  # scale-free: computed once per density
             if unit_result in self.__dict__:
                 noise.__dict__[unit_result] = self.__dict__[unit_result]
@@ -187,15 +229,7 @@ class CustomNoise(Noise):
         return self.scale * self._unit_typical
 
     def _params(self):
-        return {"name": self.name, "scale": self.scale, "kinks": list(self._kinks),
-                "typical_scale": self._unit_typical}
-
-    def __eq__(self, other):
-        return (type(other) is CustomNoise and self._unit_logpdf is other._unit_logpdf
-                and self._params() == other._params())
-
-    def __hash__(self):
-        return hash((id(self._unit_logpdf), self.name, self.scale))
+        return {"name": self.name, "scale": self.scale, "kinks": list(self._kinks), "typical_scale": self._unit_typical}
 
     @classmethod
     def _from_params(cls, params, **extra):
@@ -204,8 +238,7 @@ class CustomNoise(Noise):
         params = dict(params)
         params["kinks"] = tuple(params.get("kinks", (0.0,)))
         name = params.get("name", "custom")
-        return cls(_by_name(extra["logpdf"], name, "logpdf"), _by_name(extra.get("sampler"), name, "sampler"),
-                   **params)
+        return cls(_by_name(extra["logpdf"], name, "logpdf"), _by_name(extra.get("sampler"), name, "sampler"), **params)
 
 
 def _by_name(given, name: str, what: str):
@@ -213,14 +246,17 @@ def _by_name(given, name: str, what: str):
     if not isinstance(given, dict):
         return given
     if what == "logpdf" and name not in given:
-        raise ValueError(f"{what} is a dict of densities by name but has no entry for the CustomNoise {name!r} "
-                         f"(it has {sorted(given)})")
+        raise ValueError(
+            f"{what} is a dict of densities by name but has no entry for the CustomNoise {name!r} "
+            f"(it has {sorted(given)})"
+        )
     return given.get(name)
 
 
 def _noise_dicts(state: dict) -> list:
     """The noise dicts of an accountant state (default mechanism and ledger), skipping malformed parts."""
-    entries = state.get("ledger") if isinstance(state.get("ledger"), list) else []
+    ledger = state.get("ledger")
+    entries = ledger if isinstance(ledger, list) else []
     mechanisms = [e.get("mechanism") for e in entries if isinstance(e, dict)] + [state.get("default")]
     return [m.get("noise") for m in mechanisms if isinstance(m, dict)]
 
@@ -229,8 +265,15 @@ def check_unambiguous_densities(state: dict, extra: dict) -> None:
     """Refuse to give one ``logpdf`` callable to CustomNoise entries with different names in an accountant
     ``state`` (it would silently make every density of the ledger the same); a dict {name: callable} resolves
     them."""
-    names = sorted({str(d.get("name", "custom")) for d in _noise_dicts(state)
-                    if isinstance(d, dict) and d.get("family") == CustomNoise.family})
+    names = sorted(
+        {
+            str(d.get("name", "custom"))
+            for d in _noise_dicts(state)
+            if isinstance(d, dict) and d.get("family") == CustomNoise.family
+        }
+    )
     if len(names) > 1 and not isinstance(extra.get("logpdf"), dict):
-        raise ValueError(f"the state holds CustomNoise densities named {names}: pass logpdf={{name: callable}} "
-                         "(and sampler={name: callable}) so that each entry gets its own density")
+        raise ValueError(
+            f"the state holds CustomNoise densities named {names}: pass logpdf={{name: callable}} "
+            "(and sampler={name: callable}) so that each entry gets its own density"
+        )

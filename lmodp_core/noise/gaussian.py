@@ -1,25 +1,30 @@
 """Gaussian noise N(0, sigma^2)."""
+
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from scipy import special
 
-from .._validation import check_positive, check_scale
+from ..validation import check_positive, check_scale
 from .base import Noise
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
+@dataclass(frozen=True, repr=False)
 class Gaussian(Noise):
     """N(0, sigma^2) per coordinate."""
 
-    family = "gaussian"
+    sigma: float
+    family: ClassVar[str] = "gaussian"
+    symmetric_unimodal: ClassVar[bool] = True
 
-    def __init__(self, sigma: float):
-        self.sigma = check_scale("sigma", sigma)
-        self._freeze()
+    def __post_init__(self):
+        self._set_checked(sigma=check_scale("sigma", self.sigma))
 
     def logpdf(self, x):
         x = np.asarray(x, dtype=float)
@@ -56,6 +61,3 @@ class Gaussian(Noise):
     @property
     def fisher_information(self):
         return 1.0 / self.sigma**2
-
-    def _params(self):
-        return {"sigma": self.sigma}

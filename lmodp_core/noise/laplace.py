@@ -1,22 +1,27 @@
 """Laplace noise with density exp(-|x|/b) / (2b)."""
+
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
-from .._validation import check_positive, check_scale
+from ..validation import check_positive, check_scale
 from .base import Noise
 
 
+@dataclass(frozen=True, repr=False)
 class Laplace(Noise):
     """Laplace(0, scale) per coordinate."""
 
-    family = "laplace"
+    scale: float
+    family: ClassVar[str] = "laplace"
+    symmetric_unimodal: ClassVar[bool] = True
 
-    def __init__(self, scale: float):
-        self.scale = check_scale("scale", scale)
-        self._freeze()
+    def __post_init__(self):
+        self._set_checked(scale=check_scale("scale", self.scale))
 
     def logpdf(self, x):
         return -np.abs(np.asarray(x, dtype=float)) / self.scale - math.log(2.0 * self.scale)
@@ -54,6 +59,3 @@ class Laplace(Noise):
     @property
     def fisher_information(self):
         return 1.0 / self.scale**2
-
-    def _params(self):
-        return {"scale": self.scale}

@@ -8,15 +8,18 @@ of length t w where f(. - s) = g(j-k-1): both densities are constant on these ce
 is constant (r^{-+k} and r^{-+(k+1)}). Renyi divergences, hockey-stick curves and privacy-loss distributions of
 the pair and of its Poisson mixtures are then finite sums, computed in log space.
 """
+
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import ClassVar
 
 import numpy as np
 from scipy import special
 
-from .._validation import check_finite, check_positive
+from ..validation import check_finite, check_positive
 from .base import Noise
 
 _NORMALISATION_TOL = 1e-6
@@ -54,6 +57,7 @@ def _integral(bin_width: float, values: np.ndarray, tail_ratio: float | None) ->
     return bin_width * (values[0] + 2.0 * float(np.sum(values[1:])) + tail)
 
 
+@dataclass(frozen=True, repr=False)
 class PiecewiseNoise(Noise):
     """A symmetric histogram density (see the module docstring), times ``scale``.
 
@@ -62,34 +66,43 @@ class PiecewiseNoise(Noise):
     jumps): no dimension-free L2 bound exists, while Scalar and L1 geometries are exact and fast.
     """
 
-    family = "piecewise"
+    bin_width: float
+    values: tuple[float, ...]
+    tail_ratio: float | None = field(default=None, kw_only=True)
+    scale: float = field(default=1.0, kw_only=True)
+    family: ClassVar[str] = "piecewise"
 
-    def __init__(self, bin_width: float, values, *, tail_ratio: float | None = None, scale: float = 1.0):
-        self.bin_width = check_positive("bin_width", bin_width)
-        array = _check_values(values)
-        self.tail_ratio = _check_tail_ratio(tail_ratio)
-        self.scale = check_positive("scale", scale)
-        total = _integral(self.bin_width, array, self.tail_ratio)
+    def __post_init__(self):
+        bin_width = check_positive("bin_width", self.bin_width)
+        array = _check_values(self.values)
+        tail_ratio = _check_tail_ratio(self.tail_ratio)
+        scale = check_positive("scale", self.scale)
+        total = _integral(bin_width, array, tail_ratio)
         if abs(total - 1.0) > _NORMALISATION_TOL:
-            raise ValueError(f"the density must integrate to 1 (within {_NORMALISATION_TOL:g}): bin_width * "
-                             f"(values[0] + 2 * sum(values[1:]) + tail) = {total:.9g}; use PiecewiseNoise.normalised")
-        self.values = tuple(float(v) for v in array)
-        self._freeze()
+            raise ValueError(
+                f"the density must integrate to 1 (within {_NORMALISATION_TOL:g}): bin_width * "
+                f"(values[0] + 2 * sum(values[1:]) + tail) = {total:.9g}; use PiecewiseNoise.normalised"
+            )
+        self._set_checked(
+            bin_width=bin_width, values=tuple(float(v) for v in array), tail_ratio=tail_ratio, scale=scale
+        )
 
     @classmethod
-    def normalised(cls, bin_width: float, values, *, tail_ratio: float | None = None,
-                   scale: float = 1.0) -> "PiecewiseNoise":
+    def normalised(
+        cls, bin_width: float, values, *, tail_ratio: float | None = None, scale: float = 1.0
+    ) -> PiecewiseNoise:
         """The same shape with the values rescaled to integrate to 1."""
         width = check_positive("bin_width", bin_width)
         array = _check_values(values)
         total = _integral(width, array, _check_tail_ratio(tail_ratio))
         if not total > 0:
             raise ValueError("values must not all be 0")
-        return cls(width, array / total, tail_ratio=tail_ratio, scale=scale)
+        return cls(width, tuple(array / total), tail_ratio=tail_ratio, scale=scale)
 
     @classmethod
-    def staircase(cls, epsilon0: float, gamma: float | None = None, sensitivity: float = 1.0, *,
-                  max_bins_per_step: int = 64) -> "PiecewiseNoise":
+    def staircase(
+        cls, epsilon0: float, gamma: float | None = None, sensitivity: float = 1.0, *, max_bins_per_step: int = 64
+    ) -> PiecewiseNoise:
         """The staircase mechanism of Geng & Viswanath (2016, Thm. 4): density a e^{-j eps0} on
         [j D, j D + gamma D) and a e^{-(j+1) eps0} on [j D + gamma D, (j+1) D), mirrored (D = sensitivity).
 
@@ -106,8 +119,10 @@ class PiecewiseNoise(Noise):
             raise ValueError(f"gamma must lie in the open interval (0, 1), got {gamma!r}")
         if isinstance(max_bins_per_step, bool) or not isinstance(max_bins_per_step, int) or max_bins_per_step < 1:
             raise ValueError(f"max_bins_per_step must be an integer >= 1, got {max_bins_per_step!r}")
-        m, half = min(((m, max(0, min(m - 1, round(gamma * m - 0.5)))) for m in range(1, max_bins_per_step + 1)),
-                      key=lambda mh: abs((mh[1] + 0.5) / mh[0] - gamma))
+        m, half = min(
+            ((m, max(0, min(m - 1, round(gamma * m - 0.5)))) for m in range(1, max_bins_per_step + 1)),
+            key=lambda mh: abs((mh[1] + 0.5) / mh[0] - gamma),
+        )
         steps = max(8, int(math.ceil(20.0 / eps0)))
         index = np.arange(steps * m + half + 1)
         # bin i covers [(i - 1/2) w, (i + 1/2) w]; it lies in step floor((i - half - 1) / m) + 1 (0 before gamma D)
@@ -175,21 +190,24 @@ class PiecewiseNoise(Noise):
             raise ValueError(f"rng must be a numpy.random.Generator, got {rng!r}")
         values = np.asarray(self.values)
         masses = np.concatenate([[values[0] * self.bin_width], 2.0 * values[1:] * self.bin_width])  # of |Z|
-        tail = 0.0 if self.tail_ratio is None else 2.0 * values[-1] * self.bin_width * self.tail_ratio / (
-            1.0 - self.tail_ratio)
+        tail = (
+            0.0
+            if self.tail_ratio is None
+            else 2.0 * values[-1] * self.bin_width * self.tail_ratio / (1.0 - self.tail_ratio)
+        )
         cumulative = np.cumsum(np.append(masses, tail))
         u = rng.random(size) * cumulative[-1]
         index = np.minimum(np.searchsorted(cumulative, u, side="right"), len(cumulative) - 1).astype(float)
         if self.tail_ratio is not None:  # bin n - 1 + k with k ~ Geometric(1 - r) on {1, 2, ...}
-            index = np.where(index == len(values), len(values) - 1 + rng.geometric(1.0 - self.tail_ratio, size),
-                             index)
+            index = np.where(index == len(values), len(values) - 1 + rng.geometric(1.0 - self.tail_ratio, size), index)
         inside = rng.random(size)
         magnitude = np.where(index == 0, 0.5 * inside, index - 0.5 + inside) * self._width
         return np.where(rng.random(size) < 0.5, -magnitude, magnitude)
 
     def scaled(self, factor):
-        return PiecewiseNoise(self.bin_width, self.values, tail_ratio=self.tail_ratio,
-                              scale=self.scale * check_positive("factor", factor))
+        return PiecewiseNoise(
+            self.bin_width, self.values, tail_ratio=self.tail_ratio, scale=self.scale * check_positive("factor", factor)
+        )
 
     # ---- numerics hints ---------------------------------------------------------------------------------
     @property
@@ -290,11 +308,7 @@ class PiecewiseNoise(Noise):
         return True
 
     def _params(self):
-        return {"bin_width": self.bin_width, "values": list(self.values), "tail_ratio": self.tail_ratio,
-                "scale": self.scale}
-
-    def __hash__(self):
-        return hash((self.family, self.bin_width, self.values, self.tail_ratio, self.scale))
+        return {**super()._params(), "values": list(self.values)}
 
 
 def log_renyi_moment(log_p: np.ndarray, log_q: np.ndarray, orders: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ Planning (per query and direction) uses the log-moment K(lambda) = log E_P[e^{la
   for small sampling rates, the early windows are set by the loss tails rather than by the bulk: it allows a
   ~2x coarser first grid for the same error.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,10 +24,10 @@ from functools import lru_cache, reduce
 
 import numpy as np
 
-from ..noise import Gaussian
 from . import xgrid
 from .discretise import discretise
 from .pmf import LossPMF, coarsen, convolve, extended_precision, truncate
+from .registry import top_loss_closed_form
 
 ORDERS = np.concatenate([-np.geomspace(1e6, 0.01, 40), np.geomspace(0.01, 1e6, 64)])
 _RELATIVE_TOLERANCE = 5e-4
@@ -81,8 +82,9 @@ class Plan:
         """log tau_m: the mass allowed outside the window of a partial composition of ``steps`` steps."""
         return self.log_tail_budget + math.log(steps / (self.total_steps * self.n_ops))
 
-    def window(self, log_moment: np.ndarray, steps: int, step: float, rounding_var: float,
-               rounding_bias: float) -> tuple[int, int]:
+    def window(
+        self, log_moment: np.ndarray, steps: int, step: float, rounding_var: float, rounding_bias: float
+    ) -> tuple[int, int]:
         """Grid indices outside which the discretised partial sum has at most tau_m of mass on each side.
 
         The discretised sum S' differs from the true S by the rounding deviations, whose sum has mean in
@@ -97,8 +99,9 @@ class Plan:
         return low, high
 
 
-def plan(runs, *, delta: float | None = None, epsilon: float | None = None,
-         tolerance: float = _RELATIVE_TOLERANCE) -> Plan:
+def plan(
+    runs, *, delta: float | None = None, epsilon: float | None = None, tolerance: float = _RELATIVE_TOLERANCE
+) -> Plan:
     """The plan for a query: give ``delta`` (epsilon wanted) or ``epsilon`` (delta wanted); the step aims at a
     relative error of about ``tolerance`` (the caller checks it by refinement)."""
     total = sum(count * pair_log_moment(pair) for pair, count in runs)
@@ -108,7 +111,7 @@ def plan(runs, *, delta: float | None = None, epsilon: float | None = None,
     mean = np.gradient(log_moment, lam)  # K'(l): where the tilted sum concentrates
     variance = np.maximum(np.gradient(mean, lam), 1e-300)
     # saddle-point approximation: delta(K'(l)) ~ e^{K(l) - l K'(l)} / (l (l+1) sqrt(2 pi K''(l)))
-    log_delta = (log_moment - lam * mean - np.log(lam * (lam + 1.0)) - 0.5 * np.log(2.0 * math.pi * variance))
+    log_delta = log_moment - lam * mean - np.log(lam * (lam + 1.0)) - 0.5 * np.log(2.0 * math.pi * variance)
     if delta is not None:
         best = int(np.argmin(np.abs(log_delta - math.log(delta))))
         chernoff = float(np.min((log_moment - math.log(delta)) / lam))
@@ -124,14 +127,17 @@ def plan(runs, *, delta: float | None = None, epsilon: float | None = None,
     n_ops = 2 * int(math.ceil(levels)) + 2 * len(runs)
     draft = Plan(1.0, 1.0, log_tail + math.log(_TAIL_FRACTION), total_steps, n_ops)
     one_step_tail = draft.log_tail(1) - math.log(2.0)
-    widest = max(_right_edge(pair_log_moment(pair), one_step_tail) - _left_edge(pair_log_moment(pair), one_step_tail)
-                 for pair, _ in runs)  # the widest one-step window, in loss units
+    widest = max(
+        _right_edge(pair_log_moment(pair), one_step_tail) - _left_edge(pair_log_moment(pair), one_step_tail)
+        for pair, _ in runs
+    )  # the widest one-step window, in loss units
     # e^{tilt * width} must stay far inside the float range (bounded losses have an infinite saddle point)
     max_tilt = max(min(_MAX_TILT, _MAX_TILT_RANGE / widest), _MIN_TILT)
     tilt = float(np.clip(lam[best], _MIN_TILT, max_tilt))
     level_sum = sum(4.0 ** (j // _LEVELS_PER_DOUBLING) / 2.0**j for j in range(int(levels) + 1))
-    base_step = math.sqrt(8.0 * tolerance * max(epsilon_scale, _MIN_EPSILON_SCALE)
-                          / ((1.0 + tilt) * total_steps * level_sum))
+    base_step = math.sqrt(
+        8.0 * tolerance * max(epsilon_scale, _MIN_EPSILON_SCALE) / ((1.0 + tilt) * total_steps * level_sum)
+    )
     step = min(base_step, _MAX_STEP * max(1.0, epsilon_scale))
     anchor = 0.0 if epsilon is None else epsilon
     step = _aligned(max(step, widest / _MAX_POINTS), runs, anchor)
@@ -162,9 +168,11 @@ def _aligned(step: float, runs, anchor: float = 0.0) -> float:
 
 @lru_cache(maxsize=512)
 def pair_top_loss(pair) -> float:
-    """Largest finite loss of a histogrammed pair (0 for Gaussian pairs, whose loss has no atoms)."""
-    if isinstance(pair.noise, Gaussian):
-        return 0.0
+    """Largest finite loss of a histogrammed pair (a registered ``top_loss_closed_form`` first: 0 for Gaussian
+    pairs, whose loss has no atoms)."""
+    known = top_loss_closed_form(pair.noise, pair)
+    if known is not None:
+        return known
     cells = xgrid.cells_for(pair, core_cells=_PLANNING_CELLS)
     finite = cells.loss_max[np.isfinite(cells.loss_max) & np.isfinite(cells.log_p)]
     return float(finite.max()) if finite.size else 0.0
@@ -188,8 +196,9 @@ def _combine(a: _Part, b: _Part, the_plan: Plan) -> _Part:
     left = _coarsen_to(a.pmf, step)
     right = left if b is a else _coarsen_to(b.pmf, step)
     log_moment = a.log_moment + b.log_moment
-    low, high = the_plan.window(log_moment, steps, step, left.rounding_var + right.rounding_var,
-                                left.rounding_bias + right.rounding_bias)
+    low, high = the_plan.window(
+        log_moment, steps, step, left.rounding_var + right.rounding_var, left.rounding_bias + right.rounding_bias
+    )
     pmf = truncate(convolve(left, right), low, high, math.exp(the_plan.log_tail(steps)))
     return _Part(pmf, log_moment)
 
@@ -202,6 +211,8 @@ def _self_compose(base: _Part, count: int, the_plan: Plan) -> _Part:
             result = power if result is None else _combine(result, power, the_plan)
         count >>= 1
         if not count:
+            if result is None:
+                raise ValueError(f"self-composition needs a count >= 1, got {count}")
             return result
         power = _combine(power, power, the_plan)
 

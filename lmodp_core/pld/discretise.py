@@ -6,7 +6,8 @@ of a bin [g, g + h] with P-mass P_b and Q-mass Q_b goes to its ends as
 which makes the step's hockey-stick curve the chord interpolation (in e^eps) of the true one at the grid
 points: above it everywhere, equal at every grid point.
 
-- Gaussian pairs: the loss is monotone in x, so each bin is an x-interval with closed-form normal masses
+- A family with a registered closed form (``registry.loss_pmf_closed_form``), e.g. Gaussian pairs
+  (``gaussian_loss_pmf``): the loss is monotone in x, so each bin is an x-interval with closed-form normal masses
   (log_ndtr, log space: masses down to 1e-300 and below stay exact).
 - Any other density: the fine x-partition of ``xgrid`` is histogrammed cell by cell (numba). A cell whose loss
   range lies in one bin is split exactly as above; a cell straddling grid points is rounded up to the grid
@@ -14,6 +15,7 @@ points: above it everywhere, equal at every grid point.
 Loss above the window goes to +inf, loss below it moves up to the first grid point; both count in
 ``slack_mass``.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,9 +23,10 @@ import math
 import numba
 import numpy as np
 
-from ..noise import Gaussian
+from .._logmath import log1mexp_kernel, log_mixture
 from . import xgrid
 from .pmf import UNDERFLOW_FLOOR, LossPMF, from_log_masses
+from .registry import loss_pmf_closed_form
 
 
 @numba.njit(cache=True)
@@ -37,14 +40,6 @@ def _log_ndtr(x: float) -> float:
     inv2 = 1.0 / (x * x)
     series = 1.0 - inv2 * (1.0 - 3.0 * inv2 * (1.0 - 5.0 * inv2 * (1.0 - 7.0 * inv2 * (1.0 - 9.0 * inv2))))
     return -0.5 * x * x - 0.5 * math.log(2.0 * math.pi) - math.log(-x) + math.log(series)
-
-
-@numba.njit(cache=True)
-def _log1mexp(x: float) -> float:
-    """log(1 - e^x), x <= 0."""
-    if x > -0.6931471805599453:
-        return math.log(-math.expm1(x))
-    return math.log1p(-math.exp(x))
 
 
 @numba.njit(cache=True)
@@ -62,9 +57,9 @@ def _log_normal_masses(edges: np.ndarray) -> np.ndarray:
         if not b > a:
             out[i] = -math.inf
         elif a >= 0.0:  # S(a) - S(b)
-            out[i] = log_tail[i] + _log1mexp(min(log_tail[i + 1] - log_tail[i], 0.0))
+            out[i] = log_tail[i] + log1mexp_kernel(min(log_tail[i + 1] - log_tail[i], 0.0))
         elif b <= 0.0:  # Phi(b) - Phi(a)
-            out[i] = log_tail[i + 1] + _log1mexp(min(log_tail[i] - log_tail[i + 1], 0.0))
+            out[i] = log_tail[i + 1] + log1mexp_kernel(min(log_tail[i] - log_tail[i + 1], 0.0))
         else:  # 1 - Phi(a) - S(b)
             out[i] = math.log1p(-(math.exp(log_tail[i]) + math.exp(log_tail[i + 1])))
     return out
@@ -75,7 +70,9 @@ def _remove_loss_inverse(loss: np.ndarray, mu: float, rate: float) -> np.ndarray
     loss = np.asarray(loss, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         # log(e^l - 1 + q) = l + log(1 - (1-q) e^{-l})
-        log_excess = np.where(loss > 30.0, loss + np.log1p(-(1.0 - rate) * np.exp(-loss)), np.log(np.expm1(loss) + rate))
+        log_excess = np.where(
+            loss > 30.0, loss + np.log1p(-(1.0 - rate) * np.exp(-loss)), np.log(np.expm1(loss) + rate)
+        )
         x = (log_excess - math.log(rate)) / mu + 0.5 * mu
     return np.where(np.isnan(x), -np.inf, x)
 
@@ -85,9 +82,7 @@ def _gaussian_remove_masses(mu: float, rate: float, remove_edges: np.ndarray):
     x = np.concatenate([[-np.inf], _remove_loss_inverse(remove_edges, mu, rate), [np.inf]])
     log_q = _log_normal_masses(x)  # Q = N(0, 1)
     log_shifted = _log_normal_masses(x - mu)
-    if rate == 1.0:
-        return log_shifted, log_q
-    return np.logaddexp(math.log1p(-rate) + log_q, math.log(rate) + log_shifted), log_q
+    return log_mixture(log_q, log_shifted, rate), log_q
 
 
 def _split_bins(log_p: np.ndarray, log_q: np.ndarray, lower: np.ndarray, step: float):
@@ -102,7 +97,8 @@ def _split_bins(log_p: np.ndarray, log_q: np.ndarray, lower: np.ndarray, step: f
     return log_down, log_up
 
 
-def _gaussian(pair, step: float, low: int, high: int, tilt: float) -> LossPMF:
+def gaussian_loss_pmf(pair, step: float, low: int, high: int, tilt: float) -> LossPMF:
+    """One step of a Gaussian ``pair`` from closed-form normal masses (the loss is monotone in x)."""
     mu = pair.shift / pair.noise.sigma
     rate = pair.sample_rate
     own_edges = np.arange(low, high + 1) * step
@@ -117,8 +113,16 @@ def _gaussian(pair, step: float, low: int, high: int, tilt: float) -> LossPMF:
     log_masses[:-1] = log_down
     log_masses[1:] = np.logaddexp(log_masses[1:], log_up)
     log_masses[0] = np.logaddexp(log_masses[0], log_p[0])  # loss below the window: moved up to its start
-    return from_log_masses(log_masses, low, step, tilt, inf_mass=above, slack_mass=below + above,
-                           rounding_var=step**2, rounding_bias=step * math.tanh(0.25 * step))
+    return from_log_masses(
+        log_masses,
+        low,
+        step,
+        tilt,
+        inf_mass=above,
+        slack_mass=below + above,
+        rounding_var=step**2,
+        rounding_bias=step * math.tanh(0.25 * step),
+    )
 
 
 @numba.njit(cache=True)
@@ -169,18 +173,29 @@ def _histogrammed(pair, step: float, low: int, high: int, tilt: float) -> LossPM
     cells = xgrid.cells_for(pair, step)
     clipped = np.clip(np.where(np.isfinite(cells.loss_max), cells.loss_max, high * step), low * step, high * step)
     log_ref = float(np.max(cells.log_p + tilt * (clipped + step)))
-    values, inf_mass, slack, bias, width = _histogram(cells.log_p, cells.log_q, cells.loss_min, cells.loss_max,
-                                                      step, low, high, tilt, log_ref)
+    values, inf_mass, slack, bias, width = _histogram(
+        cells.log_p, cells.log_q, cells.loss_min, cells.loss_max, step, low, high, tilt, log_ref
+    )
     peak = float(values.max())
     if not peak > 0:
         raise ValueError("privacy-loss distribution has no finite mass on its grid")
-    return LossPMF(step, low, values / peak, log_ref + math.log(peak), tilt, roundoff=UNDERFLOW_FLOOR,
-                   inf_mass=min(inf_mass + cells.tail_p, 1.0), slack_mass=slack + cells.tail_p,
-                   rounding_var=max(step, width) ** 2, rounding_bias=step * math.tanh(0.25 * step) + bias)
+    return LossPMF(
+        step,
+        low,
+        values / peak,
+        log_ref + math.log(peak),
+        tilt,
+        roundoff=UNDERFLOW_FLOOR,
+        inf_mass=min(inf_mass + cells.tail_p, 1.0),
+        slack_mass=slack + cells.tail_p,
+        rounding_var=max(step, width) ** 2,
+        rounding_bias=step * math.tanh(0.25 * step) + bias,
+    )
 
 
 def discretise(pair, step: float, low: int, high: int, tilt: float) -> LossPMF:
     """One step of ``pair`` on the grid indices low..high (loss k * step), tilted by ``tilt``."""
-    if isinstance(pair.noise, Gaussian):
-        return _gaussian(pair, step, low, high, tilt)
+    closed_form = loss_pmf_closed_form(pair.noise, pair, step, low, high, tilt)
+    if closed_form is not None:
+        return closed_form
     return _histogrammed(pair, step, low, high, tilt)

@@ -5,7 +5,7 @@ For a step with noise density f, dominating shift s and Poisson rate q (add/remo
     add:    P = f,                    Q = (1-q) f + q f(. - s)
 The two directions are composed separately and the larger epsilon (delta) is reported.
 
-Which shift dominates:
+Which shift dominates (a family's registered ``registry.dominating_shift_closed_form`` first):
 - Gaussian noise, any geometry: the pair with s = geometry.radius (rotation invariance of the isotropic
   Gaussian reduces every clipped difference to one coordinate of norm <= clip).
 - Scalar geometry: s = sensitivity, provided the hockey-stick curve of the unsampled pair (f(. - s), f) is
@@ -15,19 +15,23 @@ Which shift dominates:
   (``PiecewiseNoise``: an exact finite check; ``CustomNoise``: always False, since a multimodal user density
   can break it between any finite set of probed shifts, so user densities fall back to RDP). Other families
   (LMO) are checked numerically on a grid of shifts and epsilons: that result rests on numerics.
-- Vector geometry with non-Gaussian noise: no tractable dominating pair; ``supports`` is False (use RDP).
+- Laplace noise under ``L1Ball(C)``: s = C. For i.i.d. Laplace coordinates and any shift v with ||v||_1 <= C, the
+  d-dimensional pair is dominated by the 1-D pair at shift C, at every epsilon in both directions (closed-form
+  two-coordinate hockey-stick curve, then induction over coordinates: docs/accounting.md, "Laplace under L1Ball").
+- Other vector geometry with non-Gaussian noise: no tractable dominating pair; ``supports`` is False (use RDP).
 """
+
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from ..geometry import Scalar
-from ..noise import Gaussian, Laplace, Noise
+from .._logmath import log_mixture
+from ..noise import Noise
 from . import xgrid
+from .registry import dominating_shift_closed_form
 
 DIRECTIONS = ("remove", "add")
 _MONOTONE_SHIFTS = 12
@@ -48,10 +52,7 @@ class DominatingPair:
         """(log p(x), log q(x))."""
         log_f = self.noise.logpdf(x)
         log_shifted = self.noise.logpdf(x - self.shift)
-        if self.sample_rate == 1.0:
-            mixture = log_shifted
-        else:
-            mixture = np.logaddexp(math.log1p(-self.sample_rate) + log_f, math.log(self.sample_rate) + log_shifted)
+        mixture = log_mixture(log_f, log_shifted, self.sample_rate)
         return (mixture, log_f) if self.direction == "remove" else (log_f, mixture)
 
     def exact_cell_masses(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -62,10 +63,7 @@ class DominatingPair:
         if masses is None:
             return None
         log_shifted, log_f = masses(self.shift)
-        if self.sample_rate == 1.0:
-            mixture = log_shifted
-        else:
-            mixture = np.logaddexp(math.log1p(-self.sample_rate) + log_f, math.log(self.sample_rate) + log_shifted)
+        mixture = log_mixture(log_f, log_shifted, self.sample_rate)
         return (mixture, log_f) if self.direction == "remove" else (log_f, mixture)
 
     @property
@@ -77,12 +75,11 @@ class DominatingPair:
 
 def _shift_dominates(mechanism) -> bool:
     noise, geometry = mechanism.noise, mechanism.geometry
-    if isinstance(noise, Gaussian):
-        return True
-    if not isinstance(geometry, Scalar):
+    known = dominating_shift_closed_form(noise, geometry)
+    if known is not None:
+        return known
+    if geometry.shift_exponent != 0:
         return False
-    if isinstance(noise, Laplace):
-        return True  # delta_s(eps) = 1 - e^{(eps - s/b)/2}: increasing in s
     proven = getattr(noise, "dominating_shift_proven", None)
     if proven is not None:
         return bool(proven(geometry.radius))
@@ -114,7 +111,9 @@ def dominating_pairs(mechanism) -> tuple[DominatingPair, DominatingPair]:
     if not supports(mechanism):
         raise ValueError(
             f"no known dominating pair for {mechanism!r}: PLD covers Gaussian noise in any geometry and scalar "
-            "queries whose hockey-stick curve is monotone in the shift; use RDP (method='rdp' or 'auto')")
+            "queries whose hockey-stick curve is monotone in the shift; use RDP (method='rdp' or 'auto')"
+        )
     rate = mechanism.sampling.sample_rate
     shift = float(mechanism.geometry.radius)
-    return tuple(DominatingPair(mechanism.noise, shift, rate, d) for d in DIRECTIONS)
+    remove, add = (DominatingPair(mechanism.noise, shift, rate, d) for d in DIRECTIONS)
+    return remove, add

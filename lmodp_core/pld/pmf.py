@@ -19,6 +19,7 @@ curve bounds the true one from above. ``slack_mass`` (truncated or moved mass) a
 (``rounding_var``: sum of squared rounding-interval widths, ``rounding_bias``: mean upward shift) give the
 lower end of the discretisation interval through Hoeffding's inequality.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,14 +29,10 @@ import numba
 import numpy as np
 from scipy import fft as _fft
 
+from .._logmath import log1mexp, log1mexp_kernel, logaddexp_kernel, logsumexp
+
 UNDERFLOW_FLOOR = 1e-300  # per-entry bound on what float64 underflow drops (normalised tilted units)
 _FFT_ROUNDOFF_FACTOR = 8.0  # |FFT convolution error|_inf <= c u log2(n) |a|_2 |b|_2 (Higham, ch. 24), c = 8
-
-
-def _log_one_minus_exp(x):
-    """log(1 - e^x) for x <= 0 (absolute accuracy: it only scales masses here)."""
-    with np.errstate(divide="ignore"):
-        return np.log(-np.expm1(np.minimum(np.asarray(x, dtype=float), 0.0)))
 
 
 @dataclass(frozen=True)
@@ -70,8 +67,7 @@ def from_log_masses(log_masses: np.ndarray, first_index: int, step: float, tilt:
     peak = float(np.max(log_tilted))
     if not math.isfinite(peak):
         raise ValueError("privacy-loss distribution has no finite mass on its grid")
-    return LossPMF(step, int(first_index), np.exp(log_tilted - peak), peak, tilt, roundoff=UNDERFLOW_FLOOR,
-                   **fields)
+    return LossPMF(step, int(first_index), np.exp(log_tilted - peak), peak, tilt, roundoff=UNDERFLOW_FLOOR, **fields)
 
 
 def extended_precision(pmf: LossPMF) -> LossPMF:
@@ -82,8 +78,13 @@ def extended_precision(pmf: LossPMF) -> LossPMF:
 
 def _normalised(pmf: LossPMF, values: np.ndarray, roundoff: float, **fields) -> LossPMF:
     peak = float(values.max())
-    return replace(pmf, values=values / peak, log_scale=fields.pop("log_scale", pmf.log_scale) + math.log(peak),
-                   roundoff=roundoff / peak, **fields)
+    return replace(
+        pmf,
+        values=values / peak,
+        log_scale=fields.pop("log_scale", pmf.log_scale) + math.log(peak),
+        roundoff=roundoff / peak,
+        **fields,
+    )
 
 
 def _compose_probability(a: float, b: float) -> float:
@@ -118,10 +119,17 @@ def convolve(a: LossPMF, b: LossPMF) -> LossPMF:
     overlap = min(a.values.size, b.values.size)
     roundoff = a.roundoff * sum_b + b.roundoff * sum_a + a.roundoff * b.roundoff * overlap + fresh
     return _normalised(
-        a, values, roundoff, first_index=a.first_index + b.first_index, log_scale=a.log_scale + b.log_scale,
-        inf_mass=_compose_probability(a.inf_mass, b.inf_mass), slack_mass=a.slack_mass + b.slack_mass,
-        rounding_var=a.rounding_var + b.rounding_var, rounding_bias=a.rounding_bias + b.rounding_bias,
-        steps=a.steps + b.steps)
+        a,
+        values,
+        roundoff,
+        first_index=a.first_index + b.first_index,
+        log_scale=a.log_scale + b.log_scale,
+        inf_mass=_compose_probability(a.inf_mass, b.inf_mass),
+        slack_mass=a.slack_mass + b.slack_mass,
+        rounding_var=a.rounding_var + b.rounding_var,
+        rounding_bias=a.rounding_bias + b.rounding_bias,
+        steps=a.steps + b.steps,
+    )
 
 
 def coarsen(pmf: LossPMF) -> LossPMF:
@@ -147,23 +155,20 @@ def coarsen(pmf: LossPMF) -> LossPMF:
     coarse[1:] += up_factor * odd
     coarse[:-1] += down_factor * odd
     growth = 1.0 + up_factor + down_factor  # a coarse entry gathers one even and parts of two odd entries
-    return _normalised(pmf, coarse, pmf.roundoff * growth, step=2.0 * h, first_index=first // 2,
-                       rounding_var=pmf.rounding_var + (2.0 * h) ** 2,
-                       rounding_bias=pmf.rounding_bias + h * math.tanh(0.5 * h))
+    return _normalised(
+        pmf,
+        coarse,
+        pmf.roundoff * growth,
+        step=2.0 * h,
+        first_index=first // 2,
+        rounding_var=pmf.rounding_var + (2.0 * h) ** 2,
+        rounding_bias=pmf.rounding_bias + h * math.tanh(0.5 * h),
+    )
 
 
-def _log_untilted(pmf: LossPMF, sel: slice) -> np.ndarray:
+def _log_untilted(pmf: LossPMF, sel: slice | np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
         return np.log(pmf.values[sel]) + pmf.log_scale - pmf.tilt * pmf.losses[sel]
-
-
-def _logsumexp(x: np.ndarray) -> float:
-    if x.size == 0:
-        return -math.inf
-    peak = float(np.max(x))
-    if not math.isfinite(peak):
-        return peak
-    return peak + math.log(float(np.sum(np.exp(x - peak))))
 
 
 def _geometric_tail(pmf: LossPMF, count) -> np.ndarray:
@@ -187,14 +192,22 @@ def truncate(pmf: LossPMF, low_index: int, high_index: int, tail_bound: float) -
         raise ValueError("truncation window misses the distribution")
     right = 0.0
     if high < pmf.values.size - 1:
-        summed = math.exp(min(_logsumexp(_log_untilted(pmf, slice(high + 1, None))), 0.0))
-        summed += pmf.roundoff * float(_geometric_tail(pmf, pmf.values.size - high - 1)) * math.exp(
-            min(pmf.log_scale - pmf.tilt * (high_index + 1) * pmf.step, 0.0))
+        summed = math.exp(min(logsumexp(_log_untilted(pmf, slice(high + 1, None))), 0.0))
+        summed += (
+            pmf.roundoff
+            * float(_geometric_tail(pmf, pmf.values.size - high - 1))
+            * math.exp(min(pmf.log_scale - pmf.tilt * (high_index + 1) * pmf.step, 0.0))
+        )
         right = min(summed, tail_bound)
     left = tail_bound if low > 0 else 0.0
-    return _normalised(pmf, pmf.values[low:high + 1].copy(), pmf.roundoff, first_index=pmf.first_index + low,
-                       inf_mass=_compose_probability(pmf.inf_mass, min(right + left, 1.0)),
-                       slack_mass=pmf.slack_mass + right + left)
+    return _normalised(
+        pmf,
+        pmf.values[low : high + 1].copy(),
+        pmf.roundoff,
+        first_index=pmf.first_index + low,
+        inf_mass=_compose_probability(pmf.inf_mass, min(right + left, 1.0)),
+        slack_mass=pmf.slack_mass + right + left,
+    )
 
 
 @numba.njit(cache=True)
@@ -210,24 +223,14 @@ def _suffix_log_hockey(values, tilt, step):
     out[n - 1] = -math.inf
     for k in range(n - 2, -1, -1):
         log_v = math.log(values[k + 1]) if values[k + 1] > 0.0 else -math.inf
-        log_a = -tilt * step + _logaddexp(log_v, log_a)
-        log_b = -(tilt + 1.0) * step + _logaddexp(log_v, log_b)
+        log_a = -tilt * step + logaddexp_kernel(log_v, log_a)
+        log_b = -(tilt + 1.0) * step + logaddexp_kernel(log_v, log_b)
         if log_a == -math.inf:
             out[k] = -math.inf
         else:
             gap = log_b - log_a  # < 0: log(1 - e^gap) without cancellation
-            out[k] = log_a + (math.log(-math.expm1(gap)) if gap > -0.6931471805599453 else math.log1p(-math.exp(gap)))
+            out[k] = log_a + log1mexp_kernel(gap)
     return out
-
-
-@numba.njit(cache=True)
-def _logaddexp(x, y):
-    if x == -math.inf:
-        return y
-    if y == -math.inf:
-        return x
-    top = max(x, y)
-    return top + math.log1p(math.exp(min(x, y) - top))
 
 
 def log_delta_curve(pmf: LossPMF, with_allowance: bool = True) -> np.ndarray:
@@ -248,13 +251,16 @@ def delta_at(pmf: LossPMF, epsilon: float, with_allowance: bool = True) -> float
     """delta(epsilon) = sum_{l > eps} (1 - e^{eps - l}) mass(l) + mass(+inf) (+ round-off allowance), capped at 1."""
     losses = pmf.losses
     above = losses > epsilon
-    log_terms = _log_untilted(pmf, above) + _log_one_minus_exp(epsilon - losses[above])
-    log_total = np.logaddexp(_logsumexp(log_terms), math.log(pmf.inf_mass) if pmf.inf_mass > 0 else -math.inf)
+    log_terms = _log_untilted(pmf, above) + log1mexp(np.minimum(epsilon - losses[above], 0.0))
+    log_total = np.logaddexp(logsumexp(log_terms), math.log(pmf.inf_mass) if pmf.inf_mass > 0 else -math.inf)
     if with_allowance and not math.isfinite(pmf.roundoff):
         return 1.0
     if with_allowance and pmf.roundoff > 0 and above.any():
-        log_allowance = (math.log(pmf.roundoff * float(_geometric_tail(pmf, int(above.sum())))) + pmf.log_scale
-                         - pmf.tilt * float(losses[above][0]))
+        log_allowance = (
+            math.log(pmf.roundoff * float(_geometric_tail(pmf, int(above.sum()))))
+            + pmf.log_scale
+            - pmf.tilt * float(losses[above][0])
+        )
         log_total = np.logaddexp(log_total, log_allowance)
     return float(math.exp(min(float(log_total), 0.0)))
 

@@ -10,6 +10,7 @@ step/16 are subdivided (at most ``_MAX_CELLS`` cells in all) and cut where the l
 that almost every cell lies inside one loss bin (the rest, around extrema of the loss, are rounded up).
 Cell masses use 3-point Gauss-Legendre (relative error ~1e-12 on the core cells of smooth pieces).
 """
+
 from __future__ import annotations
 
 import math
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
+from .._logmath import logsumexp
 
 _CORE_WIDTH = 30.0
 _CORE_CELLS = 8192
@@ -103,13 +106,6 @@ def _pair_loss(pair, x):
     return np.where(np.isneginf(log_p), -np.inf, loss), log_p, log_q
 
 
-def _logsumexp_rows(x: np.ndarray) -> np.ndarray:
-    peak = np.max(x, axis=1)
-    safe = np.where(np.isfinite(peak), peak, 0.0)
-    with np.errstate(divide="ignore"):
-        return np.where(np.isfinite(peak), safe + np.log(np.sum(np.exp(x - safe[:, None]), axis=1)), peak)
-
-
 @lru_cache(maxsize=32)
 def cells_for(pair, step: float | None = None, core_cells: int = _CORE_CELLS) -> Cells:
     """The partition for ``pair``; refined for a loss grid of ``step`` when given."""
@@ -138,8 +134,16 @@ def cells_for(pair, step: float | None = None, core_cells: int = _CORE_CELLS) ->
     noise, shift = pair.noise, pair.shift
     survival = np.asarray(noise.sf(np.array([-edges[0], edges[-1], edges[-1] - shift, -(edges[0] - shift)])))
     tail_p = float(np.sum(survival))  # both tails of f and of f(. - s): an upper bound on P's tail mass
-    return Cells(_logsumexp_rows(log_weights + node_log_p), _logsumexp_rows(log_weights + node_log_q),
-                 loss_min, loss_max, tail_p, log_weights, node_log_p, node_log_q)
+    return Cells(
+        logsumexp(log_weights + node_log_p, axis=1),
+        logsumexp(log_weights + node_log_q, axis=1),
+        loss_min,
+        loss_max,
+        tail_p,
+        log_weights,
+        node_log_p,
+        node_log_q,
+    )
 
 
 def _exact_cells(log_p: np.ndarray, log_q: np.ndarray) -> Cells:
@@ -150,8 +154,16 @@ def _exact_cells(log_p: np.ndarray, log_q: np.ndarray) -> Cells:
     with np.errstate(invalid="ignore"):
         loss = np.where(np.isneginf(log_p), -np.inf, log_p - log_q)
     node_log_weights = np.tile(_GL_LOG_WEIGHTS - math.log(2.0), (log_p.size, 1))  # weights summing to 1 per cell
-    return Cells(log_p, log_q, loss, loss, 0.0, node_log_weights, np.repeat(log_p[:, None], 3, axis=1),
-                 np.repeat(log_q[:, None], 3, axis=1))
+    return Cells(
+        log_p,
+        log_q,
+        loss,
+        loss,
+        0.0,
+        node_log_weights,
+        np.repeat(log_p[:, None], 3, axis=1),
+        np.repeat(log_q[:, None], 3, axis=1),
+    )
 
 
 def hockey_stick(cells: Cells, epsilons: np.ndarray) -> np.ndarray:
@@ -171,7 +183,7 @@ def log_moment(cells: Cells, orders: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):
         log_integrand = log_w + log_p + lam * (log_p - log_q)
     log_integrand = np.where(np.isnan(log_integrand), -np.inf, log_integrand)
-    total = _logsumexp_rows(log_integrand)
+    total = logsumexp(log_integrand, axis=1)
     ends = np.maximum(np.max(log_integrand[:, :12], axis=1), np.max(log_integrand[:, -12:], axis=1))
     unresolved = ends > total + math.log(1e-12)
     return np.where(unresolved | ~np.isfinite(total), np.inf, total)

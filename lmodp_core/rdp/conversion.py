@@ -1,4 +1,5 @@
 """RDP -> (epsilon, delta) conversions (docs/theory.md §4.6)."""
+
 from __future__ import annotations
 
 import math
@@ -6,13 +7,17 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_delta, check_epsilon, check_orders, check_real_array
+from ..validation import check_delta, check_epsilon, check_orders, check_real_array
 
 # 1.1 ... 10.9 by 0.1, 11 ... 63, 64 ... 256 by 8, and a few large orders up to 1024.
-DEFAULT_ORDERS = np.concatenate([
-    np.round(np.arange(1.1, 10.95, 0.1), 10), np.arange(11.0, 64.0), np.arange(64.0, 257.0, 8.0),
-    np.array([320.0, 384.0, 448.0, 512.0, 640.0, 768.0, 896.0, 1024.0]),
-])
+DEFAULT_ORDERS = np.concatenate(
+    [
+        np.round(np.arange(1.1, 10.95, 0.1), 10),
+        np.arange(11.0, 64.0),
+        np.arange(64.0, 257.0, 8.0),
+        np.array([320.0, 384.0, 448.0, 512.0, 640.0, 768.0, 896.0, 1024.0]),
+    ]
+)
 
 CONVERSIONS = ("improved", "classic")
 
@@ -61,15 +66,20 @@ def _warn_if_extension_helps(orders: np.ndarray, rdp: np.ndarray, index: int, ob
     upper_end = orders[index] == orders.max()
     probes = orders[index] / _EXTENSION if upper_end else 1.0 + (orders[index] - 1.0) * _EXTENSION[:-1]
     best_beyond = float(np.min(objective(probes, _rdp_lower_bound(orders, rdp, probes, upper_end))))
-    current = float(objective(orders[index:index + 1], rdp[index:index + 1])[0])
+    current = float(objective(orders[index : index + 1], rdp[index : index + 1])[0])
     if best_beyond < current - _WARN_GAIN * max(abs(current), 1e-12):
-        warnings.warn(f"the optimal Renyi order for {what} is {orders[index]:g}, at the edge of the order grid "
-                      f"[{orders.min():g}, {orders.max():g}], and orders beyond it could give a smaller {what}: "
-                      f"extend the grid (orders=...) for a tighter bound", OrderGridWarning, stacklevel=3)
+        warnings.warn(
+            f"the optimal Renyi order for {what} is {orders[index]:g}, at the edge of the order grid "
+            f"[{orders.min():g}, {orders.max():g}], and orders beyond it could give a smaller {what}: "
+            f"extend the grid (orders=...) for a tighter bound",
+            OrderGridWarning,
+            stacklevel=3,
+        )
 
 
-def epsilon_from_rdp(orders, rdp, delta: float, *, conversion: str = "improved", warn: bool = True
-                     ) -> tuple[float, float | None]:
+def epsilon_from_rdp(
+    orders, rdp, delta: float, *, conversion: str = "improved", warn: bool = True
+) -> tuple[float, float | None]:
     """(epsilon, optimal order) from an RDP curve; the order is None when every RDP value is inf.
 
     improved (Canonne-Kamath-Steinke 2020, Prop. 12; Balle et al. 2020):
@@ -79,9 +89,11 @@ def epsilon_from_rdp(orders, rdp, delta: float, *, conversion: str = "improved",
     orders, rdp = _check_rdp(orders, rdp)
     delta = check_delta(delta)
     if conversion == "improved":
+
         def objective(a, rho):
             return rho + np.log1p(-1.0 / a) - (math.log(delta) + np.log(a)) / (a - 1.0)
     elif conversion == "classic":
+
         def objective(a, rho):
             return rho + math.log(1.0 / delta) / (a - 1.0)
     else:

@@ -1,26 +1,29 @@
 """Renyi divergences of shifted noise pairs (docs/theory.md §4.2) and of their Poisson mixtures (§4.4).
 
 r_a(s) = D_a(f(. - s) || f) = 1/(a-1) log int f(x-s)^a f(x)^{1-a} dx.
-Gaussian and Laplace use closed forms; a density that lists the pair as finitely many cells of constant density
-(``shift_pair_masses``, e.g. ``PiecewiseNoise``) gets the exact finite sum; every other density is integrated
-numerically in log space with the double-exponential rules of ``lmodp_core._quadrature``, split at the kinks
-x = k and x = k + s. When the two rules disagree for an order (typically a smooth density with unbounded privacy
-loss at a high order, whose integrand peaks far out in a tail), the unresolved orders are recomputed together
-with extra splits at their integrands' peaks (at most ``_PEAK_PASSES`` passes, so the cost is bounded whatever
-the density). The fine and coarse rules must agree to ``QUADRATURE_RTOL``; an order where they do not is
-reported as +inf (unresolved, hence never used), not as a number that might be too small. A resolved order
-reports the larger of the two rules plus their difference. A node where q = 0 < p makes the divergence +inf.
+A family with a closed form registered (``registry.renyi_shift_closed_form``: Gaussian, Laplace) uses it; a density
+that lists the pair as finitely many cells of constant density (``shift_pair_masses``, e.g. ``PiecewiseNoise``) gets
+the exact finite sum; every other density is integrated numerically in log space with the double-exponential rules
+of ``lmodp_core._quadrature``, split at the kinks x = k and x = k + s. When the two rules disagree for an order
+(typically a smooth density with unbounded privacy loss at a high order, whose integrand peaks far out in a tail),
+the unresolved orders are recomputed together with extra splits at their integrands' peaks (at most ``_PEAK_PASSES``
+passes, so the cost is bounded whatever the density). The fine and coarse rules must agree to ``QUADRATURE_RTOL``;
+an order where they do not is reported as +inf (unresolved, hence never used), not as a number that might be too
+small. A resolved order reports the larger of the two rules plus their difference. A node where q = 0 < p makes the
+divergence +inf.
 """
+
 from __future__ import annotations
 
-import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
+from .._logmath import log1mexp, log_mixture
 from .._quadrature import log_renyi_excess, real_line_nodes, renyi_from_log_excess
-from ..noise import Gaussian, Laplace, Noise
+from ..noise import Noise
 from ..noise.piecewise import log_renyi_moment
+from .registry import renyi_shift_closed_form
 
 # agreement required between the step-h and step-2h rules on S = int p^a q^{1-a} - 1: |difference| <= RTOL*S + ATOL
 QUADRATURE_RTOL = 1e-9
@@ -28,23 +31,11 @@ QUADRATURE_ATOL = 1e-15
 _PEAK_PASSES = 4  # each pass splits at the peak found by the previous one
 
 
-def _laplace_renyi(scale: float, shifts: np.ndarray, orders: np.ndarray) -> np.ndarray:
-    """1/(a-1) log[a/(2a-1) e^{(a-1)s/b} + (a-1)/(2a-1) e^{-a s/b}] (Mironov 2017, Table II)."""
-    s = shifts[:, None] / scale
-    a = orders[None, :]
-    log_norm = np.log(2.0 * a - 1.0)
-    large = np.logaddexp(np.log(a) - log_norm + (a - 1.0) * s, np.log(a - 1.0) - log_norm - a * s)
-    with np.errstate(over="ignore"):
-        # the same with weights summing to 1, log1p(A expm1((a-1)s) + B expm1(-a s)): exact for tiny shifts
-        small = np.log1p(a / (2 * a - 1) * np.expm1((a - 1.0) * s) + (a - 1) / (2 * a - 1) * np.expm1(-a * s))
-    return np.maximum(np.where((a - 1.0) * s < 30.0, small, large), 0.0) / (a - 1.0)
-
-
 def _log_error(fine: np.ndarray, rough: np.ndarray) -> np.ndarray:
     """log |S_fine - S_coarse| from the two log values."""
     high, low = np.maximum(fine, rough), np.minimum(fine, rough)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(high == low, -np.inf, high + np.log(-np.expm1(low - high)))
+    with np.errstate(invalid="ignore"):
+        return np.where(high == low, -np.inf, high + log1mexp(low - high))
 
 
 def _resolved(fine: np.ndarray, rough: np.ndarray) -> np.ndarray:
@@ -52,8 +43,9 @@ def _resolved(fine: np.ndarray, rough: np.ndarray) -> np.ndarray:
     return _log_error(fine, rough) <= allowed
 
 
-def _numeric_renyi(log_pair: Callable, breakpoints: np.ndarray, scale: float, orders: np.ndarray) -> np.ndarray:
-    """D_a(p || q) for every order, where ``log_pair(x)`` returns (log p(x), log q(x))."""
+def numeric_log_excess(log_pair: Callable, breakpoints: np.ndarray, scale: float, orders: np.ndarray) -> np.ndarray:
+    """An upper value of log S_a, S_a = int q phi_a(log p/q), for every order (+inf where unresolved), where
+    ``log_pair(x)`` returns (log p(x), log q(x)); S_a = int p^a q^{1-a} - 1 when p and q are normalised."""
     x, log_w, coarse = real_line_nodes(breakpoints, scale)
     log_p, log_q = log_pair(x)
     fine, rough, peak = log_renyi_excess(log_p, log_q, log_w, coarse, orders)
@@ -69,14 +61,12 @@ def _numeric_renyi(log_pair: Callable, breakpoints: np.ndarray, scale: float, or
         f_j, r_j, peak_j = log_renyi_excess(log_p_j, log_q_j, log_w_j, coarse_j, orders[todo])
         fine[todo], rough[todo], peak_x[todo] = f_j, r_j, x_j[peak_j]
     upper = np.logaddexp(np.maximum(fine, rough), _log_error(fine, rough))
-    return np.where(_resolved(fine, rough), renyi_from_log_excess(upper, orders), np.inf)
+    return np.where(_resolved(fine, rough), upper, np.inf)
 
 
-def _log_mixture(log_base: np.ndarray, log_shifted: np.ndarray, sample_rate: float) -> np.ndarray:
-    """log((1-q) f + q f_s), without leaving log space."""
-    if sample_rate == 1.0:
-        return log_shifted
-    return np.logaddexp(math.log1p(-sample_rate) + log_base, math.log(sample_rate) + log_shifted)
+def _numeric_renyi(log_pair: Callable, breakpoints: np.ndarray, scale: float, orders: np.ndarray) -> np.ndarray:
+    """D_a(p || q) for every order, where ``log_pair(x)`` returns (log p(x), log q(x))."""
+    return renyi_from_log_excess(numeric_log_excess(log_pair, breakpoints, scale, orders), orders)
 
 
 def _renyi_from_masses(log_p: np.ndarray, log_q: np.ndarray, orders: np.ndarray) -> np.ndarray:
@@ -84,27 +74,32 @@ def _renyi_from_masses(log_p: np.ndarray, log_q: np.ndarray, orders: np.ndarray)
     return np.maximum(log_renyi_moment(log_p, log_q, orders), 0.0) / (orders - 1.0)
 
 
-def _split_points(noise: Noise, shift: float) -> np.ndarray:
+def split_points(noise: Noise, *shifts: float) -> np.ndarray:
+    """The kinks of the density and of its copies shifted by each of ``shifts`` (quadrature splits there)."""
     kinks = np.asarray(noise.kinks or (0.0,), dtype=float)
-    return np.unique(np.concatenate([kinks, kinks + shift]))
+    return np.unique(np.concatenate([kinks] + [kinks + shift for shift in shifts]))
 
 
 def renyi_shift(noise: Noise, shifts, orders) -> np.ndarray:
     """r_a(s) for every shift (rows) and order (columns); shifts >= 0, orders > 1."""
     shifts = np.atleast_1d(np.asarray(shifts, dtype=float))
     orders = np.atleast_1d(np.asarray(orders, dtype=float))
-    if isinstance(noise, Gaussian):
-        return orders[None, :] * shifts[:, None] ** 2 / (2.0 * noise.sigma**2)  # a s^2 / (2 sigma^2)
-    if isinstance(noise, Laplace):
-        return _laplace_renyi(noise.scale, shifts, orders)
+    closed_form = renyi_shift_closed_form(noise, shifts, orders)
+    if closed_form is not None:
+        return closed_form
     out = np.zeros((shifts.size, orders.size))
     exact = getattr(noise, "shift_pair_masses", None)
     for i, shift in enumerate(shifts):
         if shift > 0.0 and exact is not None:
-            out[i] = _renyi_from_masses(*exact(shift), orders)
+            log_p, log_q = exact(shift)
+            out[i] = _renyi_from_masses(log_p, log_q, orders)
         elif shift > 0.0:
-            out[i] = _numeric_renyi(lambda x, s=shift: (noise.logpdf(x - s), noise.logpdf(x)),
-                                    _split_points(noise, shift), noise.typical_scale, orders)
+            out[i] = _numeric_renyi(
+                lambda x, s=shift: (noise.logpdf(x - s), noise.logpdf(x)),
+                split_points(noise, shift),
+                noise.typical_scale,
+                orders,
+            )
     return out
 
 
@@ -117,18 +112,18 @@ def renyi_poisson_mixture(noise: Noise, shift: float, sample_rate: float, orders
     exact = getattr(noise, "shift_pair_masses", None)
     if exact is not None:
         log_shifted, log_base = exact(shift)
-        log_mix = _log_mixture(log_base, log_shifted, sample_rate)
+        log_mix = log_mixture(log_base, log_shifted, sample_rate)
         return _renyi_from_masses(log_mix, log_base, orders), _renyi_from_masses(log_base, log_mix, orders)
 
     def base_and_mixture(x):
         log_base = noise.logpdf(x)
-        return log_base, _log_mixture(log_base, noise.logpdf(x - shift), sample_rate)
+        return log_base, log_mixture(log_base, noise.logpdf(x - shift), sample_rate)
 
     def remove_pair(x):
         log_base, log_mix = base_and_mixture(x)
         return log_mix, log_base
 
-    splits = _split_points(noise, shift)
+    splits = split_points(noise, shift)
     remove = _numeric_renyi(remove_pair, splits, noise.typical_scale, orders)
     add = _numeric_renyi(base_and_mixture, splits, noise.typical_scale, orders)
     return remove, add

@@ -1,23 +1,31 @@
-"""Per-step RDP without subsampling, by geometry (docs/theory.md §4.3).
+"""Per-step RDP without subsampling, by geometry (docs/theory.md §4.3); a family's registered closed form
+(``registry.unsampled_rdp_closed_form``, e.g. Gaussian) comes first.
 
 Additivity of Renyi divergence over independent coordinates gives, for a shift vector v:
     Scalar(D):  sup_{0<s<=D} r_a(s)
     L1Ball(C):  sum_i r_a(|v_i|) <= C * sup_{0<s<=C} r_a(s)/s          (||v||_1 <= C)
     L2Ball(C):  sum_i r_a(|v_i|) <= C^2 * sup_{0<s<=C} r_a(s)/s^2      (||v||_2 <= C, any dimension)
-The sup is taken on a geometric shift grid with a local refinement around interior maxima (no monotonicity
-is assumed); the small-shift end of the L2 ratio uses its limit a*I_f/2 (I_f = Fisher information) instead of
-evaluating r_a at tiny shifts; for a density with infinite Fisher information (a jump) no L2 bound exists and
-the RDP is +inf. The small-shift end of the L1 ratio uses lim r_a(s)/s, which is > 0 only for densities with
-jumps (``small_shift_slope``). A relative safety margin ``SUP_MARGIN`` covers the residual between grid points.
+Laplace (every geometry) and symmetric unimodal noises such as LMO (Scalar) get certified sups
+(``certified_sup``); otherwise the sup is taken on a geometric shift grid with a local refinement around
+interior maxima (no monotonicity is assumed); the small-shift end of the L2 ratio uses its limit a*I_f/2
+(I_f = Fisher information) instead of evaluating r_a at tiny shifts; for a density with infinite Fisher
+information (a jump) no L2 bound exists and the RDP is +inf. The small-shift end of the L1 ratio uses
+lim r_a(s)/s, which is > 0 only for densities with jumps (``small_shift_slope``). A relative safety margin
+``SUP_MARGIN`` covers the residual between grid points.
 """
+
 from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..geometry import Geometry, L1Ball, L2Ball, Scalar
-from ..noise import Gaussian, Noise
+from ..geometry import Geometry
+from ..noise import Noise
 from ..noise.piecewise import log_renyi_moment
+from .certified_sup import has_certified_scalar_sup, scalar_sup
 from .divergence import renyi_shift
+from .registry import unsampled_rdp_closed_form
 
 SUP_MARGIN = 1e-6  # relative inflation of numerically found suprema
 _L1_PIECES = 256  # pieces per bin width in the certified L1 bound of histogram densities (<= 1/(256 k) looser)
@@ -25,15 +33,16 @@ _COARSE_FRACTIONS = np.geomspace(1e-3, 1.0, 43)  # ratio 1.18 between neighbouri
 _REFINE_POINTS = 9
 
 
-def _ratio_power(geometry: Geometry) -> int:
-    """k in sup r_a(s)/s^k: 0 for Scalar, 1 for L1, 2 for L2."""
-    if isinstance(geometry, Scalar):
-        return 0
-    if isinstance(geometry, L1Ball):
-        return 1
-    if isinstance(geometry, L2Ball):
-        return 2
-    raise ValueError(f"unsupported geometry {geometry!r}")
+@runtime_checkable
+class _CellPairNoise(Protocol):
+    """A noise whose shifted pair is finitely many cells of constant density (e.g. ``PiecewiseNoise``)."""
+
+    @property
+    def shift_knot_spacing(self) -> float: ...
+
+    def shift_pair_masses(self, shift: float) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def small_shift_slope(self, orders: np.ndarray) -> np.ndarray: ...
 
 
 def sup_over_shifts(value_at, radius: float, orders: np.ndarray, knot_spacing: float | None = None) -> np.ndarray:
@@ -52,8 +61,9 @@ def sup_over_shifts(value_at, radius: float, orders: np.ndarray, knot_spacing: f
     arg = values.argmax(axis=0)
     interior = np.unique(arg[(arg > 0) & (arg < shifts.size - 1)])
     if interior.size:
-        fine = np.unique(np.concatenate([np.geomspace(shifts[i - 1], shifts[i + 1], 2 * _REFINE_POINTS + 1)
-                                         for i in interior]))
+        fine = np.unique(
+            np.concatenate([np.geomspace(shifts[i - 1], shifts[i + 1], 2 * _REFINE_POINTS + 1) for i in interior])
+        )
         best = np.maximum(best, value_at(fine).max(axis=0))
     return best
 
@@ -62,17 +72,20 @@ def unsampled_rdp(noise: Noise, geometry: Geometry, orders) -> np.ndarray:
     """Per-step RDP of one noisy query without subsampling, for every order."""
     orders = np.atleast_1d(np.asarray(orders, dtype=float))
     radius = geometry.radius
-    if isinstance(noise, Gaussian):
-        return orders * radius**2 / (2.0 * noise.sigma**2)  # exact in every geometry: a C^2 / (2 sigma^2)
-    power = _ratio_power(geometry)
+    closed_form = unsampled_rdp_closed_form(noise, geometry, orders)
+    if closed_form is not None:
+        return closed_form
+    power = geometry.shift_exponent  # k in sup r_a(s)/s^k
 
     def ratio(shifts):
         return renyi_shift(noise, shifts, orders) / shifts[:, None] ** power * radius**power
 
     if power == 2 and unbounded_l2_reason(noise, geometry):
         return np.full(orders.shape, np.inf)
-    if power < 2 and getattr(noise, "shift_pair_masses", None) is not None:
+    if power < 2 and isinstance(noise, _CellPairNoise):
         return _piecewise_sup(noise, radius, orders, power)
+    if power == 0 and has_certified_scalar_sup(noise):
+        return scalar_sup(noise, radius, orders, lambda shifts, some: renyi_shift(noise, shifts, some))
     best = sup_over_shifts(ratio, radius, orders)
     if power == 2:
         best = np.maximum(best, 0.5 * orders * noise.fisher_information * radius**2)  # s -> 0 limit a I_f C^2/2
@@ -81,7 +94,7 @@ def unsampled_rdp(noise: Noise, geometry: Geometry, orders) -> np.ndarray:
     return best * (1.0 + SUP_MARGIN)
 
 
-def _piecewise_sup(noise: Noise, radius: float, orders: np.ndarray, power: int) -> np.ndarray:
+def _piecewise_sup(noise: _CellPairNoise, radius: float, orders: np.ndarray, power: int) -> np.ndarray:
     """Certified sup for a histogram density of bin width w (``PiecewiseNoise``).
 
     Between multiples of w the integral I(s) = int f(x-s)^a f(x)^{1-a} is linear in s (the cells' lengths are),
@@ -91,7 +104,8 @@ def _piecewise_sup(noise: Noise, radius: float, orders: np.ndarray, power: int) 
     """
     width = noise.shift_knot_spacing
     count = int(np.floor(radius / width + 1e-12))
-    log_moment = np.array([log_renyi_moment(*noise.shift_pair_masses(s), orders) for s in _knots(radius, width)])
+    pairs = (noise.shift_pair_masses(s) for s in _knots(radius, width))
+    log_moment = np.array([log_renyi_moment(log_p, log_q, orders) for log_p, log_q in pairs])
     if power == 0:
         return np.maximum(log_moment.max(axis=0), 0.0) / (orders - 1.0)
     best = noise.small_shift_slope(orders) * radius
@@ -132,8 +146,9 @@ def unbounded_l2_reason(noise: Noise, geometry: Geometry) -> str | None:
     With infinite Fisher information (a jump, or a divergent integral) r_a(s)/s^2 -> inf as s -> 0: a shift of
     L2 norm C spread over d coordinates costs ~ d * r_a(C/sqrt d), which grows without bound in d.
     """
-    if (isinstance(geometry, L2Ball) and isinstance(noise, Noise) and not isinstance(noise, Gaussian)
-            and not np.isfinite(noise.fisher_information)):
-        return ("no dimension-free L2 bound: the density is not smooth (infinite Fisher information), so the "
-                "privacy loss of an L2-clipped query grows without bound with the dimension; use Scalar or L1Ball")
+    if geometry.shift_exponent == 2 and isinstance(noise, Noise) and not np.isfinite(noise.fisher_information):
+        return (
+            "no dimension-free L2 bound: the density is not smooth (infinite Fisher information), so the "
+            "privacy loss of an L2-clipped query grows without bound with the dimension; use Scalar or L1Ball"
+        )
     return None

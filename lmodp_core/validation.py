@@ -1,14 +1,19 @@
-"""Argument checks shared by every public entry point.
+"""Argument checks shared by every public entry point of lmodp_core and lmodp_torch (docs/validation.md).
 
 Each check raises ``ValueError`` naming the argument, the value received and the allowed range, so that bad
-input never produces a partial result or a silent NaN.
+input never produces a partial result or a silent NaN. They are public: code built on lmodp may call them.
 """
+
 from __future__ import annotations
 
 import math
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .noise import Noise
 
 # Supported magnitudes of every length (noise scales, clips, sensitivities): outside them the closed forms and the
 # quadrature over- or underflow in double precision, so inputs beyond them are refused rather than half-computed.
@@ -96,8 +101,10 @@ def check_generator(rng) -> np.random.Generator:
 def check_size(size):
     """A numpy sample size: None, a whole number >= 0 or a tuple of them, at most MAX_DRAWS draws in all."""
     dims = (size,) if isinstance(size, (numbers.Integral, np.integer)) else size
-    if size is not None and not (isinstance(dims, (tuple, list)) and all(
-            isinstance(d, (numbers.Integral, np.integer)) and not isinstance(d, bool) and d >= 0 for d in dims)):
+    if size is not None and not (
+        isinstance(dims, (tuple, list))
+        and all(isinstance(d, (numbers.Integral, np.integer)) and not isinstance(d, bool) and d >= 0 for d in dims)
+    ):
         raise ValueError(f"size must be None, a whole number >= 0 or a tuple of them, got {size!r:.80}")
     if size is not None and math.prod(int(d) for d in dims) > MAX_DRAWS:
         raise ValueError(f"size asks for {math.prod(int(d) for d in dims)} draws; at most {MAX_DRAWS} per call")
@@ -145,9 +152,24 @@ def check_orders(orders) -> np.ndarray:
         raise ValueError(f"orders must be a non-empty 1-D sequence of numbers > 1, got shape {arr.shape}")
     bad = ~((arr > 1.0) & (arr <= MAX_ORDER))
     if np.any(bad):
-        raise ValueError(f"orders must lie in (1, {MAX_ORDER:g}] (integer-order bounds cost time and memory in "
-                         f"the order), got {arr[bad][:5]}")
+        raise ValueError(
+            f"orders must lie in (1, {MAX_ORDER:g}] (integer-order bounds cost time and memory in "
+            f"the order), got {arr[bad][:5]}"
+        )
     return arr
+
+
+def check_noise(noise, name: str = "noise") -> Noise:
+    """An lmodp_core noise object (a ``Noise``: Gaussian, Laplace, LMO, CustomNoise, PiecewiseNoise, ...)."""
+    from .noise import Noise  # imported here, not at the top: the noise families import this module
+
+    if not isinstance(noise, Noise):
+        hint = " (for a noise multiplier s, pass Gaussian(s))" if isinstance(noise, numbers.Real) else ""
+        raise ValueError(
+            f"{name} must be an lmodp_core noise (Gaussian, Laplace, LMO, CustomNoise, PiecewiseNoise), "
+            f"got {noise!r:.80}{hint}"
+        )
+    return noise
 
 
 def check_choice(name: str, value, allowed) -> str:

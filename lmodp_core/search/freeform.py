@@ -9,20 +9,25 @@ constant), LMO-like shapes and every mixture of them (Gilani et al., ICML 2025, 
 Cactus mechanism of Alghamdi et al. is one).
 
 The objective of a shape is its std (or E|Z|, or usefulness) at the scale that meets the target: every shape
-tried is calibrated by the caller's sound calibration (the full accountant for the actual T, q, delta and
+tried is calibrated by ``lmodp_core.calibrate`` (the full accountant for the actual T, q, delta and
 geometry; exact PLD for a scalar query), so every shape tried is certified and the best one is returned. The
 search is Nelder-Mead (scipy.optimize) from the discretised best candidate of the other families, in at most
 ``max_evaluations`` calibrations.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy import optimize
 
-from .noise import Noise, PiecewiseNoise
+from ..geometry import L2Ball
+from ..noise import Noise, PiecewiseNoise
+from .parallel import Run, skip_work
+from .problem import Problem
+from .results import Candidate
 
 DEFAULT_MAX_EVALUATIONS = 60  # shapes calibrated per search (each a full sound calibration)
 MAX_EVALUATIONS = 10_000
@@ -79,8 +84,9 @@ def _bins(start: Noise, radius: float) -> _Shape:
     return _Shape(width, max(2, int(min(_MAX_BINS, math.ceil(_SPAN_STDS * start.std / width) + 1))))
 
 
-def optimise_piecewise(start: Noise, radius: float, calibrate: Callable, loss: Callable, max_evaluations: int,
-                       seed: int):
+def optimise_piecewise(
+    start: Noise, radius: float, calibrate: Callable, loss: Callable, max_evaluations: int, seed: int
+):
     """The best calibrated histogram found from ``start`` within ``max_evaluations`` calibrations.
 
     ``calibrate(noise)`` returns a certified candidate or raises ValueError (raised on if the warm start fails,
@@ -111,9 +117,43 @@ def optimise_piecewise(start: Noise, radius: float, calibrate: Callable, loss: C
         return best[0], count[0]
     directions = _SIMPLEX_STEP * (np.eye(x0.size) + 0.2 * np.random.default_rng(seed).normal(size=(x0.size,) * 2))
     try:
-        optimize.minimize(objective, x0, method="Nelder-Mead",
-                          options={"initial_simplex": np.vstack([x0, x0 + directions]), "maxfev": max_evaluations,
-                                   "xatol": 1e-3, "fatol": 1e-5})
+        optimize.minimize(
+            objective,
+            x0,
+            method="Nelder-Mead",
+            options={
+                "initial_simplex": np.vstack([x0, x0 + directions]),
+                "maxfev": max_evaluations,
+                "xatol": 1e-3,
+                "fatol": 1e-5,
+            },
+        )
     except _Stop:
         pass
     return best[0], count[0]
+
+
+def search_piecewise(problem: Problem, best_by_family: dict, max_evaluations: int, run: Run) -> Candidate | None:
+    """The free-form family, warm-started from the best candidate so far; None (with a note) under L2."""
+    if isinstance(problem.geometry, L2Ball):
+        run.notes.append(
+            "piecewise: skipped — a histogram density has jumps (infinite Fisher information), so it "
+            "has no dimension-free L2 bound"
+        )
+        return None
+    start = min(best_by_family.values(), key=lambda c: problem.loss(c.objective))
+
+    def calibrate(noise: Noise) -> Candidate:
+        run.bar.update(1)
+        return problem.candidate("piecewise", noise, problem.method)
+
+    found, count = optimise_piecewise(
+        start.noise, problem.geometry.radius, calibrate, lambda c: problem.loss(c.objective), max_evaluations, run.seed
+    )
+    run.stats["piecewise_evaluations"] = count
+    skip_work(run.bar, max_evaluations - count)
+    run.notes.append(
+        f"piecewise: best of {count} calibrated histograms (warm start: {start.family}): objective "
+        f"{found.objective:.6g} = {found.objective / start.objective:.4f}x the warm start's"
+    )
+    return found

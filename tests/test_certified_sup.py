@@ -1,0 +1,106 @@
+"""Certified sups over shifts: Laplace closed forms, envelope bounds and branch and bound for LMO (Scalar)."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lmodp_core import LMO, CustomNoise, L1Ball, L2Ball, Laplace, Scalar
+from lmodp_core.rdp import (
+    certified_sup,
+    per_step,
+    renyi_poisson_mixture,
+    renyi_shift,
+    scalar_subsampled_rdp,
+    unsampled_rdp,
+)
+from lmodp_core.rdp.certified_sup import RELATIVE_TOLERANCE, envelope_renyi
+from lmodp_core.rdp.per_step import SUP_MARGIN, sup_over_shifts
+
+from .conftest import PAPER_03
+
+FAST = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ORDERS = np.array([1.5, 4.0, 32.0])
+LMO_03 = LMO(**PAPER_03)
+
+
+def _numerical_sup(noise, radius, orders):
+    return sup_over_shifts(lambda s: renyi_shift(noise, s, orders), radius, orders) * (1.0 + SUP_MARGIN)
+
+
+def test_laplace_sups_are_the_closed_forms_and_bound_a_dense_shift_grid():
+    noise, radius = Laplace(0.7), 1.3
+    shifts = np.linspace(1e-4, radius, 2000)
+    values = renyi_shift(noise, shifts, ORDERS)
+    for geometry, power in ((Scalar(radius), 0), (L1Ball(radius), 1), (L2Ball(radius), 2)):
+        dense = (values * (radius / shifts[:, None]) ** power).max(axis=0)
+        certified = unsampled_rdp(noise, geometry, ORDERS)
+        assert np.all(certified >= dense)
+        assert np.allclose(certified, dense, rtol=1e-3)  # attained at s = C (Scalar, L1), approached at 0 (L2)
+    assert np.allclose(unsampled_rdp(noise, L2Ball(radius), ORDERS), ORDERS * radius**2 / (2 * 0.7**2))
+
+
+def test_lmo_scalar_certified_sup_bounds_a_dense_grid_and_stays_within_the_tolerance_of_the_numerical_sup():
+    radius = 2.0
+    certified = unsampled_rdp(LMO_03, Scalar(radius), ORDERS)
+    shifts = np.concatenate([np.geomspace(1e-6, 1e-3, 20) * radius, np.linspace(radius / 250, radius, 250)])
+    dense = renyi_shift(LMO_03, shifts, ORDERS).max(axis=0)
+    assert np.all(certified >= dense)
+    numerical = _numerical_sup(LMO_03, radius, ORDERS)
+    assert np.all(certified >= numerical * (1.0 - 1e-9))
+    assert np.all(certified <= numerical * (1.0 + RELATIVE_TOLERANCE + SUP_MARGIN))
+
+
+@FAST
+@given(
+    st.floats(0.01, 3.0),
+    st.floats(1e-3, 0.5),
+    st.floats(0.0, 1.0),
+    st.sampled_from([1.1, 2.0, 9.0, 64.0]),
+    st.sampled_from([1.0, 0.3, 0.01]),
+)
+def test_the_envelope_bounds_every_shift_of_its_interval(lower, relative_width, position, order, sample_rate):
+    upper = lower * (1.0 + relative_width)
+    shift = lower + position * (upper - lower)
+    orders = np.array([order])
+    bound = envelope_renyi(LMO_03, lower, upper, orders, sample_rate)[0]
+    assert np.max(renyi_poisson_mixture(LMO_03, shift, sample_rate, orders)) <= bound
+
+
+@pytest.mark.parametrize("rate", [0.1, 1e-3])
+def test_lmo_subsampled_scalar_certified_sup_bounds_a_dense_grid_and_the_numerical_sup(rate):
+    orders = np.array([2.0, 16.0])
+    certified = scalar_subsampled_rdp(LMO_03, 1.0, rate, orders)
+    shifts = np.linspace(0.02, 1.0, 50)
+    dense = np.max([np.maximum(*renyi_poisson_mixture(LMO_03, s, rate, orders)) for s in shifts], axis=0)
+    assert np.all(certified >= dense)
+    numerical = sup_over_shifts(
+        lambda s: np.array([np.maximum(*renyi_poisson_mixture(LMO_03, x, rate, orders)) for x in s]), 1.0, orders
+    )
+    assert np.all(certified >= numerical * (1.0 - 1e-9))
+    assert np.all(certified <= numerical * (1.0 + RELATIVE_TOLERANCE + SUP_MARGIN))
+
+
+def test_out_of_budget_the_bound_is_looser_but_still_sound(monkeypatch):
+    tight = unsampled_rdp(LMO_03, Scalar(1.0), ORDERS)
+    monkeypatch.setattr(certified_sup, "_MAX_ENVELOPES", 4)
+    loose = unsampled_rdp(LMO_03, Scalar(1.0), ORDERS)
+    assert np.all(loose >= tight) and np.any(loose > tight * (1.0 + RELATIVE_TOLERANCE))
+
+
+def test_a_density_not_declared_unimodal_keeps_the_numerical_sup(monkeypatch):
+    def two_bumps(x):  # symmetric, not unimodal: modes at +-1
+        x = np.asarray(x, dtype=float)
+        return np.logaddexp(-0.5 * (x - 1.0) ** 2, -0.5 * (x + 1.0) ** 2) - math.log(2 * math.sqrt(2 * math.pi))
+
+    noise = CustomNoise(two_bumps, name="two-bumps")
+    assert not noise.symmetric_unimodal and LMO_03.symmetric_unimodal
+
+    def refuse(*args):
+        raise AssertionError("the envelope branch and bound needs a symmetric unimodal density")
+
+    monkeypatch.setattr(per_step, "scalar_sup", refuse)
+    orders = np.array([2.0])
+    assert np.allclose(unsampled_rdp(noise, Scalar(1.0), orders), _numerical_sup(noise, 1.0, orders))
