@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from .._validation import check_delta
+from ..validation import check_delta
 from .conversion import _check_rdp, epsilon_from_rdp
 
 _KEPT_ORDERS = 24  # the orders whose improved-conversion epsilon is smallest constrain the pair
