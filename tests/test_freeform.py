@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from lmodp_core import Gaussian, L1Ball, L2Ball, PiecewiseNoise, Poisson, Scalar, freeform
+from lmodp_core import Gaussian, L1Ball, L2Ball, PiecewiseNoise, Poisson, Scalar
 from lmodp_core.accountant import Accountant
-from lmodp_core.search import optimize_noise
+from lmodp_core.search import freeform, optimize_noise
 
 TARGET = {"target_epsilon": 3.0, "target_delta": 1e-5, "steps": 10, "sample_rate": 1.0}
 
