@@ -8,13 +8,16 @@ The two directions are composed separately and the larger epsilon (delta) is rep
 Which shift dominates (a family's registered ``registry.dominating_shift_closed_form`` first):
 - Gaussian noise, any geometry: the pair with s = geometry.radius (rotation invariance of the isotropic
   Gaussian reduces every clipped difference to one coordinate of norm <= clip).
-- Scalar geometry: s = sensitivity, provided the hockey-stick curve of the unsampled pair (f(. - s), f) is
+- Scalar geometry: s = sensitivity, where the hockey-stick curve of the unsampled pair (f(. - s), f) is proven
   non-decreasing in s for every epsilon (Poisson sampling keeps the order because the sampled curve is a
-  monotone function of it, Balle et al. 2018 "advanced joint convexity"). Laplace: proven in closed form. A
-  family that can decide it exactly says so through a ``dominating_shift_proven(sensitivity)`` method
-  (``PiecewiseNoise``: an exact finite check; ``CustomNoise``: always False, since a multimodal user density
-  can break it between any finite set of probed shifts, so user densities fall back to RDP). Other families
-  (LMO) are checked numerically on a grid of shifts and epsilons: that result rests on numerics.
+  monotone function of it, Balle et al. 2018 "advanced joint convexity"). Laplace: in closed form. LMO (a
+  scale mixture of Laplace: symmetric, decreasing in |x| and log-convex on (0, inf)): the likelihood ratio
+  f(x - s)/f(x) is unimodal in x, so the curve's derivative in s is f(a - s) - f(b - s) >= 0 at the ends a, b
+  of the set where the ratio exceeds e^eps (docs/accounting.md, "Shift dominance for Laplace scale
+  mixtures"). A family that can decide it exactly says so through a ``dominating_shift_proven(sensitivity)``
+  method (``PiecewiseNoise``: an exact finite check; ``CustomNoise``: always False, since a multimodal user
+  density can break it between any finite set of probed shifts). Any other family without a registered proof
+  gets no PLD (RDP answers): no dominance is taken from a numerical check.
 - Laplace noise under ``L1Ball(C)``: s = C. For i.i.d. Laplace coordinates and any shift v with ||v||_1 <= C, the
   d-dimensional pair is dominated by the 1-D pair at shift C, at every epsilon in both directions (closed-form
   two-coordinate hockey-stick curve, then induction over coordinates: docs/accounting.md, "Laplace under L1Ball").
@@ -24,19 +27,14 @@ Which shift dominates (a family's registered ``registry.dominating_shift_closed_
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
 from .._logmath import log_mixture
 from ..noise import Noise
-from . import xgrid
 from .registry import dominating_shift_closed_form
 
 DIRECTIONS = ("remove", "add")
-_MONOTONE_SHIFTS = 12
-_MONOTONE_EPSILONS = 24
-_MONOTONE_RTOL = 1e-7  # relative slack for quadrature noise in the shift-monotonicity check
 
 
 @dataclass(frozen=True)
@@ -81,21 +79,7 @@ def _shift_dominates(mechanism) -> bool:
     if geometry.shift_exponent != 0:
         return False
     proven = getattr(noise, "dominating_shift_proven", None)
-    if proven is not None:
-        return bool(proven(geometry.radius))
-    return _hockey_stick_monotone_in_shift(noise, geometry.radius)
-
-
-@lru_cache(maxsize=64)
-def _hockey_stick_monotone_in_shift(noise: Noise, sensitivity: float) -> bool:
-    """Is delta_s(eps) = int (f(x-s) - e^eps f(x))_+ dx non-decreasing in s on (0, sensitivity] (grid check)?"""
-    shifts = sensitivity * np.arange(1, _MONOTONE_SHIFTS + 1) / _MONOTONE_SHIFTS
-    cells = [xgrid.cells_for(DominatingPair(noise, float(shift), 1.0, "remove")) for shift in shifts]
-    top = cells[-1].loss_max[np.isfinite(cells[-1].loss_max)]
-    epsilons = np.linspace(0.0, float(top.max()), _MONOTONE_EPSILONS)
-    curves = np.array([xgrid.hockey_stick(c, epsilons) for c in cells])
-    drops = curves[:-1] - curves[1:]
-    return bool(np.all(drops <= _MONOTONE_RTOL * np.maximum(curves[1:], 1e-12)))
+    return proven is not None and bool(proven(geometry.radius))
 
 
 def supports(mechanism) -> bool:

@@ -1,13 +1,13 @@
 """Extension points of the PLD layer, chosen by noise family (``functools.singledispatch``).
 
 Each registry answers None for a family that registers nothing, and the caller then falls back to the generic
-path: the shift-monotonicity check of ``pairs`` and the histogram of ``xgrid`` cells in ``discretise``. A family
-registers where it knows more, e.g.
+path: no dominating pair beyond an exact ``dominating_shift_proven`` hook (RDP answers), and the histogram of
+``xgrid`` cells in ``discretise``. A family registers where it knows more, e.g.
 
     @dominating_shift_closed_form.register(StudentT)
     def _(noise, geometry): ...
 
-The built-in registrations (Gaussian, Laplace) are in ``closed_forms``; docs/architecture.md has the recipe.
+The built-in registrations (Gaussian, Laplace, LMO) are in ``closed_forms``; docs/architecture.md has the recipe.
 """
 
 from __future__ import annotations

@@ -166,14 +166,6 @@ def _exact_cells(log_p: np.ndarray, log_q: np.ndarray) -> Cells:
     )
 
 
-def hockey_stick(cells: Cells, epsilons: np.ndarray) -> np.ndarray:
-    """delta(eps) = sum over cells of (P(cell) - e^eps Q(cell))_+ (cells merged: slightly below the truth)."""
-    log_ratio = np.asarray(epsilons, dtype=float)[:, None] + (cells.log_q - cells.log_p)[None, :]
-    with np.errstate(invalid="ignore"):
-        kept = -np.expm1(np.minimum(np.where(np.isnan(log_ratio), 0.0, log_ratio), 0.0))  # (1 - e^eps q/p)_+
-    return np.sum(np.exp(cells.log_p)[None, :] * kept, axis=1)
-
-
 def log_moment(cells: Cells, orders: np.ndarray) -> np.ndarray:
     """K(lambda) = log E_P[e^{lambda L}] = log int p^{1+lambda} q^{-lambda}, for each lambda (inf when the
     integrand is not negligible at the ends of the partition, i.e. the partition cannot resolve it)."""
