@@ -232,21 +232,13 @@ def test_audit_published_honours_the_setting_options(capsys, monkeypatch):
 def test_audit_params_from_a_file_and_the_table(capsys, tmp_path):
     path = tmp_path / "lmo.json"
     path.write_text(json.dumps(PARAMS))
+    setting = ("--steps", "1", "--sample-rate", "1", "--delta", "1e-5", "--geometry", "scalar", "--method", "rdp")
     status, out, _ = run(
         capsys,
         "audit",
         "--params",
         f"@{path}",
-        "--steps",
-        "1",
-        "--sample-rate",
-        "1",
-        "--delta",
-        "1e-5",
-        "--geometry",
-        "scalar",
-        "--method",
-        "rdp",
+        *setting,
     )
     lines = out.splitlines()
     assert status == 0 and max(map(len, lines)) <= 100
@@ -257,16 +249,7 @@ def test_audit_params_from_a_file_and_the_table(capsys, tmp_path):
         "audit",
         "--params",
         json.dumps(PARAMS),
-        "--steps",
-        "1",
-        "--sample-rate",
-        "1",
-        "--delta",
-        "1e-5",
-        "--geometry",
-        "scalar",
-        "--method",
-        "rdp",
+        *setting,
     )
     assert inline[1] == out
 
