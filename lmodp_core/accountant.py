@@ -21,14 +21,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .geometry import Geometry, check_geometry
-from .mechanism import MAX_GAUSSIAN_MU, Mechanism, _check_noise_object, _gaussian_mu, _required, compact_ledger
+from .mechanism import MAX_GAUSSIAN_MU, Mechanism, _gaussian_mu, _required, compact_ledger
 from .noise import Noise
 from .noise.custom import check_unambiguous_densities
 from .rdp import DEFAULT_ORDERS, delta_from_rdp, epsilon_from_rdp, step_rdp
 from .rdp.per_step import unbounded_l2_reason
 from .rdp.registry import has_step_rdp_closed_form
 from .sampling import as_sampling, required_sampling
-from .validation import check_choice, check_delta, check_nonnegative, check_orders, check_steps
+from .validation import check_choice, check_delta, check_noise, check_nonnegative, check_orders, check_steps
 
 METHODS = ("auto", "pld", "rdp")
 NEIGHBOURING_RELATIONS = ("add_remove",)  # add/remove one example: the relation every bound here is proven for
@@ -114,7 +114,7 @@ class Accountant:
         self._default = (
             None
             if noise is None
-            else Mechanism(_check_noise_object(noise), _required_geometry(geometry), required_sampling(sampling))
+            else Mechanism(check_noise(noise), _required_geometry(geometry), required_sampling(sampling))
         )
         self._ledger: list[list] = []
 
@@ -128,7 +128,7 @@ class Accountant:
         if base is None:
             if noise is None:
                 raise ValueError("step() needs a noise: give one to Accountant(...) or to step(noise=...)")
-            mechanism = Mechanism(_check_noise_object(noise), _required_geometry(geometry), required_sampling(sampling))
+            mechanism = Mechanism(check_noise(noise), _required_geometry(geometry), required_sampling(sampling))
         else:
             mechanism = Mechanism(
                 noise if noise is not None else base.noise,

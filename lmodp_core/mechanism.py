@@ -11,7 +11,6 @@ post-processing that lowers r/sigma). See docs/pld.md, "Limits".
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 
 from .geometry import Geometry, L2Ball, check_geometry
@@ -24,12 +23,6 @@ MIN_GAUSSIAN_MU = 1e-12  # smaller clip/sigma is accounted at this value (an upp
 MAX_GAUSSIAN_MU = 1e100  # larger clip/sigma: epsilon = inf and delta = 1 (sound; mu^2 leaves the float range)
 
 
-def _check_noise_object(noise) -> Noise:
-    if isinstance(noise, numbers.Real) and not isinstance(noise, bool):
-        raise ValueError(f"noise must be a noise object, e.g. Gaussian({noise!r}), not the number {noise!r}")
-    return check_noise(noise)
-
-
 @dataclass(frozen=True)
 class Mechanism:
     """One noisy step: noise applied i.i.d. per coordinate, a sensitivity geometry and Poisson sampling."""
@@ -39,7 +32,7 @@ class Mechanism:
     sampling: Poisson = field(default_factory=Poisson)
 
     def __post_init__(self):
-        _check_noise_object(self.noise)
+        check_noise(self.noise)
         check_geometry(self.geometry)
         object.__setattr__(self, "sampling", as_sampling(self.sampling))
 

@@ -164,7 +164,8 @@ def check_noise(noise, name: str = "noise") -> Noise:
     from .noise import Noise  # imported here, not at the top: the noise families import this module
 
     if not isinstance(noise, Noise):
-        hint = " (for a noise multiplier s, pass Gaussian(s))" if isinstance(noise, numbers.Real) else ""
+        number = isinstance(noise, numbers.Real) and not isinstance(noise, bool)
+        hint = f" (for a noise multiplier s, pass Gaussian(s), here Gaussian({noise!r}))" if number else ""
         raise ValueError(
             f"{name} must be an lmodp_core noise (Gaussian, Laplace, LMO, CustomNoise, PiecewiseNoise), "
             f"got {noise!r:.80}{hint}"
