@@ -4,7 +4,8 @@ An ``Accountant`` keeps an ordered ledger of (``Mechanism``, count) runs (``lmod
 get_epsilon(delta) / get_delta(epsilon) with a sound method:
 - "rdp": Renyi DP (any density and geometry), composed by adding RDP curves, converted at the end;
 - "pld": privacy-loss distributions (tight), only where a dominating pair is known (``lmodp_core.pld``);
-- "auto": the smaller of the sound answers available (PLD where supported, RDP always).
+- "auto": the smaller of the sound answers available (PLD where supported, RDP always; the RDP answer is not
+  computed where a cheap lower bound on it already exceeds the PLD answer, see ``Accountant.report``).
 
 Before composing, the ledger is compacted (``lmodp_core.mechanism.compact_ledger``: exact merges of Gaussian steps,
 and a sound bucketing of many distinct sampled Gaussians). See docs/pld.md, "Limits".
@@ -27,6 +28,7 @@ from .noise.custom import check_unambiguous_densities
 from .rdp import DEFAULT_ORDERS, delta_from_rdp, epsilon_from_rdp, step_rdp
 from .rdp.per_step import unbounded_l2_reason
 from .rdp.registry import has_step_rdp_closed_form
+from .rdp.step import step_rdp_lower_bound
 from .sampling import as_sampling, required_sampling
 from .validation import check_choice, check_delta, check_noise, check_nonnegative, check_orders, check_steps
 
@@ -53,18 +55,21 @@ class EpsilonReport:
     guarantee and is None when PLD was not used. ``pld_skipped`` says why PLD was not used although the ledger
     supports it (a limit of ``lmodp_core.pld``: delta range, array size, run count, noise scale; RDP answered);
     ``notes`` lists sound approximations made (bucketing of many sampled Gaussians, clip/sigma beyond 1e100).
+    ``rdp_skipped`` says why the RDP answer was not computed (``rdp_epsilon`` and ``rdp_order`` are None then):
+    method="pld", or a lower bound on it already at or above the PLD answer.
     """
 
     epsilon: float
     delta: float
     method: str
-    rdp_epsilon: float
-    rdp_order: float | None  # None when every RDP value is inf
+    rdp_epsilon: float | None  # None when not computed (``rdp_skipped``)
+    rdp_order: float | None  # None when every RDP value is inf, or when not computed
     pld_epsilon: float | None = None
     epsilon_lower: float | None = None
     steps: int = 0
     pld_skipped: str | None = None
     notes: tuple[str, ...] = ()  # e.g. why epsilon is inf (a non-smooth density under L2Ball), or a bucketing
+    rdp_skipped: str | None = None
 
     def to_dict(self) -> dict:
         data = dict(self.__dict__)
@@ -196,8 +201,41 @@ class Accountant:
                 raise
             return None, str(error)
 
-    def report(self, delta: float) -> EpsilonReport:
-        """epsilon at ``delta`` with the method used and the PLD discretisation interval."""
+    def _rdp_lower_bound(self) -> np.ndarray | None:
+        """A lower bound on ``rdp()`` from ``step_rdp_lower_bound`` (one exact pair per step, no sup over shifts),
+        or None when every mechanism has a closed-form RDP (then ``rdp()`` is cheap and no bound is needed)."""
+        if all(has_step_rdp_closed_form(m.noise) for m, _ in self._ledger):
+            return None
+        runs, _ = compact_ledger(self.ledger)  # equal mechanisms grouped (exact; only Gaussians are bounded)
+        return sum(
+            (count * step_rdp_lower_bound(m.noise, m.geometry, m.sampling, self.orders) for m, count in runs),
+            np.zeros(self.orders.shape),
+        )
+
+    def _rdp_skip_reason(self, pld_answer: float, rdp_answer_at_least) -> str | None:
+        """Why the RDP answer need not be computed next to the PLD answer ``pld_answer`` (None: compute it).
+
+        ``rdp_answer_at_least(curve)`` converts a lower-bound RDP curve into a lower bound on the RDP answer (the
+        conversions are non-decreasing in the curve). Skipping only drops an answer that cannot be the smaller.
+        """
+        if self.method == "pld":
+            return "method='pld'"
+        lower_curve = self._rdp_lower_bound()
+        if lower_curve is None:
+            return None
+        at_least = rdp_answer_at_least(lower_curve)
+        if at_least < pld_answer:
+            return None
+        return f"a lower bound on the RDP answer, {at_least:.6g}, is already >= the PLD answer {pld_answer:.6g}"
+
+    def report(self, delta: float, *, all_methods: bool = False) -> EpsilonReport:
+        """epsilon at ``delta`` with the method used and the PLD discretisation interval.
+
+        Under method="auto" the RDP answer is computed only where it could be the smaller one: where PLD answers
+        and a lower bound on the RDP answer (``rdp.step.step_rdp_lower_bound``, no sup over shifts) is already
+        >= the PLD answer, ``rdp_epsilon`` is None and ``rdp_skipped`` says why (the epsilon is the same).
+        ``all_methods=True`` always computes it (e.g. to compare the two).
+        """
         delta = check_delta(delta)
         if not self._ledger:
             return EpsilonReport(0.0, delta, self.method, 0.0, math.nan, steps=0)
@@ -221,6 +259,16 @@ class Accountant:
         skipped = None
         if use_pld:
             answer, skipped = self._pld_answer(_pld_module().pld_epsilon, delta)
+            rdp_skipped = None
+            if skipped is None and not all_methods:
+                rdp_skipped = self._rdp_skip_reason(
+                    answer[0], lambda curve: epsilon_from_rdp(self.orders, curve, delta, warn=False)[0]
+                )
+            if rdp_skipped is not None:
+                upper, lower = answer
+                return EpsilonReport(
+                    upper, delta, "pld", None, None, upper, lower, self.steps, notes=notes, rdp_skipped=rdp_skipped
+                )
         rdp_eps, order = epsilon_from_rdp(self.orders, self.rdp(), delta, warn=not use_pld or skipped is not None)
         if not use_pld or skipped is not None:
             return EpsilonReport(
@@ -246,6 +294,11 @@ class Accountant:
         skipped = None
         if use_pld:
             answer, skipped = self._pld_answer(_pld_module().pld_delta, epsilon)
+            if skipped is None and self._rdp_skip_reason(
+                answer[0],
+                lambda curve: delta_from_rdp(self.orders, curve, max(epsilon, _SMALLEST_EPSILON), warn=False)[0],
+            ):
+                return answer[0]
         # the RDP conversion is continuous in epsilon and at the smallest float it equals its value at 0
         rdp_delta, _ = delta_from_rdp(
             self.orders, self.rdp(), max(epsilon, _SMALLEST_EPSILON), warn=not use_pld or skipped is not None

@@ -19,6 +19,7 @@ from lmodp_core import (
     Laplace,
     Mechanism,
     OrderGridWarning,
+    PiecewiseNoise,
     Poisson,
     Scalar,
     calibrate,
@@ -26,6 +27,7 @@ from lmodp_core import (
     step_rdp,
 )
 from lmodp_core.rdp.certified_sup import RELATIVE_TOLERANCE
+from lmodp_core.rdp.step import step_rdp_lower_bound
 
 from .conftest import PAPER_03
 
@@ -249,6 +251,36 @@ def test_delta_below_the_pld_range_uses_rdp():
     assert exact <= 1e-300
     with pytest.raises(ValueError, match="1e-250"):
         Accountant(Gaussian(1.0), L2Ball(1.0), Poisson(1.0), method="pld").step(1).get_epsilon(1e-300)
+
+
+SKIP_CASES = [
+    (LMO(**PAPER_03).scaled(3.0), Scalar(1.0), 0.1, 100),
+    (LMO(**PAPER_03).scaled(8.0), Scalar(1.0), 0.01, 1),
+    (Laplace(2.0), L1Ball(1.0), 0.05, 30),
+    (PiecewiseNoise.staircase(1.0, 0.3, 1.0), Scalar(1.0), 0.2, 10),
+]
+
+
+@pytest.mark.parametrize("noise, geometry, rate, steps", SKIP_CASES)
+def test_skipping_the_rdp_answer_never_changes_the_guarantee(noise, geometry, rate, steps):
+    accountant = Accountant(noise, geometry, Poisson(rate)).step(steps)
+    full = accountant.report(1e-5, all_methods=True)
+    fast = accountant.report(1e-5)
+    assert fast.epsilon == full.epsilon and fast.method == full.method
+    assert (fast.rdp_epsilon is None) == (fast.rdp_skipped is not None)
+    if fast.rdp_skipped is not None:
+        assert full.pld_epsilon <= full.rdp_epsilon  # skipped only where RDP would lose
+    lower = step_rdp_lower_bound(noise, geometry, Poisson(rate))
+    assert np.all(lower <= step_rdp(noise, geometry, Poisson(rate)))
+    assert np.any(lower > 0)
+    pld_only = Accountant(noise, geometry, Poisson(rate), method="pld").step(steps)
+    assert pld_only.report(1e-5).rdp_skipped == "method='pld'"
+    rdp_only = Accountant(noise, geometry, Poisson(rate), method="rdp").step(steps)
+    for epsilon in (0.5 * full.epsilon, full.epsilon):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OrderGridWarning)
+            rdp_delta = rdp_only.get_delta(epsilon)
+        assert accountant.get_delta(epsilon) == min(pld_only.get_delta(epsilon), rdp_delta)
 
 
 def test_delta_at_epsilon_zero_is_the_total_variation_bound():

@@ -1,4 +1,5 @@
-"""Certified sups over shifts: Laplace closed forms, envelope bounds and branch and bound for LMO (Scalar)."""
+"""Certified sups over shifts: Laplace closed forms; LMO's monotone sups (Scalar at the sensitivity, L1 by brackets);
+envelope bounds and their branch and bound (Scalar, symmetric unimodal densities without a dominance proof)."""
 
 import math
 
@@ -16,7 +17,7 @@ from lmodp_core.rdp import (
     scalar_subsampled_rdp,
     unsampled_rdp,
 )
-from lmodp_core.rdp.certified_sup import RELATIVE_TOLERANCE, envelope_renyi
+from lmodp_core.rdp.certified_sup import MONOTONE_TOLERANCE, RELATIVE_TOLERANCE, envelope_renyi, scalar_sup
 from lmodp_core.rdp.per_step import SUP_MARGIN, sup_over_shifts
 
 from .conftest import PAPER_03
@@ -42,15 +43,51 @@ def test_laplace_sups_are_the_closed_forms_and_bound_a_dense_shift_grid():
     assert np.allclose(unsampled_rdp(noise, L2Ball(radius), ORDERS), ORDERS * radius**2 / (2 * 0.7**2))
 
 
-def test_lmo_scalar_certified_sup_bounds_a_dense_grid_and_stays_within_the_tolerance_of_the_numerical_sup():
+def test_lmo_scalar_sup_is_the_value_at_the_sensitivity_and_bounds_a_dense_grid():
     radius = 2.0
     certified = unsampled_rdp(LMO_03, Scalar(radius), ORDERS)
+    assert np.array_equal(certified, renyi_shift(LMO_03, [radius], ORDERS)[0])
     shifts = np.concatenate([np.geomspace(1e-6, 1e-3, 20) * radius, np.linspace(radius / 250, radius, 250)])
     dense = renyi_shift(LMO_03, shifts, ORDERS).max(axis=0)
     assert np.all(certified >= dense)
+
+
+def test_the_envelope_branch_and_bound_stays_within_its_tolerance_of_the_numerical_sup():
+    radius = 2.0
+    certified = scalar_sup(LMO_03, radius, ORDERS, lambda shifts, some: renyi_shift(LMO_03, shifts, some))
     numerical = _numerical_sup(LMO_03, radius, ORDERS)
-    assert np.all(certified >= numerical * (1.0 - 1e-9))
+    assert np.all(certified >= numerical / (1.0 + SUP_MARGIN) * (1.0 - 1e-9))
     assert np.all(certified <= numerical * (1.0 + RELATIVE_TOLERANCE + SUP_MARGIN))
+
+
+@pytest.mark.parametrize("scale", [0.5, 3.0])
+def test_lmo_l1_certified_sup_bounds_a_dense_grid_within_its_tolerance(scale):
+    noise, radius, orders = LMO_03.scaled(scale), 1.0, np.array([1.5, 4.0, 32.0, 256.0])
+    certified = unsampled_rdp(noise, L1Ball(radius), orders)
+    shifts = np.concatenate([np.geomspace(1e-7, 1e-2, 30), np.linspace(0.01, radius, 600)]) * radius
+    dense = (renyi_shift(noise, shifts, orders) * radius / shifts[:, None]).max(axis=0)
+    assert np.all(certified >= dense)
+    assert np.all(certified[:2] <= dense[:2] * (1.0 + MONOTONE_TOLERANCE))  # within budget at these orders
+    assert np.all(certified <= dense * 1.05)
+
+
+@FAST
+@given(st.floats(1e-3, 2.0), st.floats(0.0, 1.0), st.sampled_from([1.1, 2.0, 16.0, 256.0]), st.floats(0.2, 5.0))
+def test_the_lipschitz_bracket_bounds_every_larger_shift(left, step, order, scale):
+    noise, orders = LMO_03.scaled(scale), np.array([order])
+    right = left + step
+    lipschitz = noise.log_density_lipschitz
+    low, high = renyi_shift(noise, [left, right], orders)[:, 0]
+    assert low <= high  # non-decreasing in the shift (the dominance proof)
+    assert high <= low + order * lipschitz / (order - 1.0) * step * (1.0 + 1e-9) + 1e-12
+
+
+def test_out_of_budget_the_l1_bound_is_looser_but_still_sound(monkeypatch):
+    noise, orders = LMO_03.scaled(0.5), np.array([2.0, 32.0])
+    tight = unsampled_rdp(noise, L1Ball(1.0), orders)
+    monkeypatch.setattr(certified_sup, "_MAX_MONOTONE_EVALUATIONS", 10)
+    loose = unsampled_rdp(noise, L1Ball(1.0), orders)
+    assert np.all(loose >= tight) and np.any(loose > tight * (1.0 + MONOTONE_TOLERANCE))
 
 
 @FAST
@@ -70,23 +107,29 @@ def test_the_envelope_bounds_every_shift_of_its_interval(lower, relative_width, 
 
 
 @pytest.mark.parametrize("rate", [0.1, 1e-3])
-def test_lmo_subsampled_scalar_certified_sup_bounds_a_dense_grid_and_the_numerical_sup(rate):
+def test_lmo_subsampled_scalar_sup_is_at_the_sensitivity_and_the_envelope_bound_holds(rate):
     orders = np.array([2.0, 16.0])
     certified = scalar_subsampled_rdp(LMO_03, 1.0, rate, orders)
+    assert np.array_equal(certified, np.maximum(*renyi_poisson_mixture(LMO_03, 1.0, rate, orders)))
     shifts = np.linspace(0.02, 1.0, 50)
     dense = np.max([np.maximum(*renyi_poisson_mixture(LMO_03, s, rate, orders)) for s in shifts], axis=0)
     assert np.all(certified >= dense)
-    numerical = sup_over_shifts(
-        lambda s: np.array([np.maximum(*renyi_poisson_mixture(LMO_03, x, rate, orders)) for x in s]), 1.0, orders
-    )
-    assert np.all(certified >= numerical * (1.0 - 1e-9))
-    assert np.all(certified <= numerical * (1.0 + RELATIVE_TOLERANCE + SUP_MARGIN))
+
+    def both_directions(shifts, some=orders):
+        return np.array([np.maximum(*renyi_poisson_mixture(LMO_03, x, rate, some)) for x in shifts])
+
+    enveloped = scalar_sup(LMO_03, 1.0, orders, both_directions, rate)
+    assert np.all(enveloped >= certified * (1.0 - 1e-9))
+    assert np.all(enveloped <= certified * (1.0 + RELATIVE_TOLERANCE))
 
 
-def test_out_of_budget_the_bound_is_looser_but_still_sound(monkeypatch):
-    tight = unsampled_rdp(LMO_03, Scalar(1.0), ORDERS)
+def test_out_of_budget_the_envelope_bound_is_looser_but_still_sound(monkeypatch):
+    def point(shifts, some):
+        return renyi_shift(LMO_03, shifts, some)
+
+    tight = scalar_sup(LMO_03, 1.0, ORDERS, point)
     monkeypatch.setattr(certified_sup, "_MAX_ENVELOPES", 4)
-    loose = unsampled_rdp(LMO_03, Scalar(1.0), ORDERS)
+    loose = scalar_sup(LMO_03, 1.0, ORDERS, point)
     assert np.all(loose >= tight) and np.any(loose > tight * (1.0 + RELATIVE_TOLERANCE))
 
 

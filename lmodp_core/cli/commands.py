@@ -54,10 +54,10 @@ def _check_order_grid(mechanism: Mechanism, steps: int, delta: float) -> None:
     better, order = epsilon_from_rdp(
         wider, np.concatenate([accountant.rdp(), accountant.rdp(beyond)]), delta, warn=False
     )
-    if better < report.rdp_epsilon * (1.0 - _GRID_GAIN):
+    if better < report.epsilon * (1.0 - _GRID_GAIN):
         warnings.warn(
             f"a Renyi order outside the default grid [{orders.min():g}, {orders.max():g}] gives a smaller "
-            f"sound RDP epsilon: {better:.6g} at order {order:g} (reported: {report.rdp_epsilon:.6g})",
+            f"sound RDP epsilon: {better:.6g} at order {order:g} (reported: {report.epsilon:.6g})",
             _Note,
             stacklevel=2,
         )
@@ -118,7 +118,7 @@ def _run_account(args) -> str:
     noise = _parse_noise(args.noise)
     geometry = _geometry(args)
     accountant = Accountant(noise, geometry, Poisson(args.sample_rate), method=args.method).step(args.steps)
-    report = accountant.report(args.delta)
+    report = accountant.report(args.delta, all_methods=True)
     if report.method == "rdp":
         _check_order_grid(accountant.ledger[0][0], args.steps, args.delta)
     if args.plot:

@@ -27,6 +27,7 @@ Which shift dominates (a family's registered ``registry.dominating_shift_closed_
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -82,8 +83,10 @@ def _shift_dominates(mechanism) -> bool:
     return proven is not None and bool(proven(geometry.radius))
 
 
+@lru_cache(maxsize=256)
 def supports(mechanism) -> bool:
-    """True when a dominating pair is known for this step (see the module docstring)."""
+    """True when a dominating pair is known for this step (see the module docstring); cached, since the exact
+    check of a histogram density compares its hockey-stick curves at every multiple of the bin width."""
     try:
         return _shift_dominates(mechanism)
     except (ValueError, FloatingPointError, OverflowError):

@@ -2,13 +2,19 @@
 
 Laplace (every geometry) has its sup from the closed form's monotonicity: ``closed_forms``.
 
+A family with a proven scalar dominating pair (``proven_shift_monotone``: LMO, Laplace) has r_a(s) and both
+Poisson-mixture directions non-decreasing in s. Its Scalar sup is the value at s = D, and ``monotone_l1_sup``
+certifies the L1 sup of r_a(s)/s by brackets on each shift interval [s1, s2] (r_a(s) <= r_a(s2), and the
+Lipschitz bracket r_a(s) <= r_a(s1) + c (s - s1)).
+
 Scalar geometry, a density p symmetric and non-increasing in |x| (``Noise.symmetric_unimodal``, e.g. LMO):
 ``envelope_renyi`` bounds r_a on a whole shift interval [s1, s2] by one quadrature pair, and a branch and bound
 over [s0, D] (s0 = ``FIRST_SHIFT_FRACTION`` D) returns the max of these bounds over its leaf intervals, a sound
 bound. It bisects an interval, for the orders concerned, while its bound exceeds the best point value by more
 than ``RELATIVE_TOLERANCE`` (at most ``_MAX_ENVELOPES`` envelopes; past it the bound stays sound, only looser).
 The shifts in (0, s0] get the Lipschitz bound ``_small_shift_bound``. The Poisson-subsampled scalar step
-(both directions of the mixture) is certified the same way.
+(both directions of the mixture) is certified the same way. No built-in family needs this path (their dominating
+pairs give the monotone one); it serves a user family that declares ``symmetric_unimodal`` without such a proof.
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ import numpy as np
 
 from .._logmath import log_mixture
 from .._quadrature import renyi_from_log_excess
+from ..geometry import Scalar
 from ..noise import Noise
+from ..pld.registry import dominating_shift_closed_form
 from .divergence import numeric_log_excess, split_points
 
 RELATIVE_TOLERANCE = 1e-4  # the certified sup exceeds the best value found by at most this, unless out of budget
@@ -29,6 +37,12 @@ FIRST_SHIFT_FRACTION = 1e-3  # s0 / C: the branch and bound covers [s0, C]
 _START_INTERVALS = 3  # geometric intervals of ratio 10 on [s0, D]
 _LOG_MAX_FLOAT = math.log(sys.float_info.max)
 _MAX_ENVELOPES = 200  # envelope quadrature pairs per call (each for the orders still open): bounded time
+MONOTONE_FIRST_FRACTION = 1e-6  # s0 / C of ``monotone_l1_sup``: (0, s0] gets the Lipschitz bound
+_MONOTONE_START_INTERVALS = 6  # geometric intervals of ratio 10 on [s0, C]
+# work per call, bounded (past it the bound stays sound, only looser): shifts, and evaluations per order
+_MAX_MONOTONE_SHIFTS = 1000
+_MAX_MONOTONE_EVALUATIONS = 120
+MONOTONE_TOLERANCE = 1e-3  # ``monotone_l1_sup`` exceeds the best ratio found by at most this, unless out of budget
 
 
 def envelope_renyi(
@@ -74,6 +88,87 @@ def envelope_renyi(
         return remove
     add = renyi_bound([(lambda x: high(x)[::-1], high_splits), (lambda x: low(x)[::-1], low_splits)])
     return np.maximum(remove, add)
+
+
+def proven_shift_monotone(noise: Noise, radius: float) -> bool:
+    """True where the family proves its scalar hockey-stick curve non-decreasing in the shift on (0, radius] (a
+    dominating pair registered for ``Scalar(radius)``, ``pld.registry.dominating_shift_closed_form``).
+
+    Then every f-divergence of the pair is non-decreasing in s too: D_f(P||Q) = int_0^inf (E_g(P||Q) - (1-g)_+)
+    f''(g) dg with E_g(P||Q) = int (p - g q)_+ (Liese & Vajda 2006, IEEE Trans. Inf. Theory 52(10), Thm. 11), so
+    r_a(s) (f(t) = t^a) and both directions of the Poisson mixtures are (docs/accounting.md, "Certified suprema
+    over shifts").
+    """
+    return dominating_shift_closed_form(noise, Scalar(radius)) is True
+
+
+def monotone_l1_sup(point, radius: float, orders: np.ndarray, lipschitz: float, floor: np.ndarray) -> np.ndarray:
+    """A certified upper bound on C sup_{s0 <= s <= C} r_a(s)/s (C = ``radius``, s0 = ``MONOTONE_FIRST_FRACTION`` C)
+    for r_a non-decreasing in s at every order, with log p ``lipschitz``-Lipschitz; ``point(shifts, orders)``
+    gives r_a at each shift (rows), ``floor`` a value the caller takes the max with anyway.
+
+    Two brackets on an interval [a, b] of evaluated shifts, for every s in it:
+    - monotone: r_a(s) <= min_{t >= b} r_a(t) over the evaluated t (the min also steps over an unresolved +inf),
+      so r_a(s)/s <= that / a;
+    - Lipschitz: p_s/p_a <= e^{L (s - a)} pointwise, so int p_s^a p^{1-a} <= e^{a L (s - a)} int p_a^a p^{1-a}
+      and r_a(s) <= r_a(a) + c (s - a), c = a L / (a - 1); (r_a(a) + c (s - a))/s is monotone in s, so it is at
+      most max(r_a(a)/a, (r_a(a) + c (b - a))/b). This one stays tight where r_a(s)/s is flat (high orders).
+    Every interval whose bound exceeds the order's best evaluated ratio by more than ``MONOTONE_TOLERANCE`` gets
+    the ends it lacks for that order evaluated, or is bisected at its geometric midpoint (only the orders that
+    ask for it are evaluated), within ``_MAX_MONOTONE_SHIFTS`` shifts and ``_MAX_MONOTONE_EVALUATIONS`` shifts per
+    order; the result is the max of the interval bounds (a bound, never the max of point values).
+    """
+    slope = orders * lipschitz / (orders - 1.0)
+    shifts = radius * np.geomspace(MONOTONE_FIRST_FRACTION, 1.0, _MONOTONE_START_INTERVALS + 1)
+    values = point(shifts, orders)  # NaN where an order was not evaluated at a shift
+    while True:
+        bounds, best = _monotone_bounds(shifts, values, radius, slope, floor)
+        open_orders = (~np.isnan(values)).sum(axis=0) < _MAX_MONOTONE_EVALUATIONS
+        loose = (bounds > best * (1.0 + MONOTONE_TOLERANCE)) & open_orders  # (interval, order)
+        room = _MAX_MONOTONE_SHIFTS - shifts.size
+        if not loose.any() or room <= 0:
+            return np.maximum(best, bounds.max(axis=0))
+        missing = np.zeros(values.shape, dtype=bool)  # ends a loose interval lacks, per order
+        missing[:-1] |= loose & np.isnan(values[:-1])
+        missing[1:] |= loose & np.isnan(values[1:])
+        for index in np.flatnonzero(missing.any(axis=1)):
+            values[index, missing[index]] = point([shifts[index]], orders[missing[index]])[0]
+        split = loose & ~missing[:-1] & ~missing[1:]
+        wanted = np.flatnonzero(split.any(axis=1))
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 and inf/inf only where not split
+            excess = np.max(np.where(split[wanted], bounds[wanted] / best, 0.0), axis=1)
+        wanted = wanted[np.argsort(-excess)[:room]]  # the relatively loosest first when out of room
+        middles = np.sqrt(shifts[wanted] * shifts[wanted + 1])
+        added = np.full((middles.size, orders.size), np.nan)
+        for row, interval in enumerate(wanted):
+            active = split[interval]
+            added[row, active] = point([middles[row]], orders[active])[0]
+        shifts = np.concatenate([shifts, middles])
+        values = np.concatenate([values, added])
+        by_shift = np.argsort(shifts)
+        shifts, values = shifts[by_shift], values[by_shift]
+
+
+def _monotone_bounds(shifts, values, radius: float, slope: np.ndarray, floor: np.ndarray):
+    """(bound per interval [s_i, s_{i+1}] and order, best evaluated ratio per order) for ``monotone_l1_sup``."""
+    evaluated = ~np.isnan(values)
+    known = np.where(evaluated, values, np.inf)
+    at_most = np.minimum.accumulate(known[::-1], axis=0)[::-1]  # row i: min over j >= i
+    left, right = shifts[:-1, None], shifts[1:, None]
+    monotone = at_most[1:] / left
+    lipschitz = np.maximum(known[:-1] / left, (known[:-1] + slope * (right - left)) / right)
+    bounds = radius * np.minimum(monotone, lipschitz)
+    ratios = radius * np.where(evaluated, values, 0.0) / shifts[:, None]
+    return bounds, np.maximum(floor, ratios.max(axis=0))
+
+
+def monotone_small_shift_bound(noise: Noise, radius: float, orders: np.ndarray) -> np.ndarray:
+    """C sup_{0 < s <= s0} r_a(s)/s (s0 = ``MONOTONE_FIRST_FRACTION`` C): r_a(s) <= min(L s, a (L s)^2 / 2) (a
+    shift s is (L s)-DP, L the Lipschitz constant of log p; Bun & Steinke 2016, arXiv:1605.02065, Prop. 3.3), and
+    min(L, a L^2 s / 2) is non-decreasing in s."""
+    lipschitz = noise.log_density_lipschitz
+    first = MONOTONE_FIRST_FRACTION * radius
+    return radius * np.minimum(lipschitz, 0.5 * orders * lipschitz * lipschitz * first)
 
 
 def has_certified_scalar_sup(noise: Noise) -> bool:

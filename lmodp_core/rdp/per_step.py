@@ -5,8 +5,9 @@ Additivity of Renyi divergence over independent coordinates gives, for a shift v
     Scalar(D):  sup_{0<s<=D} r_a(s)
     L1Ball(C):  sum_i r_a(|v_i|) <= C * sup_{0<s<=C} r_a(s)/s          (||v||_1 <= C)
     L2Ball(C):  sum_i r_a(|v_i|) <= C^2 * sup_{0<s<=C} r_a(s)/s^2      (||v||_2 <= C, any dimension)
-Laplace (every geometry) and symmetric unimodal noises such as LMO (Scalar) get certified sups
-(``certified_sup``); otherwise the sup is taken on a geometric shift grid with a local refinement around
+Laplace (every geometry) and families with a proven scalar dominating pair (LMO: Scalar, where the sup is the value
+at D, and L1) get certified sups (``certified_sup``), as do other symmetric unimodal noises in Scalar geometry;
+otherwise the sup is taken on a geometric shift grid with a local refinement around
 interior maxima (no monotonicity is assumed); the small-shift end of the L2 ratio uses its limit a*I_f/2
 (I_f = Fisher information) instead of evaluating r_a at tiny shifts; for a density with infinite Fisher
 information (a jump) no L2 bound exists and the RDP is +inf. The small-shift end of the L1 ratio uses
@@ -23,7 +24,13 @@ import numpy as np
 from ..geometry import Geometry
 from ..noise import Noise
 from ..noise.piecewise import log_renyi_moment
-from .certified_sup import has_certified_scalar_sup, scalar_sup
+from .certified_sup import (
+    has_certified_scalar_sup,
+    monotone_l1_sup,
+    monotone_small_shift_bound,
+    proven_shift_monotone,
+    scalar_sup,
+)
 from .divergence import renyi_shift
 from .registry import unsampled_rdp_closed_form
 
@@ -84,6 +91,16 @@ def unsampled_rdp(noise: Noise, geometry: Geometry, orders) -> np.ndarray:
         return np.full(orders.shape, np.inf)
     if power < 2 and isinstance(noise, _CellPairNoise):
         return _piecewise_sup(noise, radius, orders, power)
+    if proven_shift_monotone(noise, radius):  # r_a non-decreasing in s: the sup is at D (Scalar), certified (L1)
+        if power == 0:
+            return renyi_shift(noise, [radius], orders)[0]
+        if power == 1 and np.isfinite(noise.log_density_lipschitz):
+
+            def point(shifts, some):
+                return renyi_shift(noise, shifts, some)
+
+            floor = monotone_small_shift_bound(noise, radius, orders)
+            return monotone_l1_sup(point, radius, orders, noise.log_density_lipschitz, floor)
     if power == 0 and has_certified_scalar_sup(noise):
         return scalar_sup(noise, radius, orders, lambda shifts, some: renyi_shift(noise, shifts, some))
     best = sup_over_shifts(ratio, radius, orders)

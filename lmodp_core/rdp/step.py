@@ -4,6 +4,8 @@ A family's registered closed form comes first (``registry.step_rdp_closed_form``
 RDP); otherwise, without subsampling, the per-step bound of ``per_step``;
 for a subsampled scalar query the exact Renyi divergence of the Poisson mixture; for any other step
 min(Zhu-Wang, binomial expansion) over a convex interpolation of the unsampled curve (``subsampled``).
+``step_rdp_lower_bound`` is the cheap exact divergence of one pair those bounds cover (the accountant uses it to
+skip the RDP route where it cannot beat PLD).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from ..noise import Noise
 from ..sampling import Poisson, as_sampling
 from ..validation import check_noise, check_orders
 from .conversion import DEFAULT_ORDERS
+from .divergence import renyi_poisson_mixture, renyi_shift
 from .per_step import unsampled_rdp
-from .registry import has_renyi_closed_form, step_rdp_closed_form
+from .registry import has_renyi_closed_form, has_step_rdp_closed_form, step_rdp_closed_form
 from .subsampled import binomial_rdp, integer_orders, scalar_subsampled_rdp, zhu_wang_rdp
 
 _DENSE_INTEGER_ORDERS = 32
@@ -119,3 +122,24 @@ def step_rdp(noise: Noise, geometry: Geometry, sampling=None, orders=None) -> np
     orders = DEFAULT_ORDERS if orders is None else check_orders(orders)
     result = _step_rdp_cached(noise, geometry, sampling, tuple(float(a) for a in orders))
     return result.copy()
+
+
+def step_rdp_lower_bound(noise: Noise, geometry: Geometry, sampling=None, orders=None) -> np.ndarray:
+    """A lower bound on ``step_rdp`` at each order, without its sup over shifts: the exact RDP of one pair that
+    every geometry's bound covers, the whole radius on one coordinate (s = radius), the larger of the two
+    Poisson directions (remove and add) when sampled. 0 at an order the quadrature does not resolve, and 0 for a
+    family with a closed-form step (its ``step_rdp`` is cheap anyway) or a noise too small for the quadrature.
+
+    Not a guarantee: the accountant uses it only to skip computing an RDP answer that cannot be the smaller one.
+    """
+    noise = check_noise(noise)
+    geometry = check_geometry(geometry)
+    rate = as_sampling(sampling).sample_rate
+    orders = DEFAULT_ORDERS if orders is None else check_orders(orders)
+    if has_step_rdp_closed_form(noise) or _quadrature_is_hopeless(noise, geometry):
+        return np.zeros(orders.shape)
+    if rate == 1.0:
+        value = renyi_shift(noise, [geometry.radius], orders)[0]
+    else:
+        value = np.maximum(*renyi_poisson_mixture(noise, geometry.radius, rate, orders))
+    return np.where(np.isfinite(value), value, 0.0)

@@ -2,8 +2,9 @@
 
 - Gaussian, any geometry: the exact sampled-Gaussian RDP (Mironov, Talwar, Zhang 2019), integer and
   fractional orders.
-- Scalar geometry, any density: both directions by quadrature, sup over shifts (certified for symmetric
-  unimodal densities, ``certified_sup``), report the max.
+- Scalar geometry, any density: both directions by quadrature, sup over shifts (the value at the sensitivity for
+  a family with a proven dominating pair, certified for symmetric unimodal densities, ``certified_sup``), report
+  the max.
 - Vector geometry, non-Gaussian, integer orders: the smaller of the general bound of Zhu & Wang 2019 (Thm. 6) and
   the max of two direction-wise bounds proved in ``binomial_rdp`` (no factor 3, so no floor as the noise grows).
   A fractional order uses the chord of the log-moment between the two integer orders around it
@@ -21,7 +22,7 @@ from scipy import special
 
 from .._logmath import log1mexp, log_expm1, log_sub, logsumexp
 from ..noise import Noise
-from .certified_sup import has_certified_scalar_sup, scalar_sup
+from .certified_sup import has_certified_scalar_sup, proven_shift_monotone, scalar_sup
 from .divergence import renyi_poisson_mixture
 from .per_step import SUP_MARGIN, sup_over_shifts
 
@@ -136,6 +137,8 @@ def scalar_subsampled_rdp(noise: Noise, sensitivity: float, sample_rate: float, 
     def both_directions(shifts, some=orders):
         return np.array([np.maximum(*renyi_poisson_mixture(noise, s, sample_rate, some)) for s in shifts])
 
+    if proven_shift_monotone(noise, sensitivity):  # both directions non-decreasing in s: the sup is at D
+        return both_directions([sensitivity])[0]
     knots = getattr(noise, "shift_knot_spacing", None)  # exact sup for histogram densities
     if knots is None and has_certified_scalar_sup(noise):
         return scalar_sup(noise, sensitivity, orders, both_directions, sample_rate)
