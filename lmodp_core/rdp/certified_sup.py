@@ -41,7 +41,7 @@ MONOTONE_FIRST_FRACTION = 1e-6  # s0 / C of ``monotone_l1_sup``: (0, s0] gets th
 _MONOTONE_START_INTERVALS = 6  # geometric intervals of ratio 10 on [s0, C]
 # work per call, bounded (past it the bound stays sound, only looser): shifts, and evaluations per order
 _MAX_MONOTONE_SHIFTS = 1000
-_MAX_MONOTONE_EVALUATIONS = 120
+_MAX_MONOTONE_EVALUATIONS = 60
 MONOTONE_TOLERANCE = 1e-3  # ``monotone_l1_sup`` exceeds the best ratio found by at most this, unless out of budget
 
 
@@ -111,8 +111,10 @@ def monotone_l1_sup(point, radius: float, orders: np.ndarray, lipschitz: float, 
     - monotone: r_a(s) <= min_{t >= b} r_a(t) over the evaluated t (the min also steps over an unresolved +inf),
       so r_a(s)/s <= that / a;
     - Lipschitz: p_s/p_a <= e^{L (s - a)} pointwise, so int p_s^a p^{1-a} <= e^{a L (s - a)} int p_a^a p^{1-a}
-      and r_a(s) <= r_a(a) + c (s - a), c = a L / (a - 1); (r_a(a) + c (s - a))/s is monotone in s, so it is at
-      most max(r_a(a)/a, (r_a(a) + c (b - a))/b). This one stays tight where r_a(s)/s is flat (high orders).
+      and r_a(s) <= r_a(a) + c (s - a), c = a L / (a - 1). This one stays tight where r_a(s)/s is flat.
+    Together r_a(s)/s <= min(R, r_a(a) + c (s - a))/s with R the monotone bracket; up to the crossing
+    t = a + (R - r_a(a))/c that is (r_a(a) + c (s - a))/s, monotone in s, and after it R/s, decreasing: so its sup
+    on [a, b] is max(r_a(a)/a, the value at min(t, b)).
     Every interval whose bound exceeds the order's best evaluated ratio by more than ``MONOTONE_TOLERANCE`` gets
     the ends it lacks for that order evaluated, or is bisected at its geometric midpoint (only the orders that
     ask for it are evaluated), within ``_MAX_MONOTONE_SHIFTS`` shifts and ``_MAX_MONOTONE_EVALUATIONS`` shifts per
@@ -154,11 +156,15 @@ def _monotone_bounds(shifts, values, radius: float, slope: np.ndarray, floor: np
     evaluated = ~np.isnan(values)
     known = np.where(evaluated, values, np.inf)
     at_most = np.minimum.accumulate(known[::-1], axis=0)[::-1]  # row i: min over j >= i
-    left, right = shifts[:-1, None], shifts[1:, None]
-    monotone = at_most[1:] / left
-    lipschitz = np.maximum(known[:-1] / left, (known[:-1] + slope * (right - left)) / right)
-    bounds = radius * np.minimum(monotone, lipschitz)
-    ratios = radius * np.where(evaluated, values, 0.0) / shifts[:, None]
+    left, right, at_left, above = shifts[:-1, None], shifts[1:, None], known[:-1], at_most[1:]
+    # r(s) <= min(above, at_left + slope (s - left)): the second reaches the first at s = crossing; before it the
+    # ratio is monotone (its max at an end), after it above/s decreases, so the sup is at left or at min(crossing,
+    # right). A left end not evaluated for an order, or unresolved (inf), leaves the monotone bracket above/left.
+    with np.errstate(invalid="ignore"):  # inf - inf (NaN) only where the left end is not finite: not used
+        crossing = np.clip(left + np.maximum(above - at_left, 0.0) / slope, left, right)
+    lipschitz = np.maximum(at_left / left, np.minimum(above, at_left + slope * (crossing - left)) / crossing)
+    bounds = radius * np.where(np.isfinite(at_left), lipschitz, above / left)
+    ratios = radius * np.where(np.isfinite(values), values, 0.0) / shifts[:, None]  # unresolved: not a value
     return bounds, np.maximum(floor, ratios.max(axis=0))
 
 

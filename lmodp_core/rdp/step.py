@@ -22,7 +22,13 @@ from .conversion import DEFAULT_ORDERS
 from .divergence import renyi_poisson_mixture, renyi_shift
 from .per_step import unsampled_rdp
 from .registry import has_renyi_closed_form, has_step_rdp_closed_form, step_rdp_closed_form
-from .subsampled import binomial_rdp, integer_orders, scalar_subsampled_rdp, zhu_wang_rdp
+from .subsampled import (
+    binomial_rdp,
+    chord_between_integer_orders,
+    integer_orders,
+    scalar_subsampled_rdp,
+    zhu_wang_rdp,
+)
 
 _DENSE_INTEGER_ORDERS = 32
 _SPARSE_INTEGER_ORDERS = 24
@@ -101,14 +107,12 @@ def _step_rdp_cached(noise: Noise, geometry: Geometry, sampling: Poisson, order_
         return np.minimum(
             scalar_subsampled_rdp(noise, geometry.radius, rate, orders), unsampled_rdp(noise, geometry, orders)
         )
-    # any mechanism: one pass of the (costly) per-step bound for the requested and the interpolation orders
+    # any mechanism: one pass of the (costly) per-step bound at the interpolation orders (integers); the Poisson
+    # bounds read it at integer orders, and the cap by the unsampled step at a fractional order is its chord
     base = _interpolation_orders(integer_orders(orders))
-    union = np.unique(np.concatenate([orders, base]))
-    unsampled_union = _unsampled(noise, geometry, union)
-    unsampled = unsampled_union[np.searchsorted(union, orders)]
-    unsampled_at = _convex_interpolation(base, unsampled_union[np.searchsorted(union, base)])
+    unsampled_at = _convex_interpolation(base, _unsampled(noise, geometry, base))
     sampled = np.minimum(zhu_wang_rdp(rate, unsampled_at, orders), binomial_rdp(rate, unsampled_at, orders))
-    return np.minimum(sampled, unsampled)
+    return np.minimum(sampled, chord_between_integer_orders(unsampled_at, orders))
 
 
 def step_rdp(noise: Noise, geometry: Geometry, sampling=None, orders=None) -> np.ndarray:

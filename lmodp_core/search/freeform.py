@@ -101,8 +101,11 @@ def optimise_piecewise(
         if count[0] >= max_evaluations:
             raise _Stop
         count[0] += 1
+        noise = shape.noise(x)
+        if best[0] is not None:  # start the calibration at the best shape's std: the root is usually near
+            noise = noise.scaled(best[0].noise.std / noise.std)
         try:
-            candidate = calibrate(shape.noise(x))
+            candidate = calibrate(noise)
         except ValueError:  # this shape cannot be certified (or the time limit passed: every later call fails fast)
             if count[0] == 1:
                 raise
