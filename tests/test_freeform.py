@@ -7,7 +7,7 @@ import pytest
 
 from lmodp_core import Gaussian, L1Ball, L2Ball, PiecewiseNoise, Poisson, Scalar
 from lmodp_core.accountant import Accountant
-from lmodp_core.search import freeform, optimize_noise
+from lmodp_core.search import SearchBudget, freeform, optimize_noise
 
 TARGET = {"target_epsilon": 3.0, "target_delta": 1e-5, "steps": 10, "sample_rate": 1.0}
 
@@ -94,3 +94,21 @@ def test_l1_bound_of_a_steep_histogram_is_finite():
     noise = PiecewiseNoise.normalised(0.25, np.exp(-2.0 * np.arange(20)), tail_ratio=math.exp(-2.0))
     epsilon = Accountant(noise, L1Ball(1.0), Poisson(0.01), method="rdp").step(100).report(1e-5).epsilon
     assert math.isfinite(epsilon) and epsilon > 0.0
+
+
+def test_the_background_free_form_search_gives_the_sequential_result():
+    """With n_jobs > 1 the free-form family runs in a second process beside the LMO family's search (warm-started
+    from the best of the Gaussian and Laplace); the result, notes and counters equal the sequential search's."""
+    kwargs = dict(
+        geometry=Scalar(1.0),
+        cache=False,
+        piecewise_evaluations=4,
+        budget=SearchBudget(screen_top=1, refine_starts=1, refine_evaluations=2),
+    )
+    sequential = optimize_noise(3.0, 1e-5, 10, 1.0, n_jobs=1, **kwargs)
+    concurrent = optimize_noise(3.0, 1e-5, 10, 1.0, n_jobs=2, **kwargs)
+    assert concurrent.noise == sequential.noise and concurrent.objective == sequential.objective
+    assert concurrent.notes == sequential.notes
+    assert {k: v for k, v in concurrent.stats.items() if k != "seconds"} == {
+        k: v for k, v in sequential.stats.items() if k != "seconds"
+    }

@@ -38,7 +38,7 @@ from .cache import atomic_write, digest, read_cached
 from .cache import cache_dir as resolve_cache_dir
 from .grid import TABLE_COLUMNS, grid_spec, grid_table, lmo_grid
 from .lmo_family import planned_calibrations, search_lmo
-from .parallel import Run, progress_bar, skip_work
+from .parallel import Background, Run, progress_bar, skip_work
 from .problem import OBJECTIVES, Problem
 from .results import Candidate, OptimizeResult
 
@@ -177,16 +177,28 @@ def _search(
             best_by_family["laplace"] = laplace
         run.bar.update(1)
     stats.update({"lmo_shapes_screened": len(shapes), "lmo_shapes_calibrated": 0, "lmo_refinement_evaluations": 0})
+    background = None
+    if shapes and planned_piecewise and run.n_jobs > 1:  # the free-form search runs beside the LMO family's
+        background = Background(
+            freeform.search_piecewise_task, problem, dict(best_by_family), piecewise_evaluations, run.seed
+        )
+        started_from = freeform.warm_start(problem, best_by_family)
     if shapes:
         table = grid_table(shapes, digest({"grid": spec, "columns": TABLE_COLUMNS}), cache_dir, run.n_jobs)
         rivals = [c for f, c in best_by_family.items() if f in families]
         lmo = _family_or_note("lmo", notes, search_lmo, problem, shapes, table, gaussian, rivals, run, budget)
         if lmo is not None:
             best_by_family["lmo"] = lmo
+    if background is not None and freeform.warm_start(problem, best_by_family) is not started_from:
+        background.cancel()  # LMO became the better warm start (rare): search again from it, as sequentially
+        background = None
     if "piecewise" in families:
-        piecewise = _family_or_note(
-            "piecewise", notes, freeform.search_piecewise, problem, best_by_family, piecewise_evaluations, run
-        )
+        if background is not None:
+            piecewise = _piecewise_result(background.result(), run, planned_piecewise)
+        else:
+            piecewise = _family_or_note(
+                "piecewise", notes, freeform.search_piecewise, problem, best_by_family, piecewise_evaluations, run
+            )
         if piecewise is not None:
             best_by_family["piecewise"] = piecewise
     skip_work(run.bar, run.bar.total - run.bar.n)
@@ -222,6 +234,20 @@ def _search(
         tuple(notes),
         stats,
     )
+
+
+def _piecewise_result(outcome, run: Run, planned: int) -> Candidate | None:
+    """The free-form family's candidate from ``freeform.search_piecewise_task`` run in the background, with its
+    notes, counters and progress merged into ``run`` as the sequential search would have left them."""
+    if outcome[0] == "dropped":
+        run.notes.append(f"piecewise: dropped ({outcome[1]})")
+        return None
+    found, notes, stats, count = outcome
+    run.notes.extend(notes)
+    run.stats.update(stats)
+    run.bar.update(count)
+    skip_work(run.bar, planned - count)
+    return found
 
 
 def _family_or_note(family: str, notes: list, search, *args) -> Candidate | None:

@@ -25,7 +25,7 @@ from scipy import optimize
 
 from ..geometry import L2Ball
 from ..noise import Noise, PiecewiseNoise
-from .parallel import Run, skip_work
+from .parallel import Run, progress_bar, skip_work
 from .problem import Problem
 from .results import Candidate
 
@@ -136,6 +136,22 @@ def optimise_piecewise(
     return best[0], count[0]
 
 
+def warm_start(problem: Problem, best_by_family: dict) -> Candidate:
+    """The candidate the free-form search starts from: the best of the other families so far."""
+    return min(best_by_family.values(), key=lambda c: problem.loss(c.objective))
+
+
+def search_piecewise_task(problem: Problem, best_by_family: dict, max_evaluations: int, seed: int):
+    """``search_piecewise`` in another process: (candidate or None, notes, stats, calibrations run), or
+    ("dropped", the ValueError's message)."""
+    run = Run(seed, 1, progress_bar(False, max_evaluations), [], {})
+    try:
+        found = search_piecewise(problem, best_by_family, max_evaluations, run)
+    except ValueError as error:
+        return "dropped", str(error)
+    return found, run.notes, run.stats, run.stats.get("piecewise_evaluations", 0)
+
+
 def search_piecewise(problem: Problem, best_by_family: dict, max_evaluations: int, run: Run) -> Candidate | None:
     """The free-form family, warm-started from the best candidate so far; None (with a note) under L2."""
     if isinstance(problem.geometry, L2Ball):
@@ -144,7 +160,7 @@ def search_piecewise(problem: Problem, best_by_family: dict, max_evaluations: in
             "has no dimension-free L2 bound"
         )
         return None
-    start = min(best_by_family.values(), key=lambda c: problem.loss(c.objective))
+    start = warm_start(problem, best_by_family)
 
     def calibrate(noise: Noise) -> Candidate:
         run.bar.update(1)

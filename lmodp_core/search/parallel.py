@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,26 @@ def map_tasks(function, tasks: list, n_jobs: int, progress):
             if progress is not None:
                 progress.update(1)
         return results
+
+
+class Background:
+    """``function(*args)`` in one separate process, started now (``result`` waits; ``cancel`` stops it): lets a
+    sequential part of a search use a second core while another part runs."""
+
+    def __init__(self, function, *args):
+        self._pool = multiprocessing.get_context().Pool(1)
+        self._pending = self._pool.apply_async(function, args)
+
+    def result(self):
+        try:
+            return self._pending.get()
+        finally:
+            self._pool.close()
+            self._pool.join()
+
+    def cancel(self) -> None:
+        self._pool.terminate()
+        self._pool.join()
 
 
 def skip_work(bar, count: int) -> None:
