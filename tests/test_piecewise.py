@@ -143,9 +143,24 @@ def test_support_without_tail_gives_infinite_divergence_and_an_atom_at_infinity(
     assert Accountant(mechanism.noise, mechanism.geometry, mechanism.sampling).step(1).get_epsilon(1e-3) == math.inf
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.floats(0.01, 0.6), min_size=2, max_size=40),
+    st.floats(0.01, 1.0),
+    st.floats(0.05, 1.0),
+    st.floats(0.3, 6.0),
+)
+def test_a_log_concave_histogram_dominates_as_the_exact_check_finds(increments, extra, width, sensitivity):
+    decrements = np.cumsum(increments)  # non-decreasing, >= 0: log-concave values, the tail continuing them
+    values = np.exp(-np.concatenate([[0.0], np.cumsum(decrements[:-1])]))
+    noise = PiecewiseNoise.normalised(width, values, tail_ratio=math.exp(-(decrements[-1] + extra)))
+    assert noise.log_concave
+    assert noise.dominating_shift_proven(sensitivity) and noise._dominance_at_knots(sensitivity)
+
+
 def test_multimodal_histogram_has_no_proven_dominating_shift():
     bumps = PiecewiseNoise.normalised(0.5, [0.01, 0.01, 0.01, 0.01, 1.0, 0.01], tail_ratio=0.5)
-    assert not bumps.dominating_shift_proven(4.0)
+    assert not bumps.log_concave and not bumps.dominating_shift_proven(4.0)
     assert not supports(Mechanism(bumps, Scalar(4.0)))
 
 
