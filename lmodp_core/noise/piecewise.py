@@ -12,8 +12,8 @@ the pair and of its Poisson mixtures are then finite sums, computed in log space
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass, field, replace
+from functools import cached_property, lru_cache
 from typing import ClassVar
 
 import numpy as np
@@ -283,6 +283,14 @@ class PiecewiseNoise(Noise):
         keep = np.isfinite(log_p_all) | np.isfinite(log_q_all)
         return log_p_all[keep], log_q_all[keep]
 
+    def knot_log_moments(self, count: int, orders) -> np.ndarray:
+        """log sum_cells P^a Q^{1-a} of the pair at every shift k w, k = 1..count (rows), orders (columns). The
+        cells' masses do not depend on the scale, so the rows are cached per shape and reused at every scale
+        (a calibration evaluates one shape at several)."""
+        unit, key = replace(self, scale=1.0), tuple(np.atleast_1d(np.asarray(orders, dtype=float)).tolist())
+        rows = [_knot_log_moment(unit, k, key) for k in range(1, count + 1)]
+        return np.array(rows).reshape(count, len(key))
+
     def small_shift_slope(self, orders) -> np.ndarray:
         """lim_{s->0} r_a(s)/s = (A_1 - 1) / (w (a - 1)), A_1 = sum_j w g(j-1)^a g(j)^{1-a} (the exact sum at s = w;
         the integral is linear in s between multiples of w)."""
@@ -332,6 +340,12 @@ class PiecewiseNoise(Noise):
 
     def _params(self):
         return {**super()._params(), "values": list(self.values)}
+
+
+@lru_cache(maxsize=16384)
+def _knot_log_moment(unit: PiecewiseNoise, knot: int, orders: tuple) -> np.ndarray:
+    """``log_renyi_moment`` of the pair at the shift ``knot`` bin widths (``PiecewiseNoise.knot_log_moments``)."""
+    return log_renyi_moment(*unit.shift_pair_masses(knot * unit.shift_knot_spacing), np.array(orders))
 
 
 def log_renyi_moment(log_p: np.ndarray, log_q: np.ndarray, orders: np.ndarray) -> np.ndarray:

@@ -163,9 +163,8 @@ def chord_between_integer_orders(bound_at_integers, orders) -> np.ndarray:
     upper = integer_orders(orders)
     lower = np.maximum(np.floor(orders), 2.0)
     needed = np.unique(np.concatenate([lower, upper]))
-    at = dict(zip(needed, bound_at_integers(needed)))
-    bound_upper = np.array([at[n] for n in upper])
-    bound_lower = np.array([at[n] for n in lower])
+    at = np.asarray(bound_at_integers(needed), dtype=float)
+    bound_upper, bound_lower = at[np.searchsorted(needed, upper)], at[np.searchsorted(needed, lower)]
     theta = orders - lower
     with np.errstate(invalid="ignore"):  # 0 * inf at integer orders, where the chord is not used
         chord = ((1.0 - theta) * (lower - 1.0) * bound_lower + theta * (upper - 1.0) * bound_upper) / (orders - 1.0)
