@@ -97,8 +97,9 @@ def test_l1_bound_of_a_steep_histogram_is_finite():
 
 
 def test_the_background_free_form_search_gives_the_sequential_result():
-    """With n_jobs > 1 the free-form family runs in a second process beside the LMO family's search (warm-started
-    from the best of the Gaussian and Laplace); the result, notes and counters equal the sequential search's."""
+    """With n_jobs > 1 the free-form family runs in a second process beside the LMO refinement (warm-started from
+    the best of the Gaussian, Laplace and the screened LMO); the result, notes and counters equal the sequential
+    search's."""
     kwargs = dict(
         geometry=Scalar(1.0),
         cache=False,

@@ -177,27 +177,33 @@ def _search(
             best_by_family["laplace"] = laplace
         run.bar.update(1)
     stats.update({"lmo_shapes_screened": len(shapes), "lmo_shapes_calibrated": 0, "lmo_refinement_evaluations": 0})
+    # the free-form family starts from the other families' candidates once LMO's screened shapes are calibrated
+    # (before its refinement); with n_jobs > 1 it then runs in a second process beside that refinement
+    piecewise_start = dict(best_by_family)
     background = None
-    if shapes and planned_piecewise and run.n_jobs > 1:  # the free-form search runs beside the LMO family's
-        background = Background(
-            freeform.search_piecewise_task, problem, dict(best_by_family), piecewise_evaluations, run.seed
-        )
-        started_from = freeform.warm_start(problem, best_by_family)
+
+    def lmo_calibrated(candidate: Candidate) -> None:
+        nonlocal background
+        piecewise_start["lmo"] = candidate
+        if planned_piecewise and run.n_jobs > 1:
+            background = Background(
+                freeform.search_piecewise_task, problem, dict(piecewise_start), piecewise_evaluations, run.seed
+            )
+
     if shapes:
         table = grid_table(shapes, digest({"grid": spec, "columns": TABLE_COLUMNS}), cache_dir, run.n_jobs)
         rivals = [c for f, c in best_by_family.items() if f in families]
-        lmo = _family_or_note("lmo", notes, search_lmo, problem, shapes, table, gaussian, rivals, run, budget)
+        lmo = _family_or_note(
+            "lmo", notes, search_lmo, problem, shapes, table, gaussian, rivals, run, budget, lmo_calibrated
+        )
         if lmo is not None:
             best_by_family["lmo"] = lmo
-    if background is not None and freeform.warm_start(problem, best_by_family) is not started_from:
-        background.cancel()  # LMO became the better warm start (rare): search again from it, as sequentially
-        background = None
     if "piecewise" in families:
         if background is not None:
             piecewise = _piecewise_result(background.result(), run, planned_piecewise)
         else:
             piecewise = _family_or_note(
-                "piecewise", notes, freeform.search_piecewise, problem, best_by_family, piecewise_evaluations, run
+                "piecewise", notes, freeform.search_piecewise, problem, piecewise_start, piecewise_evaluations, run
             )
         if piecewise is not None:
             best_by_family["piecewise"] = piecewise

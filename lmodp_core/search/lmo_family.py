@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import cast
 
 import numpy as np
@@ -23,9 +24,18 @@ def planned_calibrations(shapes, budget: SearchBudget) -> int:
 
 
 def search_lmo(
-    problem: Problem, shapes, table, gaussian: Candidate, rivals: list, run: Run, budget: SearchBudget
+    problem: Problem,
+    shapes,
+    table,
+    gaussian: Candidate,
+    rivals: list,
+    run: Run,
+    budget: SearchBudget,
+    on_calibrated: Callable[[Candidate], None] | None = None,
 ) -> Candidate:
-    """The best calibrated LMO shape (screening: ``screening``; refinement: ``refinement``)."""
+    """The best calibrated LMO shape (screening: ``screening``; refinement: ``refinement``). ``on_calibrated``
+    gets the best screened shape once it is calibrated, before the refinement (the search starts the free-form
+    family from it)."""
     asymptotic_scale, pure_scale, unit_values = screen(table, problem, cast(Gaussian, gaussian.noise).sigma)
     asymptotic_loss = proxy_loss(shapes, asymptotic_scale, unit_values, problem)
     pure_loss = proxy_loss(shapes, pure_scale, unit_values, problem)
@@ -59,6 +69,8 @@ def search_lmo(
     calibrated = map_tasks(candidate_task, tasks, run.n_jobs, run.bar)
     run.stats["lmo_shapes_calibrated"] = len(calibrated)
     calibrated.sort(key=lambda c: problem.loss(c.objective))
+    if on_calibrated is not None:
+        on_calibrated(calibrated[0])
     if bounded and family_cannot_win(problem, gaussian.objective, best_rival):
         run.notes.append(family_bound_note(problem))
         skip_work(run.bar, budget.refine_starts)
