@@ -113,3 +113,25 @@ def test_the_background_free_form_search_gives_the_sequential_result():
     assert {k: v for k, v in concurrent.stats.items() if k != "seconds"} == {
         k: v for k, v in sequential.stats.items() if k != "seconds"
     }
+
+
+def test_an_error_in_the_lmo_search_stops_the_background_free_form_search(monkeypatch):
+    import lmodp_core.search as search_package
+    from lmodp_core.search import parallel
+
+    cancelled = []
+    original_cancel = parallel.Background.cancel
+
+    def cancel(self):
+        cancelled.append(True)
+        original_cancel(self)
+
+    def failing_lmo_search(problem, shapes, table, gaussian, rivals, run, budget, on_calibrated):
+        on_calibrated(gaussian)  # starts the free-form process
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(parallel.Background, "cancel", cancel)
+    monkeypatch.setattr(search_package, "search_lmo", failing_lmo_search)
+    with pytest.raises(RuntimeError, match="boom"):
+        optimize_noise(3.0, 1e-5, 10, 1.0, geometry=Scalar(1.0), cache=False, n_jobs=2, piecewise_evaluations=2)
+    assert cancelled == [True]

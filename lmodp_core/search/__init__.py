@@ -193,9 +193,14 @@ def _search(
     if shapes:
         table = grid_table(shapes, digest({"grid": spec, "columns": TABLE_COLUMNS}), cache_dir, run.n_jobs)
         rivals = [c for f, c in best_by_family.items() if f in families]
-        lmo = _family_or_note(
-            "lmo", notes, search_lmo, problem, shapes, table, gaussian, rivals, run, budget, lmo_calibrated
-        )
+        try:
+            lmo = _family_or_note(
+                "lmo", notes, search_lmo, problem, shapes, table, gaussian, rivals, run, budget, lmo_calibrated
+            )
+        except BaseException:  # an error or an interrupt: stop the free-form process too
+            if background is not None:
+                background.cancel()
+            raise
         if lmo is not None:
             best_by_family["lmo"] = lmo
     if "piecewise" in families:
