@@ -121,8 +121,13 @@ def monotone_l1_sup(point, radius: float, orders: np.ndarray, lipschitz: float, 
     order; the result is the max of the interval bounds (a bound, never the max of point values).
     """
     slope = orders * lipschitz / (orders - 1.0)
+
+    def evaluated(at, some):  # NaN marks "not evaluated" below: a NaN value would count as unresolved (+inf)
+        values = point(at, some)
+        return np.where(np.isnan(values), np.inf, values)
+
     shifts = radius * np.geomspace(MONOTONE_FIRST_FRACTION, 1.0, _MONOTONE_START_INTERVALS + 1)
-    values = point(shifts, orders)  # NaN where an order was not evaluated at a shift
+    values = evaluated(shifts, orders)  # NaN where an order was not evaluated at a shift
     while True:
         bounds, best = _monotone_bounds(shifts, values, radius, slope, floor)
         open_orders = (~np.isnan(values)).sum(axis=0) < _MAX_MONOTONE_EVALUATIONS
@@ -134,7 +139,7 @@ def monotone_l1_sup(point, radius: float, orders: np.ndarray, lipschitz: float, 
         missing[:-1] |= loose & np.isnan(values[:-1])
         missing[1:] |= loose & np.isnan(values[1:])
         for index in np.flatnonzero(missing.any(axis=1)):
-            values[index, missing[index]] = point([shifts[index]], orders[missing[index]])[0]
+            values[index, missing[index]] = evaluated([shifts[index]], orders[missing[index]])[0]
         split = loose & ~missing[:-1] & ~missing[1:]
         wanted = np.flatnonzero(split.any(axis=1))
         with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 and inf/inf only where not split
@@ -144,7 +149,7 @@ def monotone_l1_sup(point, radius: float, orders: np.ndarray, lipschitz: float, 
         added = np.full((middles.size, orders.size), np.nan)
         for row, interval in enumerate(wanted):
             active = split[interval]
-            added[row, active] = point([middles[row]], orders[active])[0]
+            added[row, active] = evaluated([middles[row]], orders[active])[0]
         shifts = np.concatenate([shifts, middles])
         values = np.concatenate([values, added])
         by_shift = np.argsort(shifts)
