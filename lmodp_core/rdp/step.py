@@ -138,8 +138,14 @@ def step_rdp_lower_bound(noise: Noise, geometry: Geometry, sampling=None, orders
     """
     noise = check_noise(noise)
     geometry = check_geometry(geometry)
-    rate = as_sampling(sampling).sample_rate
+    sampling = as_sampling(sampling)
     orders = DEFAULT_ORDERS if orders is None else check_orders(orders)
+    return _lower_bound_cached(noise, geometry, sampling, tuple(float(a) for a in orders)).copy()
+
+
+@lru_cache(maxsize=256)
+def _lower_bound_cached(noise: Noise, geometry: Geometry, sampling: Poisson, order_key: tuple) -> np.ndarray:
+    orders, rate = np.asarray(order_key), sampling.sample_rate
     if has_step_rdp_closed_form(noise) or _quadrature_is_hopeless(noise, geometry):
         return np.zeros(orders.shape)
     if rate == 1.0:
