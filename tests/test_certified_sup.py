@@ -82,6 +82,24 @@ def test_the_lipschitz_bracket_bounds_every_larger_shift(left, step, order, scal
     assert high <= low + order * lipschitz / (order - 1.0) * step * (1.0 + 1e-9) + 1e-12
 
 
+@FAST
+@given(
+    st.floats(0.05, 1.0),
+    st.floats(0.05, 1.0),
+    st.floats(0.05, 1.0),
+    st.floats(0.5, 3.0),
+    st.floats(0.2, 5.0),
+    st.sampled_from([1.5, 8.0, 64.0]),
+)
+def test_the_certified_l1_sup_of_random_lmo_shapes_bounds_a_dense_grid(a1, a3, a4, shape, scale, order):
+    noise = LMO(a1, a3, a4, shape, 0.5, 5.0, 1.0, 2.0, scale=scale)
+    orders = np.array([order])
+    certified = unsampled_rdp(noise, L1Ball(1.0), orders)[0]
+    shifts = np.concatenate([np.geomspace(1e-6, 1e-2, 8), np.linspace(0.01, 1.0, 300)])
+    dense = renyi_shift(noise, shifts, orders)[:, 0] / shifts
+    assert certified >= dense.max() * (1.0 - 1e-9)
+
+
 def test_out_of_budget_the_l1_bound_is_looser_but_still_sound(monkeypatch):
     noise, orders = LMO_03.scaled(0.5), np.array([2.0, 32.0])
     tight = unsampled_rdp(noise, L1Ball(1.0), orders)
