@@ -165,3 +165,18 @@ def test_a_density_not_declared_unimodal_keeps_the_numerical_sup(monkeypatch):
     monkeypatch.setattr(per_step, "scalar_sup", refuse)
     orders = np.array([2.0])
     assert np.allclose(unsampled_rdp(noise, Scalar(1.0), orders), _numerical_sup(noise, 1.0, orders))
+
+
+def test_the_l1_sup_does_not_depend_on_what_was_computed_before():
+    """LMO's L1 sup runs at unit scale on a fixed lattice of shifts and memoises the values per shape: the answer
+    for a scale is the same whether other scales of the shape were computed before or not."""
+    orders = np.array([1.5, 8.0, 64.0])
+    noise = LMO_03.scaled(1.3)
+    per_step._shift_memo.cache_clear()
+    alone = unsampled_rdp(noise, L1Ball(1.0), orders)
+    per_step._shift_memo.cache_clear()
+    for factor in (1.25, 1.31, 1.29):
+        unsampled_rdp(LMO_03.scaled(factor), L1Ball(1.0), orders)
+    assert np.array_equal(unsampled_rdp(noise, L1Ball(1.0), orders), alone)
+    shifts = np.linspace(1e-3, 1.0, 400)
+    assert np.all(alone >= (renyi_shift(noise, shifts, orders) / shifts[:, None]).max(axis=0) * (1.0 - 1e-9))

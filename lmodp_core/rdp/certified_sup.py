@@ -38,10 +38,10 @@ _START_INTERVALS = 3  # geometric intervals of ratio 10 on [s0, D]
 _LOG_MAX_FLOAT = math.log(sys.float_info.max)
 _MAX_ENVELOPES = 200  # envelope quadrature pairs per call (each for the orders still open): bounded time
 MONOTONE_FIRST_FRACTION = 1e-6  # s0 / C of ``monotone_l1_sup``: (0, s0] gets the Lipschitz bound
-_MONOTONE_START_INTERVALS = 6  # geometric intervals of ratio 10 on [s0, C]
 # work per call, bounded (past it the bound stays sound, only looser): shifts, and evaluations per order
 _MAX_MONOTONE_SHIFTS = 1000
 _MAX_MONOTONE_EVALUATIONS = 60
+_LATTICE_STEPS = 2.0**30  # lattice points per decade of the shifts of ``monotone_l1_sup``
 MONOTONE_TOLERANCE = 1e-3  # ``monotone_l1_sup`` exceeds the best ratio found by at most this, unless out of budget
 
 
@@ -126,12 +126,20 @@ def monotone_l1_sup(point, radius: float, orders: np.ndarray, lipschitz: float, 
         values = point(at, some)
         return np.where(np.isnan(values), np.inf, values)
 
-    shifts = radius * np.geomspace(MONOTONE_FIRST_FRACTION, 1.0, _MONOTONE_START_INTERVALS + 1)
+    # shifts sit on a fixed lattice 10^(k / _LATTICE_STEPS), k an integer (the radius itself apart), so that a
+    # caller can reuse values across radii (``unsampled_rdp`` memoises them at unit scale)
+    top = math.log10(radius) * _LATTICE_STEPS
+    first = math.floor(math.log10(MONOTONE_FIRST_FRACTION * radius))  # a decade <= s0: the floor covers below it
+    keys = np.append(_LATTICE_STEPS * np.arange(first, math.ceil(math.log10(radius))), top)
+    keys = np.unique(np.minimum(keys, top))
+    shifts = _lattice_shifts(keys, radius, top)
     values = evaluated(shifts, orders)  # NaN where an order was not evaluated at a shift
     while True:
         bounds, best = _monotone_bounds(shifts, values, radius, slope, floor)
         open_orders = (~np.isnan(values)).sum(axis=0) < _MAX_MONOTONE_EVALUATIONS
         loose = (bounds > best * (1.0 + MONOTONE_TOLERANCE)) & open_orders  # (interval, order)
+        middle_keys = np.floor(0.5 * (keys[:-1] + keys[1:]))  # on the lattice, inside unless too narrow
+        loose &= (middle_keys > keys[:-1])[:, None]
         room = _MAX_MONOTONE_SHIFTS - shifts.size
         if not loose.any() or room <= 0:
             return np.maximum(best, bounds.max(axis=0))
@@ -145,15 +153,22 @@ def monotone_l1_sup(point, radius: float, orders: np.ndarray, lipschitz: float, 
         with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 and inf/inf only where not split
             excess = np.max(np.where(split[wanted], bounds[wanted] / best, 0.0), axis=1)
         wanted = wanted[np.argsort(-excess)[:room]]  # the relatively loosest first when out of room
-        middles = np.sqrt(shifts[wanted] * shifts[wanted + 1])
+        new_keys = middle_keys[wanted]
+        middles = _lattice_shifts(new_keys, radius, top)
         added = np.full((middles.size, orders.size), np.nan)
         for row, interval in enumerate(wanted):
             active = split[interval]
             added[row, active] = evaluated([middles[row]], orders[active])[0]
+        keys = np.concatenate([keys, new_keys])
         shifts = np.concatenate([shifts, middles])
         values = np.concatenate([values, added])
-        by_shift = np.argsort(shifts)
-        shifts, values = shifts[by_shift], values[by_shift]
+        by_shift = np.argsort(keys)
+        keys, shifts, values = keys[by_shift], shifts[by_shift], values[by_shift]
+
+
+def _lattice_shifts(keys: np.ndarray, radius: float, top: float) -> np.ndarray:
+    """The shifts 10^(k / _LATTICE_STEPS) of lattice keys k, and ``radius`` itself for its key ``top``."""
+    return np.where(keys == top, radius, 10.0 ** (keys / _LATTICE_STEPS))
 
 
 def _monotone_bounds(shifts, values, radius: float, slope: np.ndarray, floor: np.ndarray):

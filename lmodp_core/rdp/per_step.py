@@ -17,7 +17,9 @@ lim r_a(s)/s, which is > 0 only for densities with jumps (``small_shift_slope``)
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+import dataclasses
+from functools import lru_cache
+from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 
@@ -97,12 +99,7 @@ def unsampled_rdp(noise: Noise, geometry: Geometry, orders) -> np.ndarray:
         if power == 0:
             return renyi_shift(noise, [radius], orders)[0]
         if power == 1 and np.isfinite(noise.log_density_lipschitz):
-
-            def point(shifts, some):
-                return renyi_shift(noise, shifts, some)
-
-            floor = monotone_small_shift_bound(noise, radius, orders)
-            return monotone_l1_sup(point, radius, orders, noise.log_density_lipschitz, floor)
+            return _monotone_l1(noise, radius, orders)
     if power == 0 and has_certified_scalar_sup(noise):
         return scalar_sup(noise, radius, orders, lambda shifts, some: renyi_shift(noise, shifts, some))
     best = sup_over_shifts(ratio, radius, orders)
@@ -111,6 +108,43 @@ def unsampled_rdp(noise: Noise, geometry: Geometry, orders) -> np.ndarray:
     if power == 1:
         best = np.maximum(best, small_shift_slope(noise, orders) * radius)  # s -> 0 limit of C r_a(s)/s
     return best * (1.0 + SUP_MARGIN)
+
+
+def _monotone_l1(noise: Noise, radius: float, orders: np.ndarray) -> np.ndarray:
+    """``monotone_l1_sup`` of a noise whose r_a is non-decreasing in the shift. For a family with a ``scale``
+    field it runs at unit scale, C r_a(s)/s = R r1_a(u)/u with u = s/scale, R = C/scale and r1 the divergence of
+    the unit-scale noise, whose values at the lattice shifts are memoised per shape: a calibration evaluates one
+    shape at several scales, and most shifts recur."""
+    unit, length = _unit_scale(noise)
+    memo = _shift_memo(unit)
+
+    def point(shifts, some):
+        out = np.empty((len(shifts), some.size))
+        for row, shift in enumerate(shifts):
+            todo = np.array([(order, shift) not in memo for order in some.tolist()])
+            if todo.any():
+                fresh = renyi_shift(unit, [shift], some[todo])[0]
+                memo.update(zip(((order, shift) for order in some[todo].tolist()), fresh.tolist()))
+            out[row] = [memo[order, shift] for order in some.tolist()]
+        return out
+
+    unit_radius = radius / length
+    floor = monotone_small_shift_bound(unit, unit_radius, orders)
+    return monotone_l1_sup(point, unit_radius, orders, unit.log_density_lipschitz, floor)
+
+
+def _unit_scale(noise: Noise) -> tuple[Noise, float]:
+    """(the noise at scale 1, its scale) for a family with a ``scale`` field; (noise, 1.0) otherwise."""
+    scale = getattr(noise, "scale", 1.0)
+    if scale != 1.0 and "scale" in {f.name for f in dataclasses.fields(noise)}:
+        return dataclasses.replace(cast(Any, noise), scale=1.0), float(scale)
+    return noise, 1.0
+
+
+@lru_cache(maxsize=8)
+def _shift_memo(unit: Noise) -> dict:
+    """r_a at (order, shift) of a unit-scale noise, filled by ``_monotone_l1`` (one dict per recent shape)."""
+    return {}
 
 
 def _piecewise_sup(noise: _CellPairNoise, radius: float, orders: np.ndarray, power: int) -> np.ndarray:
