@@ -22,7 +22,12 @@ from .pmf import LossPMF
 @singledispatch
 def dominating_shift_closed_form(noise: Noise, geometry: Geometry) -> bool | None:
     """True when the pair with shift ``geometry.radius`` is proven to dominate every step of ``noise`` in
-    ``geometry`` (Poisson-sampled or not); None when the family proves nothing for it (the generic checks decide)."""
+    ``geometry`` (Poisson-sampled or not); None when the family proves nothing for it (the generic checks decide).
+
+    For ``Scalar`` geometry True claims a little more, and the RDP layer relies on it
+    (``rdp.certified_sup.proven_shift_monotone``): the hockey-stick curve is non-decreasing in the shift on
+    (0, radius], i.e. every shift is dominated by every larger one, as the built-in proofs (Gaussian, Laplace, LMO)
+    show."""
     return None
 
 
