@@ -12,7 +12,7 @@ Scalar geometry, a density p symmetric and non-increasing in |x| (``Noise.symmet
 over [s0, D] (s0 = ``FIRST_SHIFT_FRACTION`` D) returns the max of these bounds over its leaf intervals, a sound
 bound. It bisects an interval, for the orders concerned, while its bound exceeds the best point value by more
 than ``RELATIVE_TOLERANCE`` (at most ``_MAX_ENVELOPES`` envelopes; past it the bound stays sound, only looser).
-The shifts in (0, s0] get the Lipschitz bound ``_small_shift_bound``. The Poisson-subsampled scalar step
+The shifts in (0, s0] get the Lipschitz bound ``lipschitz_shift_rdp``. The Poisson-subsampled scalar step
 (both directions of the mixture) is certified the same way. No built-in family needs this path (their dominating
 pairs give the monotone one); it serves a user family that declares ``symmetric_unimodal`` without such a proof.
 """
@@ -188,13 +188,22 @@ def _monotone_bounds(shifts, values, radius: float, slope: np.ndarray, floor: np
     return bounds, np.maximum(floor, ratios.max(axis=0))
 
 
+def lipschitz_shift_rdp(noise: Noise, shift: float, orders: np.ndarray, sample_rate: float = 1.0) -> np.ndarray:
+    """An RDP bound for every shift in (0, ``shift``], and for both directions of its Poisson mixture at rate q:
+    |log p_s/p| <= L s (L the Lipschitz constant of log p), so the mixture's ratio m_s/p = 1 - q + q p_s/p has
+    |log| <= eps = log(1 + q (e^{L s} - 1)) (both directions: 1/(1 - q(1 - e^-e0)) <= 1 + q(e^e0 - 1)), and eps-DP
+    gives RDP <= min(eps, a eps^2 / 2) (Bun & Steinke 2016, arXiv:1605.02065, Prop. 3.3)."""
+    eps = noise.log_density_lipschitz * shift
+    if sample_rate < 1.0 and eps < _LOG_MAX_FLOAT:
+        eps = math.log1p(sample_rate * math.expm1(eps))  # <= the unsampled eps always
+    return np.minimum(eps, 0.5 * orders * eps * eps)
+
+
 def monotone_small_shift_bound(noise: Noise, radius: float, orders: np.ndarray) -> np.ndarray:
-    """C sup_{0 < s <= s0} r_a(s)/s (s0 = ``MONOTONE_FIRST_FRACTION`` C): r_a(s) <= min(L s, a (L s)^2 / 2) (a
-    shift s is (L s)-DP, L the Lipschitz constant of log p; Bun & Steinke 2016, arXiv:1605.02065, Prop. 3.3), and
-    min(L, a L^2 s / 2) is non-decreasing in s."""
-    lipschitz = noise.log_density_lipschitz
+    """C sup_{0 < s <= s0} r_a(s)/s (s0 = ``MONOTONE_FIRST_FRACTION`` C): r_a(s) <= min(L s, a (L s)^2 / 2)
+    (``lipschitz_shift_rdp``), and min(L, a L^2 s / 2) is non-decreasing in s, so its value at s0 divided by s0."""
     first = MONOTONE_FIRST_FRACTION * radius
-    return radius * np.minimum(lipschitz, 0.5 * orders * lipschitz * lipschitz * first)
+    return radius / first * lipschitz_shift_rdp(noise, first, orders)
 
 
 def has_certified_scalar_sup(noise: Noise) -> bool:
@@ -207,22 +216,12 @@ def scalar_sup(noise: Noise, sensitivity: float, orders: np.ndarray, point, samp
 
     ``point(shifts, orders)`` evaluates the divergence at each shift (rows).
     """
-    near_zero = _small_shift_bound(noise, sensitivity, orders, sample_rate)
+    near_zero = lipschitz_shift_rdp(noise, FIRST_SHIFT_FRACTION * sensitivity, orders, sample_rate)
 
     def envelope(left, right, some):
         return envelope_renyi(noise, left, right, some, sample_rate)
 
     return np.maximum(_branch_and_bound(point, envelope, sensitivity, orders, near_zero), near_zero)
-
-
-def _small_shift_bound(noise: Noise, radius: float, orders: np.ndarray, sample_rate: float) -> np.ndarray:
-    """The bound for s in (0, s0]: |log p_s/p| <= L s0 (L the Lipschitz constant of log p), so the mixture's ratio
-    m_s/p = 1 - q + q p_s/p has |log| <= eps = log(1 + q (e^{L s0} - 1)) (both directions: 1/(1 - q(1 - e^-e0))
-    <= 1 + q(e^e0 - 1)), and eps-DP gives RDP <= min(eps, a eps^2 / 2) (Bun & Steinke 2016, arXiv:1605.02065,
-    Prop. 3.3)."""
-    eps0 = noise.log_density_lipschitz * FIRST_SHIFT_FRACTION * radius
-    eps = math.log1p(sample_rate * math.expm1(eps0)) if eps0 < _LOG_MAX_FLOAT else eps0  # eps <= eps0 always
-    return np.minimum(eps, 0.5 * orders * eps * eps)
 
 
 def _branch_and_bound(point, envelope, radius: float, orders: np.ndarray, floor: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from ..geometry import Geometry, check_geometry
 from ..noise import Noise
 from ..sampling import Poisson, as_sampling
 from ..validation import check_noise, check_orders
+from .certified_sup import lipschitz_shift_rdp
 from .conversion import DEFAULT_ORDERS
 from .divergence import renyi_poisson_mixture, renyi_shift
 from .per_step import unsampled_rdp
@@ -72,9 +73,10 @@ def _lipschitz_rdp(noise: Noise, geometry: Geometry, orders: np.ndarray) -> np.n
     Over coordinates: sum_i L|v_i| <= L C (L1) and sum_i a (L v_i)^2 / 2 <= a (L C)^2 / 2 (L1 and L2).
     +inf when L is unknown or infinite.
     """
+    if geometry.shift_exponent < 2:
+        return lipschitz_shift_rdp(noise, geometry.radius, orders)
     eps0 = noise.log_density_lipschitz * geometry.radius
-    quadratic = 0.5 * orders * eps0 * eps0
-    return quadratic if geometry.shift_exponent == 2 else np.minimum(eps0, quadratic)
+    return 0.5 * orders * eps0 * eps0
 
 
 def _quadrature_is_hopeless(noise: Noise, geometry: Geometry) -> bool:

@@ -136,11 +136,6 @@ def optimise_piecewise(
     return best[0], count[0]
 
 
-def warm_start(problem: Problem, best_by_family: dict) -> Candidate:
-    """The candidate the free-form search starts from: the best of the other families so far."""
-    return min(best_by_family.values(), key=lambda c: problem.loss(c.objective))
-
-
 def search_piecewise_task(problem: Problem, best_by_family: dict, max_evaluations: int, seed: int):
     """``search_piecewise`` in another process: (candidate or None, notes, stats, calibrations run), or
     ("dropped", the ValueError's message)."""
@@ -160,7 +155,7 @@ def search_piecewise(problem: Problem, best_by_family: dict, max_evaluations: in
             "has no dimension-free L2 bound"
         )
         return None
-    start = warm_start(problem, best_by_family)
+    start = min(best_by_family.values(), key=lambda c: problem.loss(c.objective))
 
     def calibrate(noise: Noise) -> Candidate:
         run.bar.update(1)
