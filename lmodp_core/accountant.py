@@ -39,6 +39,10 @@ _OLD_STATE_VERSION = 1
 MAX_DISTINCT_RDP = 256  # distinct non-Gaussian mechanisms whose RDP curves a ledger may need
 _SMALLEST_EPSILON = 5e-324
 _STATE_KEYS = ("method", "orders", "default", "ledger")
+_PROFILE_NOTE = (
+    "PLD composes a pair built from the RDP curve of a step without a known dominating shift (vector geometry "
+    "with non-Gaussian noise, or a user density): a sound bound, not the tight value (docs/accounting.md)"
+)
 
 
 def _state_checksum(state: dict) -> str:
@@ -51,8 +55,9 @@ class EpsilonReport:
     """The answer to "what epsilon at this delta", with how it was obtained.
 
     ``epsilon`` is the guarantee (a sound upper bound). ``epsilon_lower`` is the lower end of the PLD
-    discretisation interval (the true epsilon of the composed pair lies between the two); it is not a
-    guarantee and is None when PLD was not used. ``pld_skipped`` says why PLD was not used although the ledger
+    discretisation interval (the true epsilon of the composed dominating pairs lies between the two; where a
+    step has only a profile pair, see ``notes``, that pair is itself a bound); it is not a guarantee and is None
+    when PLD was not used. ``pld_skipped`` says why PLD was not used although the ledger
     supports it (a limit of ``lmodp_core.pld``: delta range, array size, run count, noise scale; RDP answered);
     ``notes`` lists sound approximations made (bucketing of many sampled Gaussians, clip/sigma beyond 1e100).
     ``rdp_skipped`` says why the RDP answer was not computed (``rdp_epsilon`` and ``rdp_order`` are None then):
@@ -182,9 +187,9 @@ class Accountant:
         supported = self.pld_supported()
         if self.method == "pld" and not supported:
             raise ValueError(
-                "method='pld' needs a known dominating pair for every mechanism in the ledger "
-                "(Gaussian in any geometry, or a scalar query whose hockey-stick curve is monotone "
-                "in the shift); use method='auto' or 'rdp'"
+                "method='pld' needs a dominating pair for every mechanism in the ledger: a mechanism whose "
+                "unsampled RDP is infinite at every order (a density with jumps under L2Ball) has none; "
+                "use method='auto' or 'rdp'"
             )
         return supported
 
@@ -255,7 +260,9 @@ class Accountant:
                 notes=(f"a Gaussian step has clip/sigma > {MAX_GAUSSIAN_MU:g}: epsilon is reported as inf",),
             )
         note = compact_ledger(self.ledger)[1]
-        notes = () if note is None else (note,)
+        notes: tuple[str, ...] = () if note is None else (note,)
+        if use_pld and _pld_module().uses_profile_pairs(self.ledger):
+            notes += (_PROFILE_NOTE,)
         skipped = None
         if use_pld:
             answer, skipped = self._pld_answer(_pld_module().pld_epsilon, delta)

@@ -22,7 +22,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from .accountant import METHODS, Accountant, EpsilonReport
+from .accountant import METHODS, Accountant, EpsilonReport, _pld_module
 from .geometry import Geometry, check_geometry
 from .noise import Noise
 from .rdp import epsilon_floor
@@ -36,16 +36,30 @@ _SLOPE_RANGE = (-8.0, -0.05)  # d log(epsilon) / d log(scale)
 _FIRST_SLOPE = -1.5  # -1 for a Gaussian at large sigma, steeper where sampling amplification fades
 
 
-def _check_certifiable(noise: Noise, geometry: Geometry, sampling, target: float, delta: float, method: str) -> None:
-    """Refuse a target below the RDP conversion's floor when RDP is the method that will answer."""
-    if method == "pld" or (method == "auto" and Accountant(noise, geometry, sampling).step().pld_supported()):
+def _check_certifiable(
+    noise: Noise, geometry: Geometry, sampling, steps: int, target: float, delta: float, method: str
+):
+    """Refuse a target below what the answering method certifies at any noise scale: the RDP conversion's floor
+    where RDP answers alone; where PLD answers through a profile pair, the smaller of that floor and the profile
+    pairs' (``pld.profile_epsilon_floor``); a shift pair has no floor."""
+    pld = _pld_module()
+    accountant = Accountant(noise, geometry, sampling).step()
+    use_pld = method != "rdp" and accountant.pld_supported()
+    if use_pld and not pld.uses_profile_pairs(accountant.ledger):
         return
     floor = epsilon_floor(delta)
+    how = (
+        f"even zero Renyi divergence gives epsilon {floor:.6g} "
+        "(min over orders a of log(1 - 1/a) - (log delta + log a)/(a - 1))"
+    )
+    if use_pld:
+        profile_floor = pld.profile_epsilon_floor(accountant.ledger[0][0].sampling.sample_rate, steps, delta)
+        how += f", and PLD through the RDP profile gives at least {profile_floor:.6g}"
+        floor = profile_floor if method == "pld" else min(floor, profile_floor)
     if target <= floor:
         raise ValueError(
-            f"epsilon={target:g} is below what RDP accounting can certify at delta={delta:g}: even zero Renyi "
-            f"divergence gives epsilon {floor:.6g} (min over orders a of log(1 - 1/a) - (log delta + log a)/(a - 1)); "
-            f"ask for epsilon > {floor:.6g} or a larger delta"
+            f"epsilon={target:g} is below what this accounting can certify at delta={delta:g} after {steps} steps: "
+            f"{how}; ask for epsilon > {floor:.6g} or a larger delta"
         )
 
 
@@ -158,7 +172,7 @@ def calibrate(
     reason = unbounded_l2_reason(noise, geometry)
     if reason:
         raise ValueError(f"cannot calibrate {noise!r} under {geometry!r}: {reason}")
-    _check_certifiable(noise, geometry, sampling, target, delta, method)
+    _check_certifiable(noise, geometry, sampling, steps, target, delta, method)
     deadline = time.monotonic() + time_limit
     reports: dict[float, EpsilonReport] = {}
 

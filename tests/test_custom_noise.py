@@ -17,7 +17,7 @@ from lmodp_core import (
     compute_epsilon,
     step_rdp,
 )
-from lmodp_core.pld import supports
+from lmodp_core.pld import shift_dominates, supports, uses_profile_pairs
 
 
 def _uniform(x):
@@ -76,10 +76,12 @@ def test_symmetry_is_checked_in_the_tails():
         CustomNoise(skewed, kinks=(-6.0, 0.0, 6.0))
 
 
-def test_user_densities_fall_back_to_rdp_instead_of_an_unproven_dominating_pair():
+def test_user_densities_get_a_profile_pair_instead_of_an_unproven_dominating_shift():
     noise = CustomNoise(_gauss, name="gauss")
-    assert not supports(Mechanism(noise, Scalar(1.0)))
-    assert not Accountant(noise, Scalar(1.0), Poisson(1.0)).step(1).pld_supported()
+    mechanism = Mechanism(noise, Scalar(1.0))
+    assert not shift_dominates(mechanism) and supports(mechanism)
+    assert uses_profile_pairs([(mechanism, 1)])
+    assert Accountant(noise, Scalar(1.0), Poisson(1.0)).step(1).pld_supported()
 
 
 def test_state_dict_keys_custom_densities_by_name_or_refuses():

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from lmodp_core import Gaussian, L1Ball, L2Ball, Laplace, Mechanism, Noise, Poisson, Scalar, step_rdp
-from lmodp_core.pld import pld_epsilon, supports
+from lmodp_core.pld import pld_epsilon, shift_dominates, supports
 from lmodp_core.pld.registry import dominating_shift_closed_form
 from lmodp_core.rdp import renyi_shift
 from lmodp_core.rdp.registry import has_renyi_closed_form, renyi_shift_closed_form
@@ -91,8 +91,8 @@ def test_geometry_says_how_coordinates_combine():
 
 def test_pld_uses_a_registered_dominating_pair_in_any_geometry():
     assert supports(Mechanism(_RegisteredNormal(1.0), L2Ball(1.0), Poisson(0.1)))
-    assert not supports(Mechanism(_PlainNormal(1.0), L2Ball(1.0), Poisson(0.1)))  # no proof for vectors
-    assert not supports(Mechanism(Laplace(1.0), L2Ball(1.0), Poisson(0.1)))  # Laplace: scalar queries only
+    assert not shift_dominates(Mechanism(_PlainNormal(1.0), L2Ball(1.0), Poisson(0.1)))  # no proof for vectors
+    assert not shift_dominates(Mechanism(Laplace(1.0), L2Ball(1.0), Poisson(0.1)))  # Laplace: scalar and L1 only
     ledger = [(Mechanism(_RegisteredNormal(1.0), L2Ball(1.0), Poisson(1.0)), 4)]
     generic = pld_epsilon(ledger, 1e-5, rtol=1e-2).upper  # the generic histogram discretisation
     gaussian = pld_epsilon([(Mechanism(Gaussian(1.0), L2Ball(1.0), Poisson(1.0)), 4)], 1e-5, rtol=1e-2).upper

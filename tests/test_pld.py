@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from scipy import integrate, special
 
-from lmodp_core import LMO, CustomNoise, Gaussian, L1Ball, L2Ball, Laplace, Poisson, Scalar
+from lmodp_core import LMO, CustomNoise, Gaussian, L1Ball, L2Ball, Laplace, PiecewiseNoise, Poisson, Scalar
 from lmodp_core.accountant import Accountant
 from lmodp_core.estimates import asymptotic_epsilon
 from lmodp_core.mechanism import Mechanism
-from lmodp_core.pld import pld_delta, pld_epsilon, supports
+from lmodp_core.pld import pld_delta, pld_epsilon, shift_dominates, supports
 from lmodp_core.pld.pmf import LossPMF, convolve
 from lmodp_core.rdp import epsilon_from_rdp, sampled_gaussian_rdp
 
@@ -109,9 +109,11 @@ def test_supports():
     assert supports(Mechanism(Gaussian(1.0), L1Ball(2.0)))
     assert supports(Mechanism(Laplace(1.0), Scalar(1.0), Poisson(0.1)))
     assert supports(Mechanism(lmo, Scalar(1.0), Poisson(0.1)))
-    assert not supports(Mechanism(lmo, L2Ball(1.0), Poisson(0.1)))
-    assert supports(Mechanism(Laplace(1.0), L1Ball(1.0)))  # tests/test_l1_laplace.py
-    assert not supports(Mechanism(Laplace(1.0), L2Ball(1.0)))
+    assert supports(Mechanism(lmo, L2Ball(1.0), Poisson(0.1)))  # a profile pair
+    assert not shift_dominates(Mechanism(lmo, L2Ball(1.0), Poisson(0.1)))
+    assert shift_dominates(Mechanism(Laplace(1.0), L1Ball(1.0)))  # tests/test_l1_laplace.py
+    assert not shift_dominates(Mechanism(Laplace(1.0), L2Ball(1.0)))
+    assert not supports(Mechanism(PiecewiseNoise.staircase(1.0), L2Ball(1.0)))  # jumps: no finite RDP
 
 
 def test_shift_non_monotone_density_is_not_supported():
@@ -125,9 +127,10 @@ def test_shift_non_monotone_density_is_not_supported():
 
     noise = CustomNoise(bimodal, kinks=(0.0,), typical_scale=2.0, name="bimodal")
     mechanism = Mechanism(noise, Scalar(4.0))
-    assert not supports(mechanism)
-    with pytest.raises(ValueError, match="dominating pair"):
-        pld_epsilon([(mechanism, 1)], 1e-5)
+    assert not shift_dominates(mechanism)
+    epsilon = pld_epsilon([(mechanism, 1)], 1e-5).upper  # through the profile pair: every shift is covered
+    for shift in (1.0, 2.0, 4.0):
+        assert _brute_force_delta(noise, shift, 1.0, epsilon) <= 1e-5 * (1 + 1e-6), shift
 
 
 # ---- non-monotone privacy loss vs brute force -------------------------------------------------------------
@@ -446,5 +449,5 @@ def test_lmo_hockey_stick_is_non_decreasing_in_the_shift(scale):
         )
         assert curve[-1] > 1e-3, epsilon  # a non-trivial curve
         assert np.all(np.diff(curve) >= -(1e-9 * curve[1:] + cut_off)), epsilon
-    assert supports(Mechanism(noise, Scalar(1.0), Poisson(0.01)))
-    assert not supports(Mechanism(noise, L1Ball(1.0), Poisson(0.01)))
+    assert shift_dominates(Mechanism(noise, Scalar(1.0), Poisson(0.01)))
+    assert not shift_dominates(Mechanism(noise, L1Ball(1.0), Poisson(0.01)))

@@ -25,8 +25,9 @@ import numpy as np
 from ..mechanism import compact_ledger
 from ..validation import check_delta, check_nonnegative, check_positive
 from . import compose as _compose
-from .pairs import DIRECTIONS, DominatingPair, dominating_pairs
+from .pairs import DIRECTIONS, DominatingPair, dominating_pairs, shift_dominates
 from .pmf import delta_at, epsilon_for, hoeffding_shift
+from .profile import ProfilePair, zero_divergence_pairs
 
 MIN_DELTA = 1e-250  # below, the float64 underflow floor (1e-300 per entry) is no longer negligible next to delta
 MAX_RUNS = 64  # distinct runs per direction (each is discretised and self-composed on its own)
@@ -68,7 +69,7 @@ def _runs_by_direction(ledger) -> dict[str, tuple]:
         raise PLDLimitError(
             f"PLD composes at most {MAX_RUNS} distinct mechanisms (after grouping equal ones), got {len(entries)}"
         )
-    runs: dict[str, list[tuple[DominatingPair, int]]] = {direction: [] for direction in DIRECTIONS}
+    runs: dict[str, list[tuple[DominatingPair | ProfilePair, int]]] = {direction: [] for direction in DIRECTIONS}
     for mechanism, count in entries:
         for pair in dominating_pairs(mechanism):
             runs[pair.direction].append((pair, count))
@@ -219,3 +220,17 @@ def pld_delta(ledger, epsilon: float, rtol: float = DEFAULT_RTOL) -> PLDBound:
     epsilon = check_nonnegative("epsilon", epsilon)
     rtol = check_rtol(rtol)
     return _pld_delta(tuple(sorted(_runs_by_direction(ledger).items())), epsilon, rtol)
+
+
+def uses_profile_pairs(ledger) -> bool:
+    """True when some mechanism of ``ledger`` is composed through a profile pair (``profile``: no dominating shift
+    is known for it), so that its PLD answer is a bound built from RDP rather than the tight value."""
+    return any(not shift_dominates(mechanism) for mechanism, _ in ledger)
+
+
+def profile_epsilon_floor(sample_rate: float, steps: int, delta: float) -> float:
+    """The smallest epsilon at ``delta`` that ``steps`` profile-pair steps at ``sample_rate`` can certify (the
+    composition of ``profile.zero_divergence_pairs``): a target below it cannot be reached by any noise scale."""
+    remove, add = zero_divergence_pairs(sample_rate)
+    runs = (("add", ((add, steps),)), ("remove", ((remove, steps),)))
+    return _pld_epsilon(runs, check_delta(delta), DEFAULT_RTOL).upper

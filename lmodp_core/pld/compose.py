@@ -27,6 +27,7 @@ import numpy as np
 from . import xgrid
 from .discretise import discretise
 from .pmf import LossPMF, coarsen, convolve, extended_precision, truncate
+from .profile import ProfilePair
 from .registry import top_loss_closed_form
 
 ORDERS = np.concatenate([-np.geomspace(1e6, 0.01, 40), np.geomspace(0.01, 1e6, 64)])
@@ -45,6 +46,8 @@ _LEVELS_PER_DOUBLING = 3
 @lru_cache(maxsize=512)
 def pair_log_moment(pair) -> np.ndarray:
     """K(lambda) on ``ORDERS`` for one step of ``pair`` (inf where not resolved)."""
+    if isinstance(pair, ProfilePair):
+        return pair.log_moment(ORDERS)
     return xgrid.log_moment(xgrid.cells_for(pair, core_cells=_PLANNING_CELLS), ORDERS)
 
 
@@ -169,7 +172,9 @@ def _aligned(step: float, runs, anchor: float = 0.0) -> float:
 @lru_cache(maxsize=512)
 def pair_top_loss(pair) -> float:
     """Largest finite loss of a histogrammed pair (a registered ``top_loss_closed_form`` first: 0 for Gaussian
-    pairs, whose loss has no atoms)."""
+    pairs, whose loss has no atoms; 0 for a profile pair, whose grid masses are placed by its hull)."""
+    if isinstance(pair, ProfilePair):
+        return 0.0
     known = top_loss_closed_form(pair.noise, pair)
     if known is not None:
         return known

@@ -26,6 +26,7 @@ import numpy as np
 from .._logmath import log1mexp_kernel, log_mixture
 from . import xgrid
 from .pmf import UNDERFLOW_FLOOR, LossPMF, from_log_masses
+from .profile import ProfilePair
 from .registry import loss_pmf_closed_form
 
 
@@ -195,6 +196,8 @@ def _histogrammed(pair, step: float, low: int, high: int, tilt: float) -> LossPM
 
 def discretise(pair, step: float, low: int, high: int, tilt: float) -> LossPMF:
     """One step of ``pair`` on the grid indices low..high (loss k * step), tilted by ``tilt``."""
+    if isinstance(pair, ProfilePair):
+        return pair.loss_pmf(step, low, high, tilt)
     closed_form = loss_pmf_closed_form(pair.noise, pair, step, low, high, tilt)
     if closed_form is not None:
         return closed_form

@@ -21,7 +21,11 @@ Which shift dominates (a family's registered ``registry.dominating_shift_closed_
 - Laplace noise under ``L1Ball(C)``: s = C. For i.i.d. Laplace coordinates and any shift v with ||v||_1 <= C, the
   d-dimensional pair is dominated by the 1-D pair at shift C, at every epsilon in both directions (closed-form
   two-coordinate hockey-stick curve, then induction over coordinates: docs/accounting.md, "Laplace under L1Ball").
-- Other vector geometry with non-Gaussian noise: no tractable dominating pair; ``supports`` is False (use RDP).
+- Any other step (vector geometry with non-Gaussian noise, a user density without a proof) whose unsampled RDP is
+  finite at some order: a ``profile.ProfilePair``, built from the RDP-to-(eps, delta) profile bound of the
+  unsampled step, sampled exactly at the profile level (``profile`` has the proof). Sound for every shift of the
+  ball, but not tight: the accountant's "auto" still takes RDP where that is smaller (many steps).
+- A step with no finite RDP at any order (a density with jumps under ``L2Ball``): ``supports`` is False.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import numpy as np
 
 from .._logmath import log_mixture
 from ..noise import Noise
+from .profile import ProfilePair, has_profile, profile_pairs
 from .registry import dominating_shift_closed_form
 
 DIRECTIONS = ("remove", "add")
@@ -84,23 +89,37 @@ def _shift_dominates(mechanism) -> bool:
 
 
 @lru_cache(maxsize=256)
-def supports(mechanism) -> bool:
-    """True when a dominating pair is known for this step (see the module docstring); cached, since the exact
-    check of a histogram density compares its hockey-stick curves at every multiple of the bin width."""
+def shift_dominates(mechanism) -> bool:
+    """True when the 1-D pair at the full shift is proven to dominate this step (see the module docstring);
+    cached, since the exact check of a histogram density compares its hockey-stick curves at every multiple of the
+    bin width."""
     try:
         return _shift_dominates(mechanism)
     except (ValueError, FloatingPointError, OverflowError):
         return False
 
 
-def dominating_pairs(mechanism) -> tuple[DominatingPair, DominatingPair]:
-    """(remove, add) pairs of one step; ValueError when no dominating pair is known."""
+@lru_cache(maxsize=256)
+def supports(mechanism) -> bool:
+    """True when this step has a dominating pair: the shift pair, or else a profile pair."""
+    if shift_dominates(mechanism):
+        return True
+    try:
+        return has_profile(mechanism.noise, mechanism.geometry)
+    except (ValueError, FloatingPointError, OverflowError):
+        return False
+
+
+def dominating_pairs(mechanism) -> tuple[DominatingPair, DominatingPair] | tuple[ProfilePair, ProfilePair]:
+    """(remove, add) pairs of one step; ValueError when the step has none (no finite RDP at any order)."""
     if not supports(mechanism):
         raise ValueError(
-            f"no known dominating pair for {mechanism!r}: PLD covers Gaussian noise in any geometry and scalar "
-            "queries whose hockey-stick curve is monotone in the shift; use RDP (method='rdp' or 'auto')"
+            f"no dominating pair for {mechanism!r}: its unsampled RDP is infinite at every order (e.g. a density "
+            "with jumps under L2Ball); no finite epsilon can be certified"
         )
     rate = mechanism.sampling.sample_rate
+    if not shift_dominates(mechanism):
+        return profile_pairs(mechanism.noise, mechanism.geometry, rate)
     shift = float(mechanism.geometry.radius)
     remove, add = (DominatingPair(mechanism.noise, shift, rate, d) for d in DIRECTIONS)
     return remove, add
