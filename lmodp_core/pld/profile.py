@@ -25,20 +25,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numba
 import numpy as np
 
-from .._logmath import log1mexp_kernel, logsumexp
+from .._logmath import log1mexp_kernel, logaddexp_kernel, logsumexp
 from ..geometry import Geometry
 from ..noise import Noise
 from .pmf import LossPMF, from_log_masses
 
 _LOG_FLOOR = -745.0  # exp underflows below: the profile is read as 0 there
 _INFLATION = 1e-12  # relative margin on every profile value (float round-off of the bound's evaluation)
-_PLANNING_POINTS = 4096
-_CHUNK = 8192  # grid points per evaluation of the envelope (bounded memory: chunk x orders)
+_PLANNING_POINTS = 1024
 
 
 def _lines(orders: np.ndarray, rdp: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -52,9 +51,10 @@ def _lines(orders: np.ndarray, rdp: np.ndarray) -> tuple[tuple[float, ...], tupl
 
 @lru_cache(maxsize=256)
 def _step_lines(noise: Noise, geometry: Geometry) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    from ..rdp import DEFAULT_ORDERS, step_rdp
+    from ..rdp import DEFAULT_ORDERS
+    from ..rdp.step import interpolated_unsampled_rdp
 
-    return _lines(DEFAULT_ORDERS, np.asarray(step_rdp(noise, geometry, None, DEFAULT_ORDERS), dtype=float))
+    return _lines(DEFAULT_ORDERS, interpolated_unsampled_rdp(noise, geometry, DEFAULT_ORDERS))
 
 
 def has_profile(noise: Noise, geometry: Geometry) -> bool:
@@ -72,19 +72,23 @@ class ProfilePair:
     sample_rate: float
     direction: str
 
+    @cached_property
+    def _envelope(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(breakpoints, intercepts, slopes) of the lines on the lower envelope, in order of eps."""
+        return _lower_envelope(np.asarray(self.intercepts), np.asarray(self.slopes))
+
     def _log_unsampled(self, epsilon: np.ndarray) -> np.ndarray:
         """log D(eps) for eps >= 0."""
-        intercepts, slopes = np.asarray(self.intercepts), np.asarray(self.slopes)
-        out = np.empty(epsilon.shape)
-        for start in range(0, epsilon.size, _CHUNK):
-            part = epsilon[start : start + _CHUNK]
-            out[start : start + _CHUNK] = np.min(intercepts[None, :] + slopes[None, :] * part[:, None], axis=1)
-        return np.minimum(out, 0.0)
+        breakpoints, intercepts, slopes = self._envelope
+        if intercepts.size == 0:
+            return np.zeros(epsilon.shape)
+        line = np.searchsorted(breakpoints, epsilon, side="right")
+        return np.minimum(intercepts[line] + slopes[line] * epsilon, 0.0)
 
     def _log_nonnegative(self, epsilon: np.ndarray, direction: str) -> np.ndarray:
         """log of the bound on E_{e^eps} of ``direction`` at eps >= 0."""
         q = self.sample_rate
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if direction == "remove":  # q D(log(1 + (e^eps - 1)/q)) = q D(log(e^eps - (1-q)) - log q)
                 inner = epsilon + np.log1p(-(1.0 - q) * np.exp(-epsilon)) - math.log(q)
                 return math.log(q) + self._log_unsampled(np.maximum(inner, 0.0))
@@ -124,30 +128,44 @@ class ProfilePair:
         )
 
     def _reach(self) -> float:
-        """A loss beyond which both directions' bounds are below e^_LOG_FLOOR (bisection on the remove bound,
-        which is the larger for eps >= 0)."""
-        low, high = 0.0, 1.0
-        while self._log_nonnegative(np.array([high]), "remove")[0] > _LOG_FLOOR and high < 1e6:
-            low, high = high, 2.0 * high
-        for _ in range(40):
-            middle = 0.5 * (low + high)
-            if self._log_nonnegative(np.array([middle]), "remove")[0] > _LOG_FLOOR:
-                low = middle
-            else:
-                high = middle
-        return high
+        """A loss beyond which both directions' bounds are below e^_LOG_FLOOR (the remove bound is the larger for
+        eps >= 0, and non-increasing): the first of a geometric then a linear probe grid (within 1%)."""
+        coarse = np.geomspace(1e-4, 1e6, 301)
+        below = coarse[self._log_nonnegative(coarse, "remove") <= _LOG_FLOOR]
+        if below.size == 0:
+            return float(coarse[-1])
+        fine = np.linspace(below[0] / coarse[1] * coarse[0], below[0], 101)
+        return float(fine[np.argmax(self._log_nonnegative(fine, "remove") <= _LOG_FLOOR)])
 
     def log_moment(self, orders: np.ndarray) -> np.ndarray:
-        """K(lambda) = log E_P[e^{lambda L}] of the pair on a planning grid (for the composition plan only)."""
-        reach = self._reach()
-        step = 2.0 * reach / _PLANNING_POINTS
+        """K(lambda) = log E_P[e^{lambda L}] of the pair on a planning grid reaching 25% beyond ``_reach`` (for the
+        composition plan only: a window too narrow costs tightness, never soundness)."""
+        step = 2.5 * self._reach() / _PLANNING_POINTS
         half = _PLANNING_POINTS // 2
         pmf = self.loss_pmf(step, -half, half, 0.0)
         lam = np.asarray(orders, dtype=float)[:, None]
         with np.errstate(divide="ignore"):
             log_masses = np.log(pmf.values) + pmf.log_scale
             moments = logsumexp(log_masses[None, :] + lam * pmf.losses[None, :], axis=1)
-        return np.where((lam[:, 0] > 0) & (pmf.inf_mass > 0), np.inf, moments)
+        # the bound decays like e^{-(a_max - 1) eps} at most: beyond that tilt only the cut at e^_LOG_FLOOR is finite
+        steepest = -min(self.slopes, default=0.0)
+        return np.where((lam[:, 0] > 0) & ((pmf.inf_mass > 0) | (lam[:, 0] >= steepest)), np.inf, moments)
+
+
+def _lower_envelope(intercepts: np.ndarray, slopes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lines a + b x that attain min_i (a_i + b_i x) somewhere, by decreasing slope, with the x where each
+    next one takes over (distinct slopes)."""
+    kept: list[int] = []
+
+    def crossing(i: int, j: int) -> float:
+        return (intercepts[j] - intercepts[i]) / (slopes[i] - slopes[j])
+
+    for line in np.argsort(-slopes):
+        while len(kept) >= 2 and crossing(kept[-2], line) <= crossing(kept[-2], kept[-1]):
+            kept.pop()
+        kept.append(int(line))
+    breakpoints = np.array([crossing(i, j) for i, j in zip(kept, kept[1:])])
+    return breakpoints, intercepts[kept], slopes[kept]
 
 
 def profile_pairs(noise: Noise, geometry: Geometry, sample_rate: float) -> tuple[ProfilePair, ProfilePair]:
@@ -171,15 +189,16 @@ def _log_slope(losses, log_bound, i, j):
     if log_bound[i] == -math.inf:
         return -math.inf
     drop = log_bound[i] + log1mexp_kernel(min(log_bound[j] - log_bound[i], 0.0))
-    return drop - losses[i] - math.log(math.expm1(losses[j] - losses[i]))
+    gap = losses[j] - losses[i]  # log(gamma_j - gamma_i) = l_i + log(e^gap - 1) = l_i + gap + log(1 - e^-gap)
+    return drop - losses[i] - gap - log1mexp_kernel(-gap)
 
 
 @numba.njit(cache=True)
 def _hull_masses(losses, log_bound):
     """(log masses at the grid losses, log mass at +inf) of the pair whose hockey-stick curve is the lower convex
     hull, in gamma, of the points (e^loss, bound): a mass e^l (S_before - S_after) at each hull vertex, where S is
-    the hull's descent rate; the last vertex keeps S_before e^l and its bound goes to +inf; the first vertex takes
-    the remaining P-mass."""
+    the hull's descent rate; the last vertex keeps S_before e^l and its bound goes to +inf; the remaining P-mass
+    goes to the second vertex."""
     n = losses.shape[0]
     hull = np.empty(n, dtype=np.int64)
     size = 0
@@ -204,6 +223,10 @@ def _hull_masses(losses, log_bound):
         if log_masses[k] > -math.inf:
             finite_total += math.exp(log_masses[k])
     log_inf = log_bound[hull[size - 1]]
-    first = 1.0 - finite_total - math.exp(log_inf)
-    log_masses[hull[0]] = math.log(first) if first > 0.0 else -math.inf
+    rest = 1.0 - finite_total - math.exp(log_inf)  # the P-mass left for the first vertex, often round-off only
+    if rest > 0.0:  # moved up to the next vertex (a larger loss: pessimistic), so no stray atom sets the plan's tails
+        k = hull[min(1, size - 1)]
+        log_masses[k] = (
+            math.log(rest) if log_masses[k] == -math.inf else logaddexp_kernel(log_masses[k], math.log(rest))
+        )
     return log_masses, log_inf

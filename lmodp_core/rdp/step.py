@@ -31,6 +31,7 @@ from .subsampled import (
     zhu_wang_rdp,
 )
 
+_FRACTIONAL_BASE_ORDERS = (1.25, 1.5, 1.75, 2.5, 3.5)
 _DENSE_INTEGER_ORDERS = 32
 _SPARSE_INTEGER_ORDERS = 24
 # noise length scale / clip below which the shift quadrature is slow and mostly unresolved (+inf): measured for
@@ -40,11 +41,14 @@ _UNRESOLVED_RELATIVE_SCALE = 1e-6
 
 
 def _interpolation_orders(wanted: np.ndarray) -> np.ndarray:
-    """The integer orders at which eps(l) is computed: dense up to 32, then geometric up to max(wanted)."""
+    """The orders at which eps(l) is computed: a few fractional ones below 4 (where the chord between integers is
+    loosest, and where the profile bound of ``pld.profile`` often reads it), every integer up to 32, then geometric
+    up to max(wanted)."""
     max_order = int(wanted.max())
     return np.unique(
         np.concatenate(
             [
+                np.array(_FRACTIONAL_BASE_ORDERS),
                 np.arange(2.0, min(_DENSE_INTEGER_ORDERS, max_order) + 1.0),
                 np.clip(wanted, 2.0, max_order),
                 np.round(np.geomspace(min(_DENSE_INTEGER_ORDERS, max_order), max_order, _SPARSE_INTEGER_ORDERS)),
@@ -56,13 +60,14 @@ def _interpolation_orders(wanted: np.ndarray) -> np.ndarray:
 def _convex_interpolation(base: np.ndarray, eps_base: np.ndarray):
     """eps(l) at every integer l from its values at ``base``, soundly.
 
-    (a-1) * eps(a) is the log-moment of the privacy loss, convex in a, so the straight line between two
-    computed orders bounds it from above in between.
+    (a-1) * eps(a) is the log-moment of the privacy loss, convex in a and 0 at a = 1, so the straight line between
+    two computed orders (or from (1, 0) to the first one) bounds it from above in between.
     """
-    log_moment = (base - 1.0) * eps_base
+    nodes = np.concatenate([[1.0], base])
+    log_moment = np.concatenate([[0.0], (base - 1.0) * eps_base])
 
     def at(ells):
-        return np.interp(ells, base, log_moment) / (ells - 1.0)
+        return np.interp(ells, nodes, log_moment) / (ells - 1.0)
 
     return at
 
@@ -111,10 +116,32 @@ def _step_rdp_cached(noise: Noise, geometry: Geometry, sampling: Poisson, order_
         )
     # any mechanism: one pass of the (costly) per-step bound at the interpolation orders (integers); the Poisson
     # bounds read it at integer orders, and the cap by the unsampled step at a fractional order is its chord
-    base = _interpolation_orders(integer_orders(orders))
-    unsampled_at = _convex_interpolation(base, _unsampled(noise, geometry, base))
+    unsampled_at = _unsampled_interpolation(noise, geometry, orders)
     sampled = np.minimum(zhu_wang_rdp(rate, unsampled_at, orders), binomial_rdp(rate, unsampled_at, orders))
     return np.minimum(sampled, chord_between_integer_orders(unsampled_at, orders))
+
+
+@lru_cache(maxsize=256)
+def _unsampled_at(noise: Noise, geometry: Geometry, base_key: tuple) -> np.ndarray:
+    return _unsampled(noise, geometry, np.asarray(base_key))
+
+
+def _unsampled_interpolation(noise: Noise, geometry: Geometry, orders: np.ndarray):
+    """The unsampled step's RDP at any order up to ceil(max(orders)), from one cached pass of the per-step bound at
+    the interpolation orders (``_convex_interpolation``)."""
+    base = _interpolation_orders(integer_orders(orders))
+    return _convex_interpolation(base, _unsampled_at(noise, geometry, tuple(base.tolist())))
+
+
+def interpolated_unsampled_rdp(noise: Noise, geometry: Geometry, orders=None) -> np.ndarray:
+    """A sound upper bound on the unsampled step's RDP at each order from the one cached pass at the interpolation
+    orders that the Poisson bounds of ``step_rdp`` use (``_convex_interpolation``): equal to the computed value at
+    those orders, their chord in between."""
+    orders = DEFAULT_ORDERS if orders is None else check_orders(orders)
+    closed_form = step_rdp_closed_form(noise, geometry, 1.0, orders)
+    if closed_form is not None:
+        return closed_form
+    return _unsampled_interpolation(noise, geometry, orders)(orders)
 
 
 def step_rdp(noise: Noise, geometry: Geometry, sampling=None, orders=None) -> np.ndarray:
