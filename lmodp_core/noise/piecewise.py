@@ -374,7 +374,9 @@ def hockey_stick_at(knots: tuple, log_y: np.ndarray) -> np.ndarray:
     """delta at e^eps = e^{log_y} from ``hockey_stick_knots`` output (cells with ratio > y count)."""
     log_ratio, p_above, q_above, inf_mass = knots
     index = np.searchsorted(log_ratio, log_y, side="right")
-    return np.maximum(p_above[index] - np.exp(log_y) * q_above[index], 0.0) + inf_mass
+    with np.errstate(divide="ignore"):  # y * Q_above as exp(log y + log Q_above): no inf * 0 where y overflows
+        charged = np.exp(np.minimum(log_y + np.log(q_above[index]), 710.0))
+    return np.maximum(p_above[index] - charged, 0.0) + inf_mass
 
 
 def _dominates(top: tuple, other: tuple) -> bool:

@@ -1,17 +1,17 @@
 """Dominating pairs built from a bound on the privacy profile, for steps without a known dominating shift
 (vector geometry with non-Gaussian noise, user densities): docs/accounting.md, "PLD from the RDP profile".
 
-For one unsampled step with sup-over-shifts RDP curve rho(a) (``rdp.step_rdp`` without sampling), every shift s
+For one unsampled step with sup-over-shifts RDP curve rho(a) (``rdp.step.interpolated_unsampled_rdp``), every shift s
 of the geometry's ball has, at every eps >= 0 (Canonne, Kamath, Steinke 2020, arXiv:2004.00010, Prop. 12),
     E_{e^eps}(P_s || Q) <= D(eps) = min(1, min_a exp((a-1)(rho(a) - eps + log(1 - 1/a)) - log a)),
 and E(Q || P_s) = E(P_{-s} || Q) (translate by -s; the ball is symmetric), so D bounds both orders. Poisson
-sampling at rate q acts on the profile exactly (Balle, Barthe, Gaboardi 2018, arXiv:1807.01647, Thm. 8 and its
-proof; Zhu, Dong, Wang 2022, arXiv:2106.08567, Prop. 30), for gamma = e^eps >= 1:
+sampling at rate q acts on the profile exactly (advanced joint convexity, Balle, Barthe, Gaboardi 2018,
+arXiv:1807.01647, Thm. 2, written out for the two add/remove directions), for gamma = e^eps >= 1:
     remove (P = (1-q) Q + q P_s vs Q): E_gamma = q E_{1 + (gamma - 1)/q}(P_s || Q)
     add    (Q vs (1-q) Q + q P_s):     E_gamma = c E_{gamma q / c}(Q || P_s),  c = 1 - gamma (1-q)  (0 if c <= 0)
 and below gamma = 1 each direction is the other's mirror, E_gamma(P || Q) = 1 - gamma + gamma E_{1/gamma}(Q || P).
-These bounds hold for every s at once, so a pair whose hockey-stick curve lies above them dominates the step
-(Zhu, Dong, Wang 2022, Def. 8) and composes by convolution like any dominating pair (their Thm. 10).
+These bounds hold for every s at once, so a pair whose hockey-stick curve lies above them dominates the step, and
+dominating pairs compose by convolution (Zhu, Dong, Wang 2022, arXiv:2106.08567).
 
 ``ProfilePair.loss_pmf`` builds that pair on the loss grid with the connect-the-dots construction read backwards
 (Doroshenko et al. 2022, arXiv:2207.04380): the lower convex hull, in gamma, of the bounds at the grid points is a
