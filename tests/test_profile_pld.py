@@ -12,6 +12,7 @@ from lmodp_core import (
     DEFAULT_ORDERS,
     LMO,
     Accountant,
+    CustomNoise,
     L1Ball,
     L2Ball,
     Laplace,
@@ -158,3 +159,21 @@ def test_the_floor_bounds_every_profile_answer_and_calibration_names_it():
     assert 0.0 < floor <= pld_epsilon([(Mechanism(huge, L2Ball(1.0), Poisson(0.01)), 100)], 1e-5).upper
     with pytest.raises(ValueError, match="PLD through the RDP profile gives at least"):
         calibrate(Laplace(1.0), L2Ball(1.0), Poisson(0.01), 100, target_epsilon=floor / 2, target_delta=1e-5)
+
+
+def test_a_user_density_is_sound_at_every_shift_against_quadrature():
+    """CustomNoise has no dominance proof in any geometry: its profile pair must cover every shift of Scalar(1)."""
+
+    def logistic(x):
+        x = np.abs(np.asarray(x, dtype=float))
+        return -x - 2.0 * np.log1p(np.exp(-x))
+
+    noise = CustomNoise(logistic, name="logistic")
+    epsilon = compute_epsilon(noise, Scalar(1.0), Poisson(0.1), 1, 1e-4)
+    x = np.linspace(-60.0, 61.0, 400001)
+    width = x[1] - x[0]
+    for shift in (0.25, 0.5, 1.0):
+        f, shifted = noise.pdf(x), noise.pdf(x - shift)
+        mixture = 0.9 * f + 0.1 * shifted
+        for p, q in ((mixture, f), (f, mixture)):
+            assert float(np.sum(np.maximum(p - math.exp(epsilon) * q, 0.0)) * width) <= 1e-4 * (1 + 1e-4), shift
