@@ -18,6 +18,7 @@ import json
 import math
 import numbers
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -261,13 +262,20 @@ class Accountant:
             )
         note = compact_ledger(self.ledger)[1]
         notes: tuple[str, ...] = () if note is None else (note,)
-        if use_pld and _pld_module().uses_profile_pairs(self.ledger):
+        profile = use_pld and _pld_module().uses_profile_pairs(self.ledger)
+        if profile:
             notes += (_PROFILE_NOTE,)
+        # a profile pair's PLD answer wins for few steps only: with the (cheap) RDP answer first, its refinement
+        # stops where it is certainly the larger
+        rdp_first = None
+        if profile and self.method == "auto" and not all_methods:
+            rdp_first = epsilon_from_rdp(self.orders, self.rdp(), delta, warn=False)
         skipped = None
         if use_pld:
-            answer, skipped = self._pld_answer(_pld_module().pld_epsilon, delta)
+            ceiling = math.inf if rdp_first is None else rdp_first[0]
+            answer, skipped = self._pld_answer(partial(_pld_module().pld_epsilon, ceiling=ceiling), delta)
             rdp_skipped = None
-            if skipped is None and not all_methods:
+            if skipped is None and not all_methods and rdp_first is None:
                 rdp_skipped = self._rdp_skip_reason(
                     answer[0], lambda curve: epsilon_from_rdp(self.orders, curve, delta, warn=False)[0]
                 )
@@ -276,7 +284,9 @@ class Accountant:
                 return EpsilonReport(
                     upper, delta, "pld", None, None, upper, lower, self.steps, notes=notes, rdp_skipped=rdp_skipped
                 )
-        rdp_eps, order = epsilon_from_rdp(self.orders, self.rdp(), delta, warn=not use_pld or skipped is not None)
+        if rdp_first is None or skipped is not None:
+            rdp_first = epsilon_from_rdp(self.orders, self.rdp(), delta, warn=not use_pld or skipped is not None)
+        rdp_eps, order = rdp_first
         if not use_pld or skipped is not None:
             return EpsilonReport(
                 rdp_eps, delta, "rdp", rdp_eps, order, steps=self.steps, pld_skipped=skipped, notes=notes

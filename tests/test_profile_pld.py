@@ -177,3 +177,13 @@ def test_a_user_density_is_sound_at_every_shift_against_quadrature():
         mixture = 0.9 * f + 0.1 * shifted
         for p, q in ((mixture, f), (f, mixture)):
             assert float(np.sum(np.maximum(p - math.exp(epsilon) * q, 0.0)) * width) <= 1e-4 * (1 + 1e-4), shift
+
+
+def test_a_ceiling_stops_refinement_but_not_soundness():
+    ledger = [(Mechanism(Laplace(2.0), L2Ball(1.0), Poisson(0.01)), 1000)]
+    refined = pld_epsilon(ledger, 1e-5)
+    stopped = pld_epsilon(ledger, 1e-5, ceiling=0.5 * refined.lower)
+    assert stopped.upper >= refined.upper and stopped.lower > 0.5 * refined.lower
+    accountant = Accountant(Laplace(2.0), L2Ball(1.0), Poisson(0.01)).step(1000)
+    quick, full = accountant.report(1e-5), accountant.report(1e-5, all_methods=True)
+    assert quick.method == full.method == "rdp" and quick.epsilon == full.epsilon  # RDP wins at T = 1000

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import NamedTuple
 
 import numpy as np
@@ -107,7 +107,7 @@ def _composed(runs, plan, read):
     return extended if extended[0] < best[0] else best
 
 
-def _refined(runs, first_plan, read, tolerance):
+def _refined(runs, first_plan, read, tolerance, hopeless=lambda pmf: False):
     """(upper, pmf) on the planned grid, checked against a 4x coarser one and halved until the estimated error
     is at most ``tolerance(answer)``.
 
@@ -116,7 +116,7 @@ def _refined(runs, first_plan, read, tolerance):
     (coarse - fine) / (r^2 - 1) for grids r times apart. Every answer is a sound upper bound; the smallest is kept.
     A finer grid that would exceed ``MAX_ARRAY_POINTS``, or ``_MAX_REFINEMENTS`` halvings, ends the refinement
     (the answer stays sound, only less tight). Each grid starts from the tilt and precision that the previous
-    one settled on.
+    one settled on. When ``hopeless(pmf)`` holds for the coarse grid's pmf, its answer is returned unrefined.
     """
     _check_size(runs, first_plan)
     steps = [
@@ -124,7 +124,7 @@ def _refined(runs, first_plan, read, tolerance):
         *(first_plan.base_step * 0.5**k for k in range(_MAX_REFINEMENTS + 1)),
     ]
     coarse = _composed(runs, _compose.with_step(first_plan, steps[0], runs), read)
-    if not tolerance(coarse[0]) < math.inf:
+    if not tolerance(coarse[0]) < math.inf or hopeless(coarse[1]):
         return coarse
     for previous, step in zip(steps, steps[1:]):
         settled = replace(first_plan, tilt=coarse[1].tilt, extended_precision=coarse[1].values.dtype != np.float64)
@@ -139,18 +139,29 @@ def _refined(runs, first_plan, read, tolerance):
     return coarse
 
 
-def _epsilon_one_direction(runs, delta: float, rtol: float, other: float) -> tuple[float, float]:
+def _epsilon_lower(pmf, delta: float) -> float:
+    """The lower end of the discretisation interval of ``pmf``'s epsilon at ``delta`` (not a guarantee)."""
+    tail = _LOWER_TAIL_FRACTION * delta
+    raw = epsilon_for(pmf, min(delta + tail + pmf.slack_mass, 1.0 - 1e-16), with_allowance=False)
+    return raw - hoeffding_shift(pmf, tail)
+
+
+def _epsilon_one_direction(runs, delta: float, rtol: float, other: float, *, ceiling: float) -> tuple[float, float]:
     """(upper, lower) of one direction; ``other`` is the other direction's answer: only the larger one counts, so
-    a sound answer already below it needs no refinement."""
+    a sound answer already below it needs no refinement; nor does one whose lower end is above ``ceiling``."""
 
     def tolerance(epsilon: float) -> float:
         return math.inf if epsilon <= other else rtol * max(epsilon, _EPSILON_FLOOR)
 
     the_plan = _compose.plan(runs, delta=delta, tolerance=0.5 * rtol)
-    upper, pmf = _refined(runs, the_plan, lambda p, allow: epsilon_for(p, delta, allow), tolerance)
-    tail = _LOWER_TAIL_FRACTION * delta
-    raw = epsilon_for(pmf, min(delta + tail + pmf.slack_mass, 1.0 - 1e-16), with_allowance=False)
-    lower = raw - hoeffding_shift(pmf, tail)
+    upper, pmf = _refined(
+        runs,
+        the_plan,
+        lambda p, allow: epsilon_for(p, delta, allow),
+        tolerance,
+        lambda coarse: _epsilon_lower(coarse, delta) > ceiling,
+    )
+    lower = _epsilon_lower(pmf, delta)
     return max(upper, 0.0), min(max(lower, 0.0), max(upper, 0.0))
 
 
@@ -175,8 +186,8 @@ def _larger_direction(one_direction, runs_by_direction: tuple, value: float, rto
 
 
 @lru_cache(maxsize=256)
-def _pld_epsilon(runs_by_direction: tuple, delta: float, rtol: float) -> PLDBound:
-    return _larger_direction(_epsilon_one_direction, runs_by_direction, delta, rtol)
+def _pld_epsilon(runs_by_direction: tuple, delta: float, rtol: float, ceiling: float = math.inf) -> PLDBound:
+    return _larger_direction(partial(_epsilon_one_direction, ceiling=ceiling), runs_by_direction, delta, rtol)
 
 
 @lru_cache(maxsize=256)
@@ -195,11 +206,13 @@ def check_rtol(rtol) -> float:
     return rtol
 
 
-def pld_epsilon(ledger, delta: float, rtol: float = DEFAULT_RTOL) -> PLDBound:
+def pld_epsilon(ledger, delta: float, rtol: float = DEFAULT_RTOL, *, ceiling: float = math.inf) -> PLDBound:
     """``PLDBound(upper, lower)``: epsilon at ``delta`` for the composition of every (mechanism, count) in ``ledger``.
 
     ``upper`` is a sound upper bound (``inf`` only when the mass at infinite loss alone exceeds delta). The grid
-    is refined until the estimated discretisation error of ``upper`` is at most ``rtol`` * max(epsilon, 1e-3).
+    is refined until the estimated discretisation error of ``upper`` is at most ``rtol`` * max(epsilon, 1e-3),
+    except where the coarse grid's lower end is already above ``ceiling`` (a caller that takes the smaller of this
+    and another sound answer passes that answer): ``upper`` is then sound but unrefined.
     Raises ValueError when a mechanism has no known dominating pair (check ``supports`` first), and
     ``PLDLimitError`` (a ValueError) outside the limits of the module docstring, e.g. delta < ``MIN_DELTA``.
     """
@@ -210,7 +223,7 @@ def pld_epsilon(ledger, delta: float, rtol: float = DEFAULT_RTOL) -> PLDBound:
             f"PLD accounting supports delta in [{MIN_DELTA:g}, 1), got {delta!r}; "
             "use method='rdp' (or 'auto') for smaller delta"
         )
-    return _pld_epsilon(tuple(sorted(_runs_by_direction(ledger).items())), delta, rtol)
+    return _pld_epsilon(tuple(sorted(_runs_by_direction(ledger).items())), delta, rtol, float(ceiling))
 
 
 def pld_delta(ledger, epsilon: float, rtol: float = DEFAULT_RTOL) -> PLDBound:
