@@ -448,3 +448,13 @@ def test_lmo_hockey_stick_is_non_decreasing_in_the_shift(scale):
         assert np.all(np.diff(curve) >= -(1e-9 * curve[1:] + cut_off)), epsilon
     assert shift_dominates(Mechanism(noise, Scalar(1.0), Poisson(0.01)))
     assert not shift_dominates(Mechanism(noise, L1Ball(1.0), Poisson(0.01)))
+
+
+def test_epsilon_query_of_a_bounded_loss_does_not_stall_at_the_steepest_tilt():
+    """Laplace(5), q = 0.01, T = 10: the add direction's loss is bounded just above the answer, so its saddle-point
+    tilt is the steepest allowed and its FFT round-off allowance swamped delta; flatter tilts are tried too.
+    Reference: dp_accounting PLD, interval 2e-5, pessimistic 0.0154828 (optimistic 0.0153731)."""
+    ledger = [(Mechanism(Laplace(5.0), Scalar(1.0), Poisson(0.01)), 10)]
+    upper = pld_epsilon(ledger, 1e-5).upper
+    assert 0.0153731 <= upper <= 0.0154828 * 1.001
+    assert pld_delta(ledger, upper).upper <= 1e-5 * (1 + 1e-3)

@@ -46,6 +46,7 @@ class PLDBound(NamedTuple):
 
 _LOWER_TAIL_FRACTION = 0.01  # Hoeffding failure probability of the lower end, relative to delta
 _TILT_RETRIES = (1.0, 1.5, 2.0, 3.0, 4.0)
+_FLATTER_TILTS = (0.25, 0.0625, 0.015625, 0.00390625)
 _MAX_REFINEMENTS = 8  # grid halvings beyond the planned step
 _COARSE_CHECK = 4.0  # the planned grid's error is estimated against a grid this much coarser
 _EPSILON_FLOOR = 1e-3  # below, the epsilon tolerance is absolute: rtol * 1e-3
@@ -87,21 +88,26 @@ def _check_size(runs, the_plan) -> None:
 
 def _composed(runs, plan, read):
     """Compose under ``plan`` and read (with, without round-off allowance); when the allowance matters
-    (the tilted peak sits far from the answer, e.g. at tiny delta), also try steeper tilts, then long double
-    precision at the best tilt, and keep the best (each is a sound upper bound). A plan already in long double
-    is composed once."""
+    (the tilted peak sits far from the answer: below it at tiny delta, above it when the loss is bounded just
+    above the answer), also try steeper tilts, then flatter ones, then long double precision at the best tilt,
+    and keep the best (each is a sound upper bound). A plan already in long double is composed once."""
     if plan.extended_precision:
         pmf = _compose.compose(runs, plan)
         return read(pmf, True), pmf
     best = None
-    for factor in _TILT_RETRIES:
-        pmf = _compose.compose(runs, replace(plan, tilt=min(plan.tilt * factor, plan.max_tilt)))
-        with_allowance, without = read(pmf, True), read(pmf, False)
-        if best is not None and not with_allowance < best[0]:
-            break
-        best = (with_allowance, pmf)
-        if with_allowance - without <= _ALLOWANCE_RTOL * abs(without) or pmf.tilt >= plan.max_tilt:
-            return best
+    for retries in (_TILT_RETRIES, _FLATTER_TILTS):
+        for factor in retries:
+            pmf = _compose.compose(
+                runs, replace(plan, tilt=float(np.clip(plan.tilt * factor, _compose.MIN_TILT, plan.max_tilt)))
+            )
+            with_allowance, without = read(pmf, True), read(pmf, False)
+            if best is not None and not with_allowance < best[0]:
+                break
+            best = (with_allowance, pmf)
+            if with_allowance - without <= _ALLOWANCE_RTOL * abs(without):
+                return best
+            if pmf.tilt in (_compose.MIN_TILT, plan.max_tilt):
+                break
     pmf = _compose.compose(runs, replace(plan, tilt=best[1].tilt, extended_precision=True))
     extended = (read(pmf, True), pmf)
     return extended if extended[0] < best[0] else best

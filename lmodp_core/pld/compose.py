@@ -36,7 +36,7 @@ _TAIL_FRACTION = 1e-6  # mass sent to +inf or moved, relative to the delta of th
 _MIN_EPSILON_SCALE = 0.05
 _MAX_STEP = 2e-3  # times max(1, epsilon): resolution for few steps
 _MAX_POINTS = 2**20  # longest array; beyond it the step grows (looser, still sound)
-_MIN_TILT, _MAX_TILT = 1e-3, 1e6
+MIN_TILT, _MAX_TILT = 1e-3, 1e6
 _MAX_TILT_RANGE = 300.0  # largest tilt * (width of a step's window)
 _PLANNING_CELLS = 1024
 _MIN_LOG_DELTA = -690.0  # truncation budgets stop at ~1e-300 (deltas below that read as about 0)
@@ -135,8 +135,8 @@ def plan(
         for pair, _ in runs
     )  # the widest one-step window, in loss units
     # e^{tilt * width} must stay far inside the float range (bounded losses have an infinite saddle point)
-    max_tilt = max(min(_MAX_TILT, _MAX_TILT_RANGE / widest), _MIN_TILT)
-    tilt = float(np.clip(lam[best], _MIN_TILT, max_tilt))
+    max_tilt = max(min(_MAX_TILT, _MAX_TILT_RANGE / widest), MIN_TILT)
+    tilt = float(np.clip(lam[best], MIN_TILT, max_tilt))
     level_sum = sum(4.0 ** (j // _LEVELS_PER_DOUBLING) / 2.0**j for j in range(int(levels) + 1))
     base_step = math.sqrt(
         8.0 * tolerance * max(epsilon_scale, _MIN_EPSILON_SCALE) / ((1.0 + tilt) * total_steps * level_sum)
