@@ -187,3 +187,11 @@ def test_a_ceiling_stops_refinement_but_not_soundness():
     accountant = Accountant(Laplace(2.0), L2Ball(1.0), Poisson(0.01)).step(1000)
     quick, full = accountant.report(1e-5), accountant.report(1e-5, all_methods=True)
     assert quick.method == full.method == "rdp" and quick.epsilon == full.epsilon  # RDP wins at T = 1000
+
+
+def test_a_delta_query_replans_when_its_tail_budget_dominates_the_answer():
+    """The saddle-point estimate of delta that sets the truncation budget can be far too large (here ~1e-2 for a
+    true ~5e-10): the query is planned again until the mass sent to +inf is a small share of the answer."""
+    ledger = [(Mechanism(LMO(**PAPER_03).scaled(0.1438), L2Ball(1.0), Poisson(6.458e-5)), 6)]
+    epsilon = pld_epsilon(ledger, 4.5e-10).upper
+    assert 4.5e-10 * 0.98 <= pld_delta(ledger, epsilon).upper <= 4.5e-10 * 1.02

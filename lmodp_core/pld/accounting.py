@@ -51,6 +51,8 @@ _MAX_REFINEMENTS = 8  # grid halvings beyond the planned step
 _COARSE_CHECK = 4.0  # the planned grid's error is estimated against a grid this much coarser
 _EPSILON_FLOOR = 1e-3  # below, the epsilon tolerance is absolute: rtol * 1e-3
 _DELTA_FLOOR = 1e-15  # below, delta queries are not refined further
+_SLACK_SHARE = 1e-3  # a delta query is planned again when the mass sent to +inf exceeds this share of the answer
+_REPLANS = 3
 _ALLOWANCE_RTOL = 1e-4  # round-off allowance worth a steeper tilt when it moves the answer by more than this
 
 
@@ -177,6 +179,19 @@ def _delta_one_direction(runs, epsilon: float, rtol: float, other: float) -> tup
 
     the_plan = _compose.plan(runs, epsilon=epsilon, tolerance=0.5 * rtol)
     upper, pmf = _refined(runs, the_plan, lambda p, allow: delta_at(p, epsilon, allow), tolerance)
+    for _ in range(_REPLANS):
+        # the tail budget comes from a saddle-point estimate of delta; where that was far too large, the mass sent
+        # to +inf dominates the answer: plan again with the budget scaled to what the answer is without it
+        rest = upper - pmf.slack_mass
+        if pmf.slack_mass <= _SLACK_SHARE * upper or not rest > 0.0 or upper < _DELTA_FLOOR:
+            break
+        budget = the_plan.log_tail_budget + math.log(_SLACK_SHARE * rest / pmf.slack_mass)
+        the_plan = replace(the_plan, log_tail_budget=budget)
+        try:
+            again = _refined(runs, the_plan, lambda p, allow: delta_at(p, epsilon, allow), tolerance)
+        except PLDLimitError:  # the wider windows do not fit: keep the sound answer already found
+            break
+        upper, pmf = min((upper, pmf), again, key=lambda answer: answer[0])
     tail = _LOWER_TAIL_FRACTION * upper
     shifted = delta_at(pmf, epsilon + hoeffding_shift(pmf, max(tail, 1e-300)), with_allowance=False)
     return upper, min(max(shifted - tail - pmf.slack_mass, 0.0), upper)
