@@ -53,7 +53,7 @@ def _check_certifiable(
         "(min over orders a of log(1 - 1/a) - (log delta + log a)/(a - 1))"
     )
     if use_pld:
-        profile_floor = pld.profile_epsilon_floor(accountant.ledger[0][0].sampling.sample_rate, steps, delta)
+        profile_floor = pld.profile_epsilon_floor(sampling.sample_rate, steps, delta)
         how += f", and PLD through the RDP profile gives at least {profile_floor:.6g}"
         floor = profile_floor if method == "pld" else min(floor, profile_floor)
     if target <= floor:

@@ -177,8 +177,11 @@ def _delta_one_direction(runs, epsilon: float, rtol: float, other: float) -> tup
     def tolerance(delta: float) -> float:  # below the floor or the other direction any error is accepted
         return math.inf if delta < _DELTA_FLOOR or delta <= other else rtol * delta
 
+    def read(pmf, with_allowance: bool) -> float:
+        return delta_at(pmf, epsilon, with_allowance)
+
     the_plan = _compose.plan(runs, epsilon=epsilon, tolerance=0.5 * rtol)
-    upper, pmf = _refined(runs, the_plan, lambda p, allow: delta_at(p, epsilon, allow), tolerance)
+    upper, pmf = _refined(runs, the_plan, read, tolerance)
     for _ in range(_REPLANS):
         # the tail budget comes from a saddle-point estimate of delta; where that was far too large, the mass sent
         # to +inf dominates the answer: plan again with the budget scaled to what the answer is without it
@@ -188,7 +191,7 @@ def _delta_one_direction(runs, epsilon: float, rtol: float, other: float) -> tup
         budget = the_plan.log_tail_budget + math.log(_SLACK_SHARE * rest / pmf.slack_mass)
         the_plan = replace(the_plan, log_tail_budget=budget)
         try:
-            again = _refined(runs, the_plan, lambda p, allow: delta_at(p, epsilon, allow), tolerance)
+            again = _refined(runs, the_plan, read, tolerance)
         except PLDLimitError:  # the wider windows do not fit: keep the sound answer already found
             break
         upper, pmf = min((upper, pmf), again, key=lambda answer: answer[0])

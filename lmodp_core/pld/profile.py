@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 import numba
 import numpy as np
@@ -72,14 +72,9 @@ class ProfilePair:
     sample_rate: float
     direction: str
 
-    @cached_property
-    def _envelope(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(breakpoints, intercepts, slopes) of the lines on the lower envelope, in order of eps."""
-        return _lower_envelope(np.asarray(self.intercepts), np.asarray(self.slopes))
-
     def _log_unsampled(self, epsilon: np.ndarray) -> np.ndarray:
         """log D(eps) for eps >= 0."""
-        breakpoints, intercepts, slopes = self._envelope
+        breakpoints, intercepts, slopes = _lower_envelope(self.intercepts, self.slopes)
         if intercepts.size == 0:
             return np.zeros(epsilon.shape)
         line = np.searchsorted(breakpoints, epsilon, side="right")
@@ -152,9 +147,11 @@ class ProfilePair:
         return np.where((lam[:, 0] > 0) & ((pmf.inf_mass > 0) | (lam[:, 0] >= steepest)), np.inf, moments)
 
 
-def _lower_envelope(intercepts: np.ndarray, slopes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The lines a + b x that attain min_i (a_i + b_i x) somewhere, by decreasing slope, with the x where each
-    next one takes over (distinct slopes)."""
+@lru_cache(maxsize=256)
+def _lower_envelope(intercept_key: tuple, slope_key: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(breakpoints, intercepts, slopes): the lines a + b x that attain min_i (a_i + b_i x) somewhere, by decreasing
+    slope, with the x where each next one takes over (distinct slopes). Cached: both directions share the lines."""
+    intercepts, slopes = np.asarray(intercept_key), np.asarray(slope_key)
     kept: list[int] = []
 
     def crossing(i: int, j: int) -> float:
@@ -168,10 +165,14 @@ def _lower_envelope(intercepts: np.ndarray, slopes: np.ndarray) -> tuple[np.ndar
     return breakpoints, intercepts[kept], slopes[kept]
 
 
+def _both_directions(lines: tuple[tuple[float, ...], tuple[float, ...]], sample_rate: float):
+    intercepts, slopes = lines
+    return ProfilePair(intercepts, slopes, sample_rate, "remove"), ProfilePair(intercepts, slopes, sample_rate, "add")
+
+
 def profile_pairs(noise: Noise, geometry: Geometry, sample_rate: float) -> tuple[ProfilePair, ProfilePair]:
     """(remove, add) profile pairs of one Poisson-sampled step of ``noise`` in ``geometry``."""
-    intercepts, slopes = _step_lines(noise, geometry)
-    return ProfilePair(intercepts, slopes, sample_rate, "remove"), ProfilePair(intercepts, slopes, sample_rate, "add")
+    return _both_directions(_step_lines(noise, geometry), sample_rate)
 
 
 def zero_divergence_pairs(sample_rate: float) -> tuple[ProfilePair, ProfilePair]:
@@ -179,8 +180,7 @@ def zero_divergence_pairs(sample_rate: float) -> tuple[ProfilePair, ProfilePair]
     curve, so no profile pair certifies less: their composition is this method's floor."""
     from ..rdp import DEFAULT_ORDERS
 
-    intercepts, slopes = _lines(DEFAULT_ORDERS, np.zeros(DEFAULT_ORDERS.shape))
-    return ProfilePair(intercepts, slopes, sample_rate, "remove"), ProfilePair(intercepts, slopes, sample_rate, "add")
+    return _both_directions(_lines(DEFAULT_ORDERS, np.zeros(DEFAULT_ORDERS.shape)), sample_rate)
 
 
 @numba.njit(cache=True)

@@ -114,8 +114,8 @@ def _step_rdp_cached(noise: Noise, geometry: Geometry, sampling: Poisson, order_
         return np.minimum(
             scalar_subsampled_rdp(noise, geometry.radius, rate, orders), unsampled_rdp(noise, geometry, orders)
         )
-    # any mechanism: one pass of the (costly) per-step bound at the interpolation orders (integers); the Poisson
-    # bounds read it at integer orders, and the cap by the unsampled step at a fractional order is its chord
+    # any mechanism: one cached pass of the (costly) per-step bound at the interpolation orders; the Poisson bounds
+    # read it at integer orders, and the cap by the unsampled step at a fractional order is the chord between them
     unsampled_at = _unsampled_interpolation(noise, geometry, orders)
     sampled = np.minimum(zhu_wang_rdp(rate, unsampled_at, orders), binomial_rdp(rate, unsampled_at, orders))
     return np.minimum(sampled, chord_between_integer_orders(unsampled_at, orders))
