@@ -148,6 +148,7 @@ def calibrate(
     target_delta: float,
     method: str = "auto",
     rtol: float = 1e-3,
+    pld_rtol: float | None = None,
     time_limit: float = math.inf,
 ) -> Calibration:
     """``Calibration(noise.scaled(c), report, evaluations)`` with c within a factor (1 + rtol) of the smallest scale
@@ -158,7 +159,9 @@ def calibrate(
     Raises ValueError when the target is below what the accounting method can certify at ``delta`` (RDP: even
     zero Renyi divergence gives min_a [log(1 - 1/a) - (log delta + log a)/(a - 1)] > 0), when no supported
     scale of the noise meets it, after ``_MAX_EVALUATIONS`` accountant evaluations, or when ``time_limit``
-    seconds have passed before the next evaluation.
+    seconds have passed before the next evaluation. ``pld_rtol``: the PLD discretisation error each evaluation
+    aims at (``Accountant(pld_rtol=)``; None: its default). A looser one is cheaper and still sound: the scale found
+    is then slightly larger than needed.
     """
     noise = check_noise(noise)
     geometry = check_geometry(geometry)
@@ -168,6 +171,7 @@ def calibrate(
     steps = check_steps(steps)
     rtol = check_positive("rtol", rtol)
     method = check_choice("method", method, METHODS)
+    pld_rtol = None if pld_rtol is None else _pld_module().check_rtol(pld_rtol)
     time_limit = _check_time_limit(time_limit)
     reason = unbounded_l2_reason(noise, geometry)
     if reason:
@@ -188,7 +192,7 @@ def calibrate(
                 f"epsilon={target:g} at delta={delta:g} cannot be calibrated: the search left the "
                 f"supported noise scales ({err})"
             ) from None
-        report = Accountant(scaled, geometry, sampling, method=method).step(steps).report(delta)
+        report = Accountant(scaled, geometry, sampling, method=method, pld_rtol=pld_rtol).step(steps).report(delta)
         reports[log_factor] = report
         return math.log(report.epsilon / target) if report.epsilon > 0 else -math.inf
 

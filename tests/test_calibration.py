@@ -33,6 +33,20 @@ def test_a_bad_time_limit_raises(time_limit):
         calibrate(Laplace(1.0), Scalar(1.0), Poisson(1.0), 10, method="rdp", time_limit=time_limit, **DP_SGD)
 
 
+@pytest.mark.parametrize("pld_rtol", [0.0, 1e-6, 0.9, math.nan, "1e-2"])
+def test_a_bad_pld_rtol_raises(pld_rtol):
+    with pytest.raises(ValueError, match="rtol"):
+        calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 1000, pld_rtol=pld_rtol, **DP_SGD)
+
+
+def test_a_looser_pld_rtol_is_still_certified_and_costs_at_most_its_tolerance_in_scale():
+    default = calibrate(Laplace(1.0), L2Ball(1.0), Poisson(0.01), 100, **DP_SGD)
+    loose = calibrate(Laplace(1.0), L2Ball(1.0), Poisson(0.01), 100, pld_rtol=1e-2, **DP_SGD)
+    fresh = Accountant(loose.noise, L2Ball(1.0), Poisson(0.01)).step(100).get_epsilon(1e-5)
+    assert loose.epsilon <= 1.0 and fresh <= 1.0
+    assert 1.0 / 1.002 <= loose.noise.scale / default.noise.scale <= 1.01
+
+
 def test_the_time_limit_bounds_a_calibration():
     with pytest.raises(ValueError, match="time_limit of 1e-09 s"):
         calibrate(Laplace(1.0), Scalar(1.0), Poisson(1.0), 10, method="rdp", time_limit=1e-9, **DP_SGD)

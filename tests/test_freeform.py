@@ -7,6 +7,7 @@ import pytest
 
 from lmodp_core import Gaussian, L1Ball, L2Ball, PiecewiseNoise, Poisson, Scalar
 from lmodp_core.accountant import Accountant
+from lmodp_core.calibration import calibrate
 from lmodp_core.search import SearchBudget, freeform, optimize_noise
 
 TARGET = {"target_epsilon": 3.0, "target_delta": 1e-5, "steps": 10, "sample_rate": 1.0}
@@ -33,6 +34,41 @@ def test_optimised_histogram_is_certified_and_beats_the_gaussian():
     assert result.ratio_to_gaussian < 0.99
     assert result.stats["piecewise_evaluations"] == 12
     assert any(note.startswith("piecewise: best of 12") for note in result.notes)
+
+
+def test_shapes_are_ranked_at_the_cheaper_precision_and_the_winner_is_certified_at_the_default(monkeypatch):
+    """The free-form search calibrates its shapes at ``RANKING_PLD_RTOL`` and its winner once more at the default:
+    the winner is then as small as a default-precision calibration of its shape makes it."""
+    from lmodp_core.search import problem as problem_module
+
+    seen = []
+    original = problem_module.Problem.calibrate
+
+    def recording(self, noise, method):
+        seen.append(self.pld_rtol)
+        return original(self, noise, method)
+
+    monkeypatch.setattr(problem_module.Problem, "calibrate", recording)
+    target = {**TARGET, "sample_rate": 0.05}
+    result = optimize_noise(
+        **target,
+        geometry=L1Ball(1.0),
+        families=("gaussian", "piecewise"),
+        cache=False,
+        n_jobs=1,
+        piecewise_evaluations=4,
+    )
+    assert seen.count(problem_module.RANKING_PLD_RTOL) == 4 and seen[-1] is None
+    winner = {c.family: c for c in result.candidates}["piecewise"]
+    again = calibrate(
+        winner.noise,
+        L1Ball(1.0),
+        Poisson(0.05),
+        TARGET["steps"],
+        target_epsilon=TARGET["target_epsilon"],
+        target_delta=TARGET["target_delta"],
+    )
+    assert winner.epsilon <= TARGET["target_epsilon"] and again.noise.std >= winner.noise.std / 1.0011
 
 
 def test_never_worse_than_the_best_other_family():

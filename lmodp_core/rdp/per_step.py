@@ -179,32 +179,38 @@ def _piecewise_l1_bound(intervals, log_moment, width: float, radius: float, coun
     """
     if intervals.size == 0:
         return np.zeros(orders.shape)
-    left = (intervals * width)[:, None]
-    right = np.where(intervals < count, (intervals + 1) * width, radius)[:, None]  # the shift of row k
     log_left, log_right = log_moment[intervals - 1], log_moment[intervals]
-
-    def log_integral(shift):
-        fraction = (shift - left) / (right - left)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.logaddexp(np.log1p(-fraction) + log_left, np.log(fraction) + log_right)
-
-    def stationarity(shift):  # s g'(s) - g(s), g = log I: non-increasing in s
-        log_i = log_integral(shift)
-        high, low = np.maximum(log_left, log_right), np.minimum(log_left, log_right)
-        with np.errstate(invalid="ignore", over="ignore"):
-            slope = np.sign(log_right - log_left) * np.exp(high - log_i) * -np.expm1(low - high) / (right - left)
-        return np.where(np.isfinite(log_i), shift * slope - log_i, -np.inf)
-
-    lo, hi = np.broadcast_to(left, log_left.shape).copy(), np.broadcast_to(right, log_left.shape).copy()
-    inside = (stationarity(lo) > 0) & (stationarity(hi) < 0)
+    left = np.broadcast_to((intervals * width)[:, None], log_left.shape)
+    right = np.broadcast_to(np.where(intervals < count, (intervals + 1) * width, radius)[:, None], log_left.shape)
+    chords = (left, right, log_left, log_right)
+    inside = (_chord_stationarity(left, *chords) > 0) & (_chord_stationarity(right, *chords) < 0)
+    bracketed = tuple(part[inside] for part in chords)  # only (interval, order) pairs with an interior sup
+    lo, hi = bracketed[0].copy(), bracketed[1].copy()
     for _ in range(_BISECTIONS):
         middle = 0.5 * (lo + hi)
-        up = stationarity(middle) > 0
+        up = _chord_stationarity(middle, *bracketed) > 0
         lo, hi = np.where(up, middle, lo), np.where(up, hi, middle)
+    peak = np.zeros(log_left.shape)
     with np.errstate(invalid="ignore"):
         ends = np.maximum(log_left / left, log_right / right)
-        peak = np.where(inside, np.maximum(log_integral(lo), log_integral(hi)) / lo, 0.0)
+        peak[inside] = np.maximum(_log_chord_integral(lo, *bracketed), _log_chord_integral(hi, *bracketed)) / lo
     return radius * (np.maximum(np.maximum(ends, peak), 0.0) / (orders - 1.0)).max(axis=0)
+
+
+def _log_chord_integral(shift, left, right, log_left, log_right):
+    """log I(s) with I linear in s between I(left) = e^log_left and I(right) = e^log_right."""
+    fraction = (shift - left) / (right - left)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.logaddexp(np.log1p(-fraction) + log_left, np.log(fraction) + log_right)
+
+
+def _chord_stationarity(shift, left, right, log_left, log_right):
+    """s g'(s) - g(s) for g = ``_log_chord_integral``: non-increasing in s (``_piecewise_l1_bound``)."""
+    log_i = _log_chord_integral(shift, left, right, log_left, log_right)
+    high, low = np.maximum(log_left, log_right), np.minimum(log_left, log_right)
+    with np.errstate(invalid="ignore", over="ignore"):
+        slope = np.sign(log_right - log_left) * np.exp(high - log_i) * -np.expm1(low - high) / (right - left)
+    return np.where(np.isfinite(log_i), shift * slope - log_i, -np.inf)
 
 
 def _knots(radius: float, spacing: float) -> np.ndarray:

@@ -156,14 +156,16 @@ def search_piecewise(problem: Problem, best_by_family: dict, max_evaluations: in
         )
         return None
     start = min(best_by_family.values(), key=lambda c: problem.loss(c.objective))
+    ranking = problem.ranking()
 
     def calibrate(noise: Noise) -> Candidate:
         run.bar.update(1)
-        return problem.candidate("piecewise", noise, problem.method)
+        return ranking.candidate("piecewise", noise, problem.method)
 
     found, count = optimise_piecewise(
         start.noise, problem.geometry.radius, calibrate, lambda c: problem.loss(c.objective), max_evaluations, run.seed
     )
+    found = problem.certify(found)
     run.stats["piecewise_evaluations"] = count
     skip_work(run.bar, max_evaluations - count)
     run.notes.append(

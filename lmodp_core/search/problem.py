@@ -6,7 +6,7 @@ import contextlib
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..calibration import Calibration, calibrate
 from ..geometry import Geometry
@@ -16,6 +16,9 @@ from ..sampling import Poisson
 from .results import Candidate
 
 OBJECTIVES = ("std", "mean_abs", "usefulness")
+# PLD discretisation error of the calibrations that only rank shapes (``Problem.ranking``): each family's
+# winner is calibrated again at the default (``Problem.certify``), so results keep the default precision
+RANKING_PLD_RTOL = 1e-2
 
 
 @contextlib.contextmanager
@@ -41,6 +44,7 @@ class Problem:
     gamma: float
     time_limit: float = math.inf
     deadline: float = math.inf  # time.time() at which every further accountant evaluation raises
+    pld_rtol: float | None = None  # PLD error of each calibration's evaluations (None: the accountant's default)
 
     def value(self, noise: Noise) -> float:
         """The objective as reported: std, E|Z|, or P(|Z| <= gamma) = 1 - 2 P(Z > gamma)."""
@@ -72,6 +76,7 @@ class Problem:
                 target_epsilon=self.epsilon,
                 target_delta=self.delta,
                 method=method,
+                pld_rtol=self.pld_rtol,
                 time_limit=self.remaining_time(),
             )
 
@@ -80,6 +85,20 @@ class Problem:
         return Candidate(
             family, calibration.noise, calibration.epsilon, self.value(calibration.noise), calibration.report.method
         )
+
+    def ranking(self) -> Problem:
+        """This problem with the cheaper PLD precision that only ranks shapes (``RANKING_PLD_RTOL``: every answer
+        is still a sound upper bound, so a ranked candidate is certified, only with a slightly larger scale)."""
+        return replace(self, pld_rtol=RANKING_PLD_RTOL)
+
+    def certify(self, ranked: Candidate) -> Candidate:
+        """The better of ``ranked`` (calibrated under ``ranking()``) and its shape calibrated again at this
+        problem's precision; ``ranked`` where that calibration cannot run (the time limit passed). Both are sound."""
+        try:
+            certified = self.candidate(ranked.family, ranked.noise, self.method)
+        except ValueError:
+            return ranked
+        return min((ranked, certified), key=lambda c: self.loss(c.objective))
 
 
 def candidate_task(task) -> Candidate:

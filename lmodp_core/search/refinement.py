@@ -13,7 +13,7 @@ from typing import cast
 import numpy as np
 from scipy import optimize
 
-from ..accountant import compute_epsilon
+from ..accountant import Accountant
 from ..noise import LMO, Noise
 from .budget import SearchBudget
 from .problem import Problem, quiet_order_grid
@@ -37,15 +37,17 @@ def _next_log_scale(points: list[tuple[float, float]], log_aim: float) -> float:
 
 def estimated_noise(noise: Noise, problem: Problem, method: str, evaluations: int) -> Noise:
     """``noise.scaled(c)`` with c the secant's estimate of the calibrated scale after ``evaluations`` accountant
-    evaluations from c = 1 (a factor 4 where epsilon is 0 or inf). A ranking value, not a guarantee."""
+    evaluations (at ``problem.pld_rtol``) from c = 1 (a factor 4 where epsilon is 0 or inf). A ranking value, not a
+    guarantee."""
     points: list[tuple[float, float]] = []
     log_c = 0.0
     for _ in range(evaluations):
         problem.remaining_time()
         with quiet_order_grid():
-            epsilon = compute_epsilon(
-                noise.scaled(math.exp(log_c)), problem.geometry, problem.sampling, problem.steps, problem.delta, method
-            )
+            scaled = noise.scaled(math.exp(log_c))
+            mechanism = (scaled, problem.geometry, problem.sampling)
+            accountant = Accountant(*mechanism, method=method, pld_rtol=problem.pld_rtol)
+            epsilon = accountant.step(problem.steps).get_epsilon(problem.delta)
         if not math.isfinite(epsilon) or epsilon <= 0.0:
             log_c += math.log(4.0) if not math.isfinite(epsilon) else -math.log(4.0)
             continue
