@@ -11,6 +11,9 @@ it times get_epsilon(delta) for
   dpa_pld      dp_accounting PLD, from_gaussian_mechanism defaults (connect-the-dots, interval 1e-4)
   dpa_pld_fine the same with interval 2e-5 (about lmodp's accuracy: the equal-accuracy comparison)
   prv          Microsoft prv_accountant PRVAccountant (eps_error=0.01, delta_error=delta/1000)
+  opacus_prv_matched  Opacus PRVAccountant at eps_error = lmodp's own error in that row (lmodp's epsilon minus
+               the reference): the equal-accuracy comparison for the PRV accountants, timed once (it takes seconds);
+               issue settings only (on the robustness rows PRV fails at its default error already)
 and compares every epsilon with a high-resolution reference: lmodp with a 50x tighter discretisation target,
 rtol = 2e-5 (its upper end; its lower end shows how tight the interval is). Peers that raise are recorded with
 their error; prv_accountant is skipped at T = 1e6 (its grid needs tens of GiB there). Times are the median of fresh
@@ -27,6 +30,7 @@ import platform
 import statistics
 import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -70,12 +74,12 @@ def opacus_rdp(sigma, q, steps, delta):
     return get_privacy_spent(orders=orders, rdp=rdp, delta=delta)[0]
 
 
-def opacus_prv(sigma, q, steps, delta):
+def opacus_prv(sigma, q, steps, delta, eps_error=0.01):
     from opacus.accountants import PRVAccountant
 
     accountant = PRVAccountant()
     accountant.history = [(sigma, q, steps)]
-    return accountant.get_epsilon(delta)
+    return accountant.get_epsilon(delta, eps_error=eps_error)
 
 
 def dpa_pld(sigma, q, steps, delta, interval=1e-4):
@@ -110,6 +114,7 @@ PEERS = {
     "dpa_pld": dpa_pld,
     "dpa_pld_fine": dpa_pld_fine,
     "prv": prv,
+    "opacus_prv_matched": opacus_prv,
 }
 
 
@@ -139,14 +144,15 @@ def calibration_times(q=256 / 60000, steps=9376, delta=1e-5, targets=(0.3, 1.0, 
     return {"sample_rate": q, "steps": steps, "delta": delta, "rows": rows}
 
 
-def timed(function, sigma, q, steps, delta):
-    """(epsilon, median seconds) or (None, error text)."""
+def timed(function, sigma, q, steps, delta, repeats=REPEATS):
+    """(epsilon, median seconds of ``repeats`` runs after a warm-up; repeats=0: one run, no warm-up) or (None,
+    error text)."""
     times, value = [], None
     try:
-        for repeat in range(REPEATS + 1):
+        for repeat in range(repeats + 1):
             started = time.perf_counter()
             value = float(function(sigma * (1 + 1e-12 * repeat), q, steps, delta))
-            if repeat:
+            if repeat or not repeats:
                 times.append(time.perf_counter() - started)
     except Exception as error:  # a peer failing is a result, not a crash
         return None, f"{type(error).__name__}: {str(error)[:120]}"
@@ -169,7 +175,14 @@ def main() -> None:
             "peers": {},
         }
         for name, function in PEERS.items():
-            value, seconds = timed(function, sigma, q, steps, delta)
+            if name == "opacus_prv_matched":  # lmodp's error in this row, as PRV's target (lmodp runs first)
+                if (sigma, q, steps, delta) not in SETTINGS:
+                    continue  # robustness rows: PRV fails there at its default error, and a fine grid exhausts memory
+                eps_error = max(row["peers"]["lmodp"]["epsilon"] - ref_upper, 1e-6 * ref_upper)
+                row["matched_eps_error"] = eps_error
+                value, seconds = timed(partial(opacus_prv, eps_error=eps_error), sigma, q, steps, delta, repeats=0)
+            else:
+                value, seconds = timed(function, sigma, q, steps, delta)
             entry = {"epsilon": value}
             if value is None:
                 entry["error"] = seconds
@@ -217,9 +230,9 @@ def print_table(rows) -> None:
     for row in rows:
         cells = []
         for name in names:
-            entry = row["peers"][name]
-            if entry["epsilon"] is None:
-                cells.append(f"{'failed':>22}")
+            entry = row["peers"].get(name)
+            if entry is None or entry["epsilon"] is None:
+                cells.append(f"{'failed' if entry else 'not run':>22}")
             else:
                 cells.append(f"{entry['epsilon']:>9.5f} ({entry['relative_to_reference']:+.1e})")
         print(
@@ -228,10 +241,10 @@ def print_table(rows) -> None:
         )
         times = []
         for name in names:
-            entry = row["peers"][name]
+            entry = row["peers"].get(name)
             times.append(
                 f"{'-':>22}"
-                if entry["epsilon"] is None
+                if entry is None or entry["epsilon"] is None
                 else f"{entry['seconds']:>10.4f} ({entry.get('time_ratio_to_lmodp', math.nan):>7.1f}x)"
             )
         print(f"{'':>42}" + " ".join(times))

@@ -17,7 +17,7 @@ from .rdp import DEFAULT_ORDERS, OrderGridWarning, delta_from_rdp, epsilon_from_
 from .sampling import Poisson
 from .search import OptimizeResult, SearchBudget, optimize_noise
 
-__version__ = "0.6.0"  # part of every search cache key: bump when numbers can change
+__version__ = "0.7.0"  # part of every search cache key: bump when numbers can change
 
 __all__ = [
     "Noise",

@@ -18,17 +18,22 @@ def _sound_epsilon(noise, geometry=Scalar(1.0)) -> float:
     return accountant.step(TARGET["steps"]).report(TARGET["target_delta"]).epsilon
 
 
-def test_optimised_histogram_is_certified_and_beats_the_gaussian():
-    """Scalar, T=10, q=1, eps=3: the optimised histogram meets the target (re-checked by the accountant) and needs
-    less noise than the PLD-calibrated Gaussian."""
-    result = optimize_noise(
-        **TARGET,
-        geometry=Scalar(1.0),
+def _free_form_search(target: dict, geometry, evaluations: int):
+    """optimize_noise with the Gaussian and ``evaluations`` free-form calibrations, uncached, in this process."""
+    return optimize_noise(
+        **target,
+        geometry=geometry,
         families=("gaussian", "piecewise"),
         cache=False,
         n_jobs=1,
-        piecewise_evaluations=12,
+        piecewise_evaluations=evaluations,
     )
+
+
+def test_optimised_histogram_is_certified_and_beats_the_gaussian():
+    """Scalar, T=10, q=1, eps=3: the optimised histogram meets the target (re-checked by the accountant) and needs
+    less noise than the PLD-calibrated Gaussian."""
+    result = _free_form_search(TARGET, Scalar(1.0), 12)
     assert isinstance(result.noise, PiecewiseNoise) and result.family == "piecewise"
     assert result.epsilon <= TARGET["target_epsilon"] and _sound_epsilon(result.noise) <= TARGET["target_epsilon"]
     assert result.ratio_to_gaussian < 0.99
@@ -49,15 +54,7 @@ def test_shapes_are_ranked_at_the_cheaper_precision_and_the_winner_is_certified_
         return original(self, noise, method)
 
     monkeypatch.setattr(problem_module.Problem, "calibrate", recording)
-    target = {**TARGET, "sample_rate": 0.05}
-    result = optimize_noise(
-        **target,
-        geometry=L1Ball(1.0),
-        families=("gaussian", "piecewise"),
-        cache=False,
-        n_jobs=1,
-        piecewise_evaluations=4,
-    )
+    result = _free_form_search({**TARGET, "sample_rate": 0.05}, L1Ball(1.0), 4)
     assert seen.count(problem_module.RANKING_PLD_RTOL) == 4 and seen[-1] is None
     winner = {c.family: c for c in result.candidates}["piecewise"]
     again = calibrate(
