@@ -18,16 +18,32 @@ def _sound_epsilon(noise, geometry=Scalar(1.0)) -> float:
     return accountant.step(TARGET["steps"]).report(TARGET["target_delta"]).epsilon
 
 
-def _free_form_search(target: dict, geometry, evaluations: int):
+def _free_form_search(target: dict, geometry, evaluations: int, method: str = "auto"):
     """optimize_noise with the Gaussian and ``evaluations`` free-form calibrations, uncached, in this process."""
     return optimize_noise(
         **target,
         geometry=geometry,
         families=("gaussian", "piecewise"),
+        method=method,
         cache=False,
         n_jobs=1,
         piecewise_evaluations=evaluations,
     )
+
+
+def _recorded_precisions(monkeypatch) -> list:
+    """The ``pld_rtol`` of every calibration the search runs from now on (None: the default precision)."""
+    from lmodp_core.search import problem as problem_module
+
+    seen = []
+    original = problem_module.Problem.calibrate
+
+    def recording(self, noise, method):
+        seen.append(self.pld_rtol)
+        return original(self, noise, method)
+
+    monkeypatch.setattr(problem_module.Problem, "calibrate", recording)
+    return seen
 
 
 def test_optimised_histogram_is_certified_and_beats_the_gaussian():
@@ -44,18 +60,11 @@ def test_optimised_histogram_is_certified_and_beats_the_gaussian():
 def test_shapes_are_ranked_at_the_cheaper_precision_and_the_winner_is_certified_at_the_default(monkeypatch):
     """The free-form search calibrates its shapes at ``RANKING_PLD_RTOL`` and its winner once more at the default:
     the winner is then as small as a default-precision calibration of its shape makes it."""
-    from lmodp_core.search import problem as problem_module
+    from lmodp_core.search.problem import RANKING_PLD_RTOL
 
-    seen = []
-    original = problem_module.Problem.calibrate
-
-    def recording(self, noise, method):
-        seen.append(self.pld_rtol)
-        return original(self, noise, method)
-
-    monkeypatch.setattr(problem_module.Problem, "calibrate", recording)
+    seen = _recorded_precisions(monkeypatch)
     result = _free_form_search({**TARGET, "sample_rate": 0.05}, L1Ball(1.0), 4)
-    assert seen.count(problem_module.RANKING_PLD_RTOL) == 4 and seen[-1] is None
+    assert seen.count(RANKING_PLD_RTOL) == 4 and seen[-1] is None
     winner = {c.family: c for c in result.candidates}["piecewise"]
     again = calibrate(
         winner.noise,
@@ -66,6 +75,13 @@ def test_shapes_are_ranked_at_the_cheaper_precision_and_the_winner_is_certified_
         target_delta=TARGET["target_delta"],
     )
     assert winner.epsilon <= TARGET["target_epsilon"] and again.noise.std >= winner.noise.std / 1.0011
+
+
+def test_under_rdp_the_winner_is_not_calibrated_twice(monkeypatch):
+    """method="rdp" involves no PLD answer: the ranked calibration already has the default precision."""
+    seen = _recorded_precisions(monkeypatch)
+    _free_form_search(TARGET, Scalar(1.0), 2, method="rdp")
+    assert len(seen) == 3  # the Gaussian (always "auto") and the two histograms
 
 
 def test_never_worse_than_the_best_other_family():

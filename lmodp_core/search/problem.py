@@ -93,7 +93,10 @@ class Problem:
 
     def certify(self, ranked: Candidate) -> Candidate:
         """The better of ``ranked`` (calibrated under ``ranking()``) and its shape calibrated again at this
-        problem's precision; ``ranked`` where that calibration cannot run (the time limit passed). Both are sound."""
+        problem's precision; ``ranked`` where that calibration cannot run (the time limit passed). Both are sound.
+        Under method="rdp" no PLD answer is involved, so ``ranked`` already has the default precision."""
+        if self.method == "rdp":
+            return ranked
         try:
             certified = self.candidate(ranked.family, ranked.noise, self.method)
         except ValueError:
