@@ -408,8 +408,15 @@ def _required_geometry(geometry) -> Geometry:
 
 
 def compute_epsilon(
-    noise: Noise, geometry: Geometry, sampling, steps: int, delta: float, method: str = "auto"
+    noise: Noise,
+    geometry: Geometry,
+    sampling,
+    steps: int,
+    delta: float,
+    method: str = "auto",
+    pld_rtol: float | None = None,
 ) -> float:
     """Sound epsilon of ``steps`` compositions of one mechanism at ``delta`` (``geometry`` and ``sampling`` are
-    required)."""
-    return Accountant(noise, geometry, sampling, method=method).step(check_steps(steps)).get_epsilon(delta)
+    required; ``method`` and ``pld_rtol`` as for ``Accountant``)."""
+    accountant = Accountant(noise, geometry, sampling, method=method, pld_rtol=pld_rtol)
+    return accountant.step(check_steps(steps)).get_epsilon(delta)

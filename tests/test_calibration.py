@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from lmodp_core import Accountant, Calibration, Gaussian, L2Ball, Laplace, Poisson, Scalar, calibrate
+from lmodp_core import Accountant, Calibration, Gaussian, L2Ball, Laplace, Poisson, Scalar, calibrate, compute_epsilon
 from lmodp_core.search import optimize_noise
 
 DP_SGD = dict(target_epsilon=1.0, target_delta=1e-5)  # with q = 0.01, T = 1000
@@ -37,6 +37,8 @@ def test_a_bad_time_limit_raises(time_limit):
 def test_a_bad_pld_rtol_raises(pld_rtol):
     with pytest.raises(ValueError, match="rtol"):
         calibrate(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 1000, pld_rtol=pld_rtol, **DP_SGD)
+    with pytest.raises(ValueError, match="rtol"):
+        compute_epsilon(Gaussian(1.0), L2Ball(1.0), Poisson(0.01), 1000, 1e-5, pld_rtol=pld_rtol)
 
 
 def test_a_looser_pld_rtol_is_still_certified_and_costs_at_most_its_tolerance_in_scale():

@@ -13,7 +13,7 @@ from typing import cast
 import numpy as np
 from scipy import optimize
 
-from ..accountant import Accountant
+from ..accountant import compute_epsilon
 from ..noise import LMO, Noise
 from .budget import SearchBudget
 from .problem import Problem, quiet_order_grid
@@ -44,10 +44,15 @@ def estimated_noise(noise: Noise, problem: Problem, method: str, evaluations: in
     for _ in range(evaluations):
         problem.remaining_time()
         with quiet_order_grid():
-            scaled = noise.scaled(math.exp(log_c))
-            mechanism = (scaled, problem.geometry, problem.sampling)
-            accountant = Accountant(*mechanism, method=method, pld_rtol=problem.pld_rtol)
-            epsilon = accountant.step(problem.steps).get_epsilon(problem.delta)
+            epsilon = compute_epsilon(
+                noise.scaled(math.exp(log_c)),
+                problem.geometry,
+                problem.sampling,
+                problem.steps,
+                problem.delta,
+                method,
+                problem.pld_rtol,
+            )
         if not math.isfinite(epsilon) or epsilon <= 0.0:
             log_c += math.log(4.0) if not math.isfinite(epsilon) else -math.log(4.0)
             continue
