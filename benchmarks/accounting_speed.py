@@ -114,8 +114,8 @@ PEERS = {
     "dpa_pld": dpa_pld,
     "dpa_pld_fine": dpa_pld_fine,
     "prv": prv,
-    "opacus_prv_matched": opacus_prv,
 }
+MATCHED = "opacus_prv_matched"  # Opacus PRV asked for lmodp's own error in the row (issue settings only)
 
 
 def calibration_times(q=256 / 60000, steps=9376, delta=1e-5, targets=(0.3, 1.0, 3.0, 8.0)):
@@ -175,25 +175,13 @@ def main() -> None:
             "peers": {},
         }
         for name, function in PEERS.items():
-            if name == "opacus_prv_matched":  # lmodp's error in this row, as PRV's target (lmodp runs first)
-                if (sigma, q, steps, delta) not in SETTINGS:
-                    continue  # robustness rows: PRV fails there at its default error, and a fine grid exhausts memory
-                eps_error = max(row["peers"]["lmodp"]["epsilon"] - ref_upper, 1e-6 * ref_upper)
-                row["matched_eps_error"] = eps_error
-                value, seconds = timed(partial(opacus_prv, eps_error=eps_error), sigma, q, steps, delta, repeats=0)
-            else:
-                value, seconds = timed(function, sigma, q, steps, delta)
-            entry = {"epsilon": value}
-            if value is None:
-                entry["error"] = seconds
-            else:
-                entry.update(
-                    seconds=seconds,
-                    relative_to_reference=value / ref_upper - 1.0,
-                    below_reference_lower=bool(value < ref_lower),
-                )
-            row["peers"][name] = entry
-            print(f"  {sigma:g} {q:.5g} {steps} {delta:g} {name}: {value} ({seconds})", flush=True)
+            _record(row, name, *timed(function, sigma, q, steps, delta))
+        if (sigma, q, steps, delta) in SETTINGS:  # robustness rows: PRV fails there at its default error already,
+            # and a grid that fine exhausts the memory
+            eps_error = max(row["peers"]["lmodp"]["epsilon"] - ref_upper, 1e-6 * ref_upper)
+            row["matched_eps_error"] = eps_error
+            matched = partial(opacus_prv, eps_error=eps_error)
+            _record(row, MATCHED, *timed(matched, sigma, q, steps, delta, repeats=0))
         ours = row["peers"]["lmodp"].get("seconds")
         for entry in row["peers"].values():
             if ours and entry.get("seconds"):
@@ -222,8 +210,25 @@ def main() -> None:
     print(f"wrote {out.relative_to(ROOT)}")
 
 
+def _record(row: dict, name: str, value, seconds) -> None:
+    """Store (and print) one peer's answer in ``row``: epsilon, time and error against the reference, or the
+    error text of a peer that failed (``timed``'s (None, text))."""
+    entry = {"epsilon": value}
+    if value is None:
+        entry["error"] = seconds
+    else:
+        entry.update(
+            seconds=seconds,
+            relative_to_reference=value / row["reference_epsilon"] - 1.0,
+            below_reference_lower=bool(value < row["reference_lower"]),
+        )
+    row["peers"][name] = entry
+    setting = f"{row['sigma']:g} {row['sample_rate']:.5g} {row['steps']} {row['delta']:g}"
+    print(f"  {setting} {name}: {value} ({seconds})", flush=True)
+
+
 def print_table(rows) -> None:
-    names = list(PEERS)
+    names = [*PEERS, MATCHED]
     header = f"{'sigma':>5} {'q':>8} {'T':>8} {'delta':>6} {'reference':>10} " + " ".join(f"{n:>22}" for n in names)
     print("\nepsilon (relative to reference) | time [s] (x lmodp)")
     print(header)
